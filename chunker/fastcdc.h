@@ -7,6 +7,18 @@
 // caller; repositories derive it from their secret chunker seed (repo/repository.cc) so that cut
 // points do not reveal content to someone who knows the algorithm but not the seed.
 //
+// Cut rule (part of the repository format: changing it loses deduplication against stored data).
+// Let L be the length of the open chunk including byte b. The fingerprint starts at 0 with each
+// chunk and takes fp = (fp << 1) + gear[b] for every byte at offset >= min_size - 64 in the chunk
+// (earlier bytes are skipped unread). A byte leaves a gear fingerprint after 64 shifts, so at every
+// candidate L >= min_size fp is the gear hash of exactly the 64 bytes ending at b: cut points
+// depend on nothing else, in particular not on how the stream was split into calls. The chunk
+// ends after b if L == max_size, or if L >= min_size and fp & mask == 0, where mask is mask_s
+// (log2(avg_size) + 2 one-bits) while L < avg_size and mask_l (log2(avg_size) - 2 one-bits) from
+// then on ("normalized chunking", level 2). The mask bits are spread over fingerprint bits 36..62
+// (fastcdc.cc says why). Next() tests two bytes per step with gear << 1 and mask << 1 (TPDS 2020);
+// that is an exact rewriting of the rule above, not a different rule.
+//
 // Thread-safety: an instance is used by one thread at a time; instances are independent.
 #pragma once
 

@@ -1,0 +1,60 @@
+#include "crypto/hash.h"
+
+#include <sodium.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+
+namespace repo {
+
+static_assert(Id::kSize == crypto_generichash_BYTES);
+
+namespace {
+
+constexpr size_t kIdKeySize = 32;
+
+crypto_generichash_state* State(unsigned char* storage) {
+  return std::launder(reinterpret_cast<crypto_generichash_state*>(storage));
+}
+
+}  // namespace
+
+Id KeyedHash(const SecretBytes& key, ByteSpan data) {
+  EnsureCryptoInit();
+  if (key.size() != kIdKeySize) {
+    std::fprintf(stderr, "repo: fatal: KeyedHash: key is %zu bytes, need %zu\n", key.size(),
+                 kIdKeySize);
+    std::abort();
+  }
+  Id id;
+  crypto_generichash(id.data(), Id::kSize, data.data(), data.size(), key.data(), key.size());
+  return id;
+}
+
+Id PlainHash(ByteSpan data) {
+  EnsureCryptoInit();
+  Id id;
+  crypto_generichash(id.data(), Id::kSize, data.data(), data.size(), nullptr, 0);
+  return id;
+}
+
+Hasher::Hasher() {
+  static_assert(sizeof(crypto_generichash_state) <= sizeof(state_));
+  static_assert(alignof(crypto_generichash_state) <= 64);
+  EnsureCryptoInit();
+  crypto_generichash_state* st = new (state_) crypto_generichash_state;
+  crypto_generichash_init(st, nullptr, 0, Id::kSize);
+}
+
+void Hasher::Update(ByteSpan data) {
+  crypto_generichash_update(State(state_), data.data(), data.size());
+}
+
+Id Hasher::Final() {
+  Id id;
+  crypto_generichash_final(State(state_), id.data(), Id::kSize);
+  return id;
+}
+
+}  // namespace repo

@@ -21,7 +21,9 @@ struct KdfParams {
   // libsodium's "interactive" Argon2id limits (2 passes, 64 MiB): about 0.1 s here, paid by every
   // command that opens the repository (wal-push runs once per WAL segment).
   static KdfParams Default();
-  // OK iff within libsodium's Argon2id bounds.
+  // OK iff within libsodium's Argon2id bounds and two sanity caps that keep a hostile key file
+  // from costing terabytes or hours: memlimit <= 4 GiB, opslimit <= 1024 passes. InvalidArgument
+  // naming the bad value otherwise.
   Status Validate() const;
 };
 

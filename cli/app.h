@@ -1,0 +1,67 @@
+// The CLI's shared plumbing: global options, exit codes, opening the repository, and printing.
+// Each command lives in its own cmd_*.cc and registers itself in main.cc's table.
+#pragma once
+
+#include <cxxopts.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "cli/password.h"
+#include "crypto/key_file.h"
+#include "repo/repository.h"
+
+namespace repo::cli {
+
+// Exit codes (docs/cli.md, "Exit codes"). Scripts rely on these: never renumber.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitError = 1,           // any failure not listed below
+  kExitUsage = 2,           // bad command line, bad option value, no password source
+  kExitIncomplete = 3,      // snapshot made, but some files could not be read
+  kExitNoRepository = 10,   // no repository at the given location
+  kExitLocked = 11,         // another process holds a lock we need
+  kExitWrongPassword = 12,  // no key opens with the password
+  kExitDamaged = 13,        // stored data failed a check (corruption)
+  kExitTooNew = 14,         // repository format newer than this binary
+  kExitInterrupted = 130,   // SIGINT
+};
+
+struct GlobalOptions {
+  std::string repo;       // -r/--repo, REPO_REPOSITORY
+  PasswordSource password;
+  std::string cache_dir;  // --cache-dir, REPO_CACHE_DIR, default DefaultCacheDir()
+  bool json = false;
+  int verbosity = 0;      // -q: -1, -v: 1, -vv: 2
+};
+
+struct Context {
+  GlobalOptions global;
+  cxxopts::ParseResult args;
+  std::vector<std::string> positional;
+};
+
+// Prints "repo: <message>" to stderr and returns the exit code for s.
+int Fail(const Status& s);
+// Like Fail, for errors from OpenRepository: NotFound there means no repository (exit 10).
+int FailOpen(const Status& s);
+// Exit code for a status (kExitOk for OK).
+int ExitCodeFor(const Status& s);
+
+// Opens the repository named by the global options, asking for its password.
+Result<std::unique_ptr<Repository>> OpenRepository(const GlobalOptions& g);
+
+// KDF parameters from --kdf-memory-kib / --kdf-iterations (added by AddKdfOptions).
+void AddKdfOptions(cxxopts::Options& options);
+Result<KdfParams> KdfFromArgs(const cxxopts::ParseResult& args);
+
+// Parses "512", "64K", "16M", "1G" (binary units) into bytes.
+Result<uint64_t> ParseSize(const std::string& text, const std::string& option);
+
+// Writes one line to stdout.
+void Print(const std::string& line);
+// "2026-11-23 02:52:47" in local time.
+std::string FormatTime(int64_t unix_seconds);
+
+}  // namespace repo::cli

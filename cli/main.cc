@@ -1,0 +1,199 @@
+// repo: the command-line front door. Parses the command line, sets up logging, and dispatches to
+// one command of the table below. Third-party exceptions stop here.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/json.h"
+
+namespace repo::cli {
+namespace {
+
+int RunVersion(Context& ctx) {
+  if (ctx.global.json) {
+    Print(JsonObject()
+              .Str("version", REPO_VERSION)
+              .Int("format_version", RepositoryConfig::kFormatVersion)
+              .Build());
+  } else {
+    Print(std::string("repo ") + REPO_VERSION + " (repository format " +
+          std::to_string(RepositoryConfig::kFormatVersion) + ")");
+  }
+  return kExitOk;
+}
+
+void NoOptions(cxxopts::Options&) {}
+
+}  // namespace
+
+const std::vector<Command>& AllCommands() {
+  static const std::vector<Command> kCommands = {
+      {"init", nullptr, "create a repository", "", InitOptionsSpec, RunInit},
+      {"key", "list", "list the keys (passwords) of the repository", "", NoOptions, RunKeyList},
+      {"key", "add", "add a password", "", KeyAddOptionsSpec, RunKeyAdd},
+      {"key", "remove", "remove a password", "ID", NoOptions, RunKeyRemove},
+      {"key", "passwd", "change the password in use", "", KeyAddOptionsSpec, RunKeyPasswd},
+      {"repair", "index", "rebuild the index from the packs", "", NoOptions, RunRepairIndex},
+      {"version", nullptr, "print the version", "", NoOptions, RunVersion},
+  };
+  return kCommands;
+}
+
+namespace {
+
+void AddGlobalOptions(cxxopts::Options& o) {
+  o.add_options("global")("r,repo", "repository location (env REPO_REPOSITORY)",
+                          cxxopts::value<std::string>())(
+      "password-file", "read the password from this file (env REPO_PASSWORD_FILE)",
+      cxxopts::value<std::string>())(
+      "password-command", "read the password from this command's output "
+                          "(env REPO_PASSWORD_COMMAND)",
+      cxxopts::value<std::string>())(
+      "cache-dir", "local cache directory (env REPO_CACHE_DIR)", cxxopts::value<std::string>())(
+      "json", "machine-readable output")("v,verbose", "more messages (repeat for debug)")(
+      "q,quiet", "only errors")("h,help", "show help")(
+      "positional", "", cxxopts::value<std::vector<std::string>>());
+}
+
+// Global options that take a value, so that their value is not taken for the command name.
+bool TakesValue(const std::string& arg) {
+  for (const char* o : {"-r", "--repo", "--password-file", "--password-command", "--cache-dir"}) {
+    if (arg == o) return true;
+  }
+  return false;
+}
+
+std::string EnvOr(const char* name, const std::string& fallback = "") {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+void PrintUsage() {
+  std::string text =
+      "repo: content-addressed, deduplicating, encrypted backups\n\n"
+      "usage: repo [global options] COMMAND [options] [args]\n\ncommands:\n";
+  for (const Command& c : AllCommands()) {
+    std::string name = std::string(c.name) + (c.sub ? std::string(" ") + c.sub : "");
+    if (*c.positional) name += std::string(" ") + c.positional;
+    char line[160];
+    std::snprintf(line, sizeof line, "  %-22s %s\n", name.c_str(), c.summary);
+    text += line;
+  }
+  text +=
+      "\nglobal options:\n"
+      "  -r, --repo PATH          repository (env REPO_REPOSITORY)\n"
+      "  --password-file FILE     password from a file (env REPO_PASSWORD_FILE)\n"
+      "  --password-command CMD   password from a command (env REPO_PASSWORD_COMMAND)\n"
+      "  --cache-dir DIR          local cache (env REPO_CACHE_DIR)\n"
+      "  --json                   machine-readable output\n"
+      "  -v, --verbose / -q, --quiet\n\n"
+      "'repo COMMAND --help' shows a command's options; docs/cli.md has the details.\n";
+  std::fputs(text.c_str(), stdout);
+}
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  // Find the command words: the first argument that is not an option (or an option's value),
+  // and for commands with subcommands, the word right after it.
+  std::vector<std::string> words;
+  std::vector<std::string> rest;
+  bool expect_sub = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") {
+      rest.insert(rest.end(), args.begin() + i, args.end());
+      break;
+    }
+    if (!a.empty() && a[0] == '-') {
+      rest.push_back(a);
+      if (TakesValue(a) && i + 1 < args.size()) rest.push_back(args[++i]);
+      continue;
+    }
+    if (words.empty() || expect_sub) {
+      expect_sub = words.empty() && (a == "key" || a == "repair");
+      words.push_back(a);
+      continue;
+    }
+    rest.push_back(a);
+  }
+  if (words.empty()) {
+    PrintUsage();
+    bool help = false;
+    for (const auto& a : rest) help = help || a == "-h" || a == "--help";
+    return help ? kExitOk : kExitUsage;
+  }
+  const Command* cmd = nullptr;
+  for (const Command& c : AllCommands()) {
+    if (words[0] == c.name && (c.sub ? words.size() > 1 && words[1] == c.sub : true)) cmd = &c;
+  }
+  if (!cmd) {
+    std::string name = words[0] + (words.size() > 1 ? " " + words[1] : "");
+    std::fprintf(stderr, "repo: unknown command '%s' (see 'repo --help')\n", name.c_str());
+    return kExitUsage;
+  }
+
+  std::string full = std::string("repo ") + cmd->name + (cmd->sub ? std::string(" ") + cmd->sub : "");
+  cxxopts::Options options(full, cmd->summary);
+  options.custom_help("[options]");
+  options.positional_help(cmd->positional);
+  AddGlobalOptions(options);
+  cmd->add_options(options);
+  options.parse_positional({"positional"});
+
+  std::vector<char*> cargv;
+  std::string arg0 = "repo";
+  cargv.push_back(arg0.data());
+  for (auto& a : rest) cargv.push_back(a.data());
+  Context ctx;
+  try {
+    ctx.args = options.parse(static_cast<int>(cargv.size()), cargv.data());
+  } catch (const cxxopts::exceptions::exception& e) {
+    std::fprintf(stderr, "repo: %s (see '%s --help')\n", e.what(), full.c_str());
+    return kExitUsage;
+  }
+  if (ctx.args.count("help")) {
+    std::fputs(options.help().c_str(), stdout);
+    return kExitOk;
+  }
+  GlobalOptions& g = ctx.global;
+  g.repo = ctx.args.count("repo") ? ctx.args["repo"].as<std::string>() : EnvOr("REPO_REPOSITORY");
+  g.password.file = ctx.args.count("password-file") ? ctx.args["password-file"].as<std::string>()
+                                                    : EnvOr("REPO_PASSWORD_FILE");
+  g.password.command = ctx.args.count("password-command")
+                           ? ctx.args["password-command"].as<std::string>()
+                           : (ctx.args.count("password-file") ? "" : EnvOr("REPO_PASSWORD_COMMAND"));
+  if (!g.password.file.empty() && ctx.args.count("password-command")) g.password.file.clear();
+  g.cache_dir = ctx.args.count("cache-dir") ? ctx.args["cache-dir"].as<std::string>()
+                                            : EnvOr("REPO_CACHE_DIR", DefaultCacheDir());
+  g.json = ctx.args.count("json") > 0;
+  g.verbosity = ctx.args.count("quiet") ? -1 : static_cast<int>(ctx.args.count("verbose"));
+  if (ctx.args.count("positional")) {
+    ctx.positional = ctx.args["positional"].as<std::vector<std::string>>();
+  }
+
+  auto logger = spdlog::stderr_color_mt("repo");
+  logger->set_pattern("repo: %l: %v");
+  logger->set_level(g.verbosity < 0    ? spdlog::level::err
+                    : g.verbosity == 0 ? spdlog::level::warn
+                    : g.verbosity == 1 ? spdlog::level::info
+                                       : spdlog::level::debug);
+  spdlog::set_default_logger(logger);
+  return cmd->run(ctx);
+}
+
+}  // namespace
+}  // namespace repo::cli
+
+int main(int argc, char** argv) {
+  try {
+    return repo::cli::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "repo: internal error: %s (please report this)\n", e.what());
+    return repo::cli::kExitError;
+  }
+}

@@ -1,0 +1,264 @@
+#include "index/index_cache.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace repo {
+namespace {
+
+constexpr char kBlobPrefix = 'b';
+constexpr char kFilePrefix = 'f';
+constexpr char kRepoIdKey[] = "m:repo";
+constexpr char kVersionKey[] = "m:version";
+constexpr char kCacheVersion[] = "1";
+constexpr size_t kValueSize = Id::kSize + 14;
+
+std::string Key(char prefix, const Id& id) {
+  std::string k(1 + Id::kSize, prefix);
+  std::memcpy(k.data() + 1, id.data(), Id::kSize);
+  return k;
+}
+
+std::string EncodeValue(const BlobLocation& loc) {
+  Bytes b;
+  ByteWriter w(&b);
+  w.Raw(loc.pack.span());
+  w.U8(static_cast<uint8_t>(loc.type));
+  w.U8(loc.flags);
+  w.U32(loc.offset);
+  w.U32(loc.length);
+  w.U32(loc.raw_length);
+  return std::string(AsChars(b));
+}
+
+std::optional<BlobLocation> DecodeValue(std::string_view v) {
+  if (v.size() != kValueSize) return std::nullopt;
+  ByteReader r(AsBytes(v));
+  BlobLocation loc;
+  ByteSpan pack;
+  uint8_t type;
+  r.Raw(Id::kSize, &pack);
+  r.U8(&type);
+  r.U8(&loc.flags);
+  r.U32(&loc.offset);
+  r.U32(&loc.length);
+  r.U32(&loc.raw_length);
+  if (!IsKnownBlobType(type)) return std::nullopt;
+  loc.pack = Id::FromSpan(pack);
+  loc.type = static_cast<BlobType>(type);
+  return loc;
+}
+
+Status FromRocks(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return Status::OK();
+  if (s.IsNotFound()) return Status::NotFound(what + ": " + s.ToString());
+  if (s.IsCorruption()) {
+    return Status::Corruption(what + ": " + s.ToString() + " (the cache is rebuildable: delete it)");
+  }
+  return Status::IOError(what + ": " + s.ToString());
+}
+
+class RocksIndexCache final : public IndexCache {
+ public:
+  RocksIndexCache(std::unique_ptr<rocksdb::DB> db, bool shared, std::string secondary_dir)
+      : db_(std::move(db)), shared_(shared), secondary_dir_(std::move(secondary_dir)) {}
+  ~RocksIndexCache() override {
+    db_.reset();
+    if (!secondary_dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(secondary_dir_, ec);
+    }
+  }
+
+  bool shared() const override { return shared_; }
+
+  Result<std::optional<BlobLocation>> Lookup(const Id& blob) override {
+    std::vector<std::optional<BlobLocation>> out;
+    RETURN_IF_ERROR(LookupMany(std::span<const Id>(&blob, 1), &out));
+    return out[0];
+  }
+
+  Status LookupMany(std::span<const Id> ids,
+                    std::vector<std::optional<BlobLocation>>* out) override {
+    out->assign(ids.size(), std::nullopt);
+    std::vector<size_t> ask;  // indexes still to look up in RocksDB
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (size_t i = 0; i < ids.size(); ++i) {
+        auto it = overlay_.find(ids[i]);
+        if (it != overlay_.end()) {
+          (*out)[i] = it->second;
+        } else if (!ignore_db_) {
+          ask.push_back(i);
+        }
+      }
+    }
+    if (ask.empty()) return Status::OK();
+    std::vector<std::string> keys(ask.size());
+    std::vector<rocksdb::Slice> slices(ask.size());
+    for (size_t j = 0; j < ask.size(); ++j) {
+      keys[j] = Key(kBlobPrefix, ids[ask[j]]);
+      slices[j] = keys[j];
+    }
+    std::vector<rocksdb::PinnableSlice> values(ask.size());
+    std::vector<rocksdb::Status> statuses(ask.size());
+    db_->MultiGet(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), ask.size(), slices.data(),
+                  values.data(), statuses.data());
+    for (size_t j = 0; j < ask.size(); ++j) {
+      if (statuses[j].IsNotFound()) continue;
+      RETURN_IF_ERROR(FromRocks(statuses[j], "index cache lookup"));
+      auto loc = DecodeValue(values[j].ToStringView());
+      if (!loc) {
+        return Status::Corruption("index cache: malformed entry for blob " +
+                                  ids[ask[j]].ShortHex() + " (delete the cache to rebuild it)");
+      }
+      (*out)[ask[j]] = *loc;
+    }
+    return Status::OK();
+  }
+
+  Result<std::vector<Id>> MergedIndexFiles() override {
+    std::vector<Id> files;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      files.assign(overlay_files_.begin(), overlay_files_.end());
+      if (ignore_db_) return files;
+    }
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    std::string prefix(1, kFilePrefix);
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (it->key().size() != 1 + Id::kSize) continue;
+      files.push_back(Id::FromSpan(AsBytes(it->key().ToStringView().substr(1))));
+    }
+    RETURN_IF_ERROR(FromRocks(it->status(), "index cache: listing merged index files"));
+    return files;
+  }
+
+  Status AddIndexFile(const Id& file, std::span<const IndexEntry> entries) override {
+    if (shared_) {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const IndexEntry& e : entries) overlay_.emplace(e.blob, e.loc);
+      overlay_files_.insert(file);
+      return Status::OK();
+    }
+    rocksdb::WriteBatch batch;
+    for (const IndexEntry& e : entries) batch.Put(Key(kBlobPrefix, e.blob), EncodeValue(e.loc));
+    batch.Put(Key(kFilePrefix, file), "");
+    return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "index cache: write");
+  }
+
+  Status Clear() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    overlay_.clear();
+    overlay_files_.clear();
+    if (shared_) {
+      ignore_db_ = true;  // the primary's view is stale for us; rebuild in memory
+      return Status::OK();
+    }
+    rocksdb::WriteBatch batch;
+    batch.DeleteRange(std::string(1, kBlobPrefix), std::string(1, kBlobPrefix + 1));
+    batch.DeleteRange(std::string(1, kFilePrefix), std::string(1, kFilePrefix + 1));
+    RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "index cache: clear"));
+    return FromRocks(db_->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr),
+                     "index cache: compact");
+  }
+
+  uint64_t ApproximateBlobCount() override {
+    uint64_t n = 0;
+    db_->GetIntProperty("rocksdb.estimate-num-keys", &n);
+    std::lock_guard<std::mutex> lock(mu_);
+    return (ignore_db_ ? 0 : n) + overlay_.size();
+  }
+
+ private:
+  std::unique_ptr<rocksdb::DB> db_;
+  const bool shared_;
+  const std::string secondary_dir_;
+  std::mutex mu_;
+  bool ignore_db_ = false;  // shared mode after Clear()
+  std::unordered_map<Id, BlobLocation, IdHash> overlay_;
+  std::unordered_set<Id, IdHash> overlay_files_;
+};
+
+rocksdb::Options MakeOptions(const IndexCacheOptions& o) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.compression = rocksdb::kNoCompression;  // keys and values are random bytes
+  options.write_buffer_size = o.write_buffer_bytes;
+  options.max_write_buffer_number = 2;
+  options.max_background_jobs = 2;
+  options.keep_log_file_num = 2;
+  options.max_open_files = -1;  // required for secondaries; the cache has few files
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(o.block_cache_bytes);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = true;  // bounds memory by the block cache size
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return options;
+}
+
+bool IsLockError(const rocksdb::Status& s) {
+  return s.IsIOError() && s.ToString().find("lock") != std::string::npos;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<IndexCache>> IndexCache::Open(const std::string& dir, const Id& repo_id,
+                                                     const IndexCacheOptions& o) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IOError("creating index cache directory " + dir + ": " + ec.message());
+  rocksdb::Options options = MakeOptions(o);
+  const std::string db_path = dir + "/rocksdb";
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(options, db_path, &raw);
+    if (IsLockError(s)) {
+      std::string secondary = dir + "/secondary." + std::to_string(getpid());
+      s = rocksdb::DB::OpenAsSecondary(options, db_path, secondary, &raw);
+      RETURN_IF_ERROR(FromRocks(s, "opening index cache " + db_path + " as secondary"));
+      std::unique_ptr<rocksdb::DB> db(raw);
+      auto cache = std::make_unique<RocksIndexCache>(std::move(db), true, secondary);
+      std::string got;
+      rocksdb::Status g = raw->Get(rocksdb::ReadOptions(), kRepoIdKey, &got);
+      if (!g.ok() || got != AsChars(repo_id.span())) RETURN_IF_ERROR(cache->Clear());
+      return std::unique_ptr<IndexCache>(std::move(cache));
+    }
+    if (!s.ok() && attempt == 0 && s.IsCorruption()) {
+      rocksdb::DestroyDB(db_path, options);  // the cache is rebuildable
+      continue;
+    }
+    RETURN_IF_ERROR(FromRocks(s, "opening index cache " + db_path));
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::string got_repo, got_version;
+    rocksdb::Status g1 = db->Get(rocksdb::ReadOptions(), kRepoIdKey, &got_repo);
+    rocksdb::Status g2 = db->Get(rocksdb::ReadOptions(), kVersionKey, &got_version);
+    if (g1.ok() && g2.ok() && got_repo == AsChars(repo_id.span()) && got_version == kCacheVersion) {
+      return std::unique_ptr<IndexCache>(
+          std::make_unique<RocksIndexCache>(std::move(db), false, ""));
+    }
+    auto cache = std::make_unique<RocksIndexCache>(std::move(db), false, "");
+    RETURN_IF_ERROR(cache->Clear());
+    rocksdb::WriteBatch batch;
+    batch.Put(kRepoIdKey, std::string(AsChars(repo_id.span())));
+    batch.Put(kVersionKey, kCacheVersion);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    rocksdb::DB* handle = raw;
+    RETURN_IF_ERROR(FromRocks(handle->Write(wo, &batch), "index cache: writing header"));
+    return std::unique_ptr<IndexCache>(std::move(cache));
+  }
+  return Status::IOError("opening index cache " + db_path + ": could not recover it");
+}
+
+}  // namespace repo

@@ -1,0 +1,60 @@
+// IndexCache: the local, rebuildable map blob id -> BlobLocation, in RocksDB.
+//
+// The repository's index files (repo/index_file.h) are authoritative; this cache only makes
+// lookups fast and remembers which index files it has merged. Losing it costs a rebuild, never
+// data. Layout and concurrency: docs/design.md, "Index cache".
+//
+// Several processes may use one cache directory at once. The first opens RocksDB read-write;
+// a process that finds it locked opens it as a RocksDB secondary (read-only, never blocks the
+// primary) and keeps whatever it adds in memory for its own lifetime. That overlay holds only the
+// index files written since the primary last merged, so memory stays bounded by the delta, not
+// the repository.
+//
+// Thread-safety: all methods may be called concurrently.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/id.h"
+#include "base/status.h"
+#include "index/blob_location.h"
+
+namespace repo {
+
+struct IndexCacheOptions {
+  size_t block_cache_bytes = 32 << 20;  // RocksDB LRU block cache
+  size_t write_buffer_bytes = 16 << 20;
+};
+
+class IndexCache {
+ public:
+  // Opens or creates the cache in directory `dir` for repository `repo_id`. A cache made for a
+  // different repository, or by an incompatible cache version, is wiped and starts empty.
+  static Result<std::unique_ptr<IndexCache>> Open(const std::string& dir, const Id& repo_id,
+                                                  const IndexCacheOptions& options = {});
+  virtual ~IndexCache() = default;
+
+  // True when another process holds the cache and this one only reads it (plus its overlay).
+  virtual bool shared() const = 0;
+
+  // Location of `blob`, or nullopt if the cache does not know it.
+  virtual Result<std::optional<BlobLocation>> Lookup(const Id& blob) = 0;
+  // Batched lookup (RocksDB MultiGet): out[i] is the location of ids[i] or nullopt.
+  virtual Status LookupMany(std::span<const Id> ids,
+                            std::vector<std::optional<BlobLocation>>* out) = 0;
+
+  // The index files merged so far.
+  virtual Result<std::vector<Id>> MergedIndexFiles() = 0;
+  // Records `entries` and marks index file `file` merged, atomically.
+  virtual Status AddIndexFile(const Id& file, std::span<const IndexEntry> entries) = 0;
+  // Forgets everything (before a rebuild).
+  virtual Status Clear() = 0;
+  // Number of blob entries (an estimate for large caches).
+  virtual uint64_t ApproximateBlobCount() = 0;
+};
+
+}  // namespace repo

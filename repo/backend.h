@@ -1,0 +1,66 @@
+// Backend: the one storage seam. Everything the repository stores goes through these five
+// operations, so a new place to keep backups (another disk, object storage) is one new class.
+//
+// Thread-safety: every method may be called concurrently from any thread, and several processes
+// (possibly on several hosts) may use one repository at once. Files are immutable: Write never
+// replaces an existing file, so concurrent writers cannot clobber each other.
+//
+// Errors: NotFound when the file is not there; AlreadyExists from Write when it is; Transient for
+// failures worth retrying; IOError for the rest; Corruption when a file is shorter than a read
+// needs. docs/design.md, "Backend".
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/bytes.h"
+#include "base/status.h"
+
+namespace repo {
+
+// The kinds of files in a repository; each has its own directory (docs/format.md, "Layout").
+enum class FileType : uint8_t { kConfig, kKey, kPack, kIndex, kSnapshot, kLock };
+std::string_view FileTypeName(FileType t);  // "config", "key", "pack", ...
+
+struct FileHandle {
+  FileType type;
+  std::string name;  // 64 lower-case hex characters; empty for kConfig
+  // "pack 1a2b3c4d" or "config", for messages.
+  std::string Describe() const;
+};
+
+// OK iff the name is valid for the type: empty for kConfig, 64 lower-case hex otherwise. Backends
+// call this so that a name can never escape the repository directory.
+Status ValidateHandle(const FileHandle& h);
+
+struct FileInfo {
+  std::string name;
+  uint64_t size = 0;
+};
+
+class Backend {
+ public:
+  static constexpr uint64_t kToEnd = UINT64_MAX;
+
+  virtual ~Backend() = default;
+  // Where the repository is, for messages ("/srv/backup", "memory").
+  virtual std::string Location() const = 0;
+
+  // Every file of `type` (never temporary files), in no particular order.
+  virtual Result<std::vector<FileInfo>> List(FileType type) = 0;
+  virtual Result<FileInfo> Stat(const FileHandle& h) = 0;
+  // Bytes [offset, offset + length) of h; length kToEnd reads to the end. Corruption if the file
+  // ends before offset + length.
+  virtual Result<Bytes> Read(const FileHandle& h, uint64_t offset = 0,
+                             uint64_t length = kToEnd) = 0;
+  // Creates h holding exactly `data`, atomically and durably: once OK is returned the file
+  // survives a crash or power loss; if the call fails or the machine crashes, h is either absent
+  // or complete. AlreadyExists if h exists (the old file is left as it was).
+  virtual Status Write(const FileHandle& h, ByteSpan data) = 0;
+  // Removes h durably. NotFound if it is not there.
+  virtual Status Delete(const FileHandle& h) = 0;
+};
+
+}  // namespace repo

@@ -1,0 +1,87 @@
+// BlobStore: content-addressed storage of blobs in packs, with deduplication.
+//
+// Write ordering (docs/design.md, "Write path"): a blob is sealed into the open pack; a full pack
+// is verified and written durably; only then are its entries written into an index file, durably;
+// only then are they added to the local index cache. So the cache never points at a blob whose
+// pack or index file might be missing after a crash, and a crash at any point leaves a
+// repository that checks clean (at worst a pack no index lists, which `repair index` adopts).
+//
+// Thread-safety: Put, Get, Find and Flush may be called concurrently. Hashing, compression and
+// encryption run outside the store's lock. A store whose write failed refuses further writes.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "base/bytes.h"
+#include "base/id.h"
+#include "base/status.h"
+#include "crypto/master_keys.h"
+#include "index/blob_location.h"
+#include "index/index_cache.h"
+#include "repo/backend.h"
+#include "repo/config.h"
+#include "repo/pack.h"
+
+namespace repo {
+
+struct PutResult {
+  Id id;
+  bool stored = false;        // false: the repository already had it (deduplicated)
+  uint64_t stored_bytes = 0;  // sealed bytes added to a pack
+};
+
+struct BlobStoreStats {
+  uint64_t packs_written = 0;
+  uint64_t index_files_written = 0;
+  uint64_t blobs_stored = 0;
+  uint64_t blobs_deduplicated = 0;
+  uint64_t bytes_stored = 0;  // sealed bytes written into packs
+};
+
+class BlobStore {
+ public:
+  // All references must outlive the store.
+  BlobStore(Backend& backend, const MasterKeys& keys, const RepositoryConfig& config,
+            IndexCache& cache);
+  // Does not flush: blobs not yet flushed are simply not in the repository.
+  ~BlobStore();
+
+  // Stores `plaintext` unless a blob with its id exists. Returns its id.
+  Result<PutResult> Put(BlobType type, ByteSpan plaintext);
+  // The plaintext of blob `id`, verified against its id. NotFound if no index lists it.
+  Result<Bytes> Get(BlobType type, const Id& id);
+  // Where blob `id` is stored, if it is (written packs only).
+  Result<std::optional<BlobLocation>> Find(const Id& id);
+  // Writes the open pack and an index file for every pack not yet indexed. After OK, every
+  // blob Put so far is durable and findable by other processes.
+  Status Flush();
+
+  BlobStoreStats stats() const;
+
+  // Entries indexed per index file before the store writes one mid-run.
+  static constexpr size_t kIndexFileEntries = 32768;
+
+ private:
+  Status WritePackLocked();
+  Status WriteIndexLocked();
+  Status FailLocked(Status s);
+
+  Backend& backend_;
+  const MasterKeys& keys_;
+  const RepositoryConfig& config_;
+  IndexCache& cache_;
+
+  mutable std::mutex mu_;
+  Status broken_;  // first write error; refuses further writes
+  PackWriter pack_;
+  // Blobs this store has taken but that the cache does not know yet: nullopt while they are
+  // being encoded or sit in the open pack; their location once their pack is written.
+  std::unordered_map<Id, std::optional<BlobLocation>, IdHash> unindexed_;
+  std::vector<IndexEntry> pending_;  // entries of written packs awaiting an index file
+  BlobStoreStats stats_;
+};
+
+}  // namespace repo

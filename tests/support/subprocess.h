@@ -1,0 +1,40 @@
+// Runs a program the way a script would, for end-to-end tests: arguments, extra environment,
+// optional stdin, captured stdout/stderr and exit code. The child runs in a new session, so it
+// has no controlling terminal (as under cron) and cannot prompt.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace repo::testing {
+
+struct RunResult {
+  int exit_code = -1;  // 128 + signal if killed by a signal
+  std::string out;
+  std::string err;
+};
+
+RunResult RunProgram(const std::string& program, const std::vector<std::string>& args,
+                     const std::map<std::string, std::string>& env = {},
+                     const std::string& stdin_data = "");
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Writes `content` to `path` (truncating).
+void WriteFile(const std::string& path, const std::string& content);
+std::string ReadFile(const std::string& path);
+
+}  // namespace repo::testing
