@@ -42,32 +42,37 @@ void BM_EncodeBlob(benchmark::State& state) {
 }
 BENCHMARK(BM_EncodeBlob)->Arg(0)->Arg(1)->Arg(3);
 
-// BlobStore::Put of distinct blobs into a local repository, one Flush at the end: packs of the
-// default 16 MiB, fsync'd, plus their index file.
+// BlobStore::Put of 128 MiB of distinct 64 KiB blobs into a fresh local repository, then Flush:
+// packs of state.range(0) MiB, each fsync'd with its directory, plus index files. zstd off, so the
+// figure shows what the pack size itself costs (docs/perf.md, "Pack size").
 void BM_BlobStorePut(benchmark::State& state) {
-  auto blobs = MakeBlobs(1024, 64 << 10);  // 64 MiB per iteration
+  auto blobs = MakeBlobs(2048, 64 << 10);
   for (auto _ : state) {
     state.PauseTiming();
     std::string dir = std::filesystem::temp_directory_path() / "repo-bench-XXXXXX";
-    mkdtemp(dir.data());
+    if (!mkdtemp(dir.data())) state.SkipWithError("mkdtemp failed");
     InitOptions opts;
     opts.kdf = {1, 8192};
+    opts.zstd_level = 0;
+    opts.pack_size = static_cast<uint32_t>(state.range(0)) << 20;
     auto backend = LocalBackend::Create(dir + "/repo");
     auto repo = Repository::Init(std::move(backend).value(), SecretBytes::CopyOf(AsBytes("pw")),
                                  opts, dir + "/cache");
     BlobStore* store = *(*repo)->blobs();
-    // Different content each iteration would need new data; a fresh repository suffices.
     state.ResumeTiming();
     for (const Bytes& b : blobs) benchmark::DoNotOptimize(store->Put(BlobType::kData, b).ok());
     if (!store->Flush().ok()) state.SkipWithError("flush failed");
     state.PauseTiming();
+    state.counters["packs"] = static_cast<double>(store->stats().packs_written);
     repo->reset();
     std::filesystem::remove_all(dir);
     state.ResumeTiming();
   }
-  state.SetBytesProcessed(int64_t(state.iterations()) * 1024 * (64 << 10));
+  state.SetBytesProcessed(int64_t(state.iterations()) * 2048 * (64 << 10));
+  state.SetLabel(std::to_string(state.range(0)) + " MiB packs");
 }
-BENCHMARK(BM_BlobStorePut)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_BlobStorePut)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)
+    ->Iterations(3)->UseRealTime();
 
 }  // namespace
 }  // namespace repo
