@@ -8,8 +8,9 @@ namespace {
 
 constexpr char kPackMagic[4] = {'R', 'P', 'A', 'K'};
 constexpr size_t kHeaderFixed = 8;  // version, reserved[3], count
-// First read of a pack tail: enough for the header of a pack with ~1400 blobs.
-constexpr uint64_t kTailGuess = 64 << 10;
+// First read of a pack tail: holds the header of a pack of up to ~5,600 blobs, which covers a
+// default 16 MiB pack even of minimum-size (4 KiB) chunks.
+constexpr uint64_t kTailGuess = 256 << 10;
 
 }  // namespace
 
