@@ -69,6 +69,10 @@ class Repository {
   // files (merging new ones, rebuilding it if it is stale or missing).
   Result<BlobStore*> blobs();
 
+  // True once blobs() has opened the index cache in shared mode: another process holds it, and
+  // this one reads it as a RocksDB secondary (docs/design.md, "Several processes at once").
+  bool index_cache_shared() const { return cache_ && cache_->shared(); }
+
   // Resolves a unique hex prefix (at least 4 characters) of a file of `type`.
   Result<Id> ResolvePrefix(FileType type, std::string_view prefix);
 
