@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 namespace repo {
@@ -29,6 +30,20 @@ Id KeyedHash(const SecretBytes& key, ByteSpan data) {
   }
   Id id;
   crypto_generichash(id.data(), Id::kSize, data.data(), data.size(), key.data(), key.size());
+  return id;
+}
+
+Id KeyedHashInDomain(const SecretBytes& key, std::string_view domain, ByteSpan data) {
+  EnsureCryptoInit();
+  if (key.size() != kIdKeySize || domain.size() > crypto_generichash_blake2b_PERSONALBYTES) {
+    std::fprintf(stderr, "repo: fatal: KeyedHashInDomain: bad key or domain size\n");
+    std::abort();
+  }
+  unsigned char personal[crypto_generichash_blake2b_PERSONALBYTES] = {0};
+  std::memcpy(personal, domain.data(), domain.size());
+  Id id;
+  crypto_generichash_blake2b_salt_personal(id.data(), Id::kSize, data.data(), data.size(),
+                                           key.data(), key.size(), nullptr, personal);
   return id;
 }
 

@@ -6,7 +6,9 @@
 #include <rocksdb/write_batch.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -68,8 +70,12 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
 
 class RocksIndexCache final : public IndexCache {
  public:
+  // A null `db` makes a private in-memory cache (shared mode with nothing to read).
   RocksIndexCache(std::unique_ptr<rocksdb::DB> db, bool shared, std::string secondary_dir)
-      : db_(std::move(db)), shared_(shared), secondary_dir_(std::move(secondary_dir)) {}
+      : db_(std::move(db)),
+        shared_(shared),
+        secondary_dir_(std::move(secondary_dir)),
+        ignore_db_(db_ == nullptr) {}
   ~RocksIndexCache() override {
     db_.reset();
     if (!secondary_dir_.empty()) {
@@ -171,9 +177,20 @@ class RocksIndexCache final : public IndexCache {
                      "index cache: compact");
   }
 
+  // Primary only: wipes everything and records which repository and cache version this is.
+  Status Reset(const Id& repo_id) {
+    RETURN_IF_ERROR(Clear());
+    rocksdb::WriteBatch batch;
+    batch.Put(kRepoIdKey, std::string(AsChars(repo_id.span())));
+    batch.Put(kVersionKey, kCacheVersion);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_->Write(wo, &batch), "index cache: writing header");
+  }
+
   uint64_t ApproximateBlobCount() override {
     uint64_t n = 0;
-    db_->GetIntProperty("rocksdb.estimate-num-keys", &n);
+    if (db_) db_->GetIntProperty("rocksdb.estimate-num-keys", &n);
     std::lock_guard<std::mutex> lock(mu_);
     return (ignore_db_ ? 0 : n) + overlay_.size();
   }
@@ -183,7 +200,7 @@ class RocksIndexCache final : public IndexCache {
   const bool shared_;
   const std::string secondary_dir_;
   std::mutex mu_;
-  bool ignore_db_ = false;  // shared mode after Clear()
+  bool ignore_db_;  // no database, or shared mode after Clear()
   std::unordered_map<Id, BlobLocation, IdHash> overlay_;
   std::unordered_set<Id, IdHash> overlay_files_;
 };
@@ -220,22 +237,34 @@ Result<std::unique_ptr<IndexCache>> IndexCache::Open(const std::string& dir, con
   rocksdb::Options options = MakeOptions(o);
   const std::string db_path = dir + "/rocksdb";
 
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  bool destroyed = false;
+  for (int attempt = 0;; ++attempt) {
     rocksdb::DB* raw = nullptr;
     rocksdb::Status s = rocksdb::DB::Open(options, db_path, &raw);
     if (IsLockError(s)) {
       std::string secondary = dir + "/secondary." + std::to_string(getpid());
       s = rocksdb::DB::OpenAsSecondary(options, db_path, secondary, &raw);
-      RETURN_IF_ERROR(FromRocks(s, "opening index cache " + db_path + " as secondary"));
+      if (!s.ok()) {
+        // The primary may be creating the database this very moment (no CURRENT file yet):
+        // give it a moment, then make do with a private in-memory cache rather than fail.
+        if (attempt < 50) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          continue;
+        }
+        std::error_code ignored;
+        std::filesystem::remove_all(secondary, ignored);
+        return std::unique_ptr<IndexCache>(std::make_unique<RocksIndexCache>(nullptr, true, ""));
+      }
       std::unique_ptr<rocksdb::DB> db(raw);
-      auto cache = std::make_unique<RocksIndexCache>(std::move(db), true, secondary);
       std::string got;
-      rocksdb::Status g = raw->Get(rocksdb::ReadOptions(), kRepoIdKey, &got);
+      rocksdb::Status g = db->Get(rocksdb::ReadOptions(), kRepoIdKey, &got);
+      auto cache = std::make_unique<RocksIndexCache>(std::move(db), true, secondary);
       if (!g.ok() || got != AsChars(repo_id.span())) RETURN_IF_ERROR(cache->Clear());
       return std::unique_ptr<IndexCache>(std::move(cache));
     }
-    if (!s.ok() && attempt == 0 && s.IsCorruption()) {
+    if (!s.ok() && !destroyed && s.IsCorruption()) {
       rocksdb::DestroyDB(db_path, options);  // the cache is rebuildable
+      destroyed = true;
       continue;
     }
     RETURN_IF_ERROR(FromRocks(s, "opening index cache " + db_path));
@@ -243,22 +272,12 @@ Result<std::unique_ptr<IndexCache>> IndexCache::Open(const std::string& dir, con
     std::string got_repo, got_version;
     rocksdb::Status g1 = db->Get(rocksdb::ReadOptions(), kRepoIdKey, &got_repo);
     rocksdb::Status g2 = db->Get(rocksdb::ReadOptions(), kVersionKey, &got_version);
-    if (g1.ok() && g2.ok() && got_repo == AsChars(repo_id.span()) && got_version == kCacheVersion) {
-      return std::unique_ptr<IndexCache>(
-          std::make_unique<RocksIndexCache>(std::move(db), false, ""));
-    }
+    const bool current =
+        g1.ok() && g2.ok() && got_repo == AsChars(repo_id.span()) && got_version == kCacheVersion;
     auto cache = std::make_unique<RocksIndexCache>(std::move(db), false, "");
-    RETURN_IF_ERROR(cache->Clear());
-    rocksdb::WriteBatch batch;
-    batch.Put(kRepoIdKey, std::string(AsChars(repo_id.span())));
-    batch.Put(kVersionKey, kCacheVersion);
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    rocksdb::DB* handle = raw;
-    RETURN_IF_ERROR(FromRocks(handle->Write(wo, &batch), "index cache: writing header"));
+    if (!current) RETURN_IF_ERROR(cache->Reset(repo_id));
     return std::unique_ptr<IndexCache>(std::move(cache));
   }
-  return Status::IOError("opening index cache " + db_path + ": could not recover it");
 }
 
 }  // namespace repo

@@ -18,6 +18,11 @@ std::array<uint8_t, 1 + Id::kSize> BlobAd(BlobType type, const Id& id) {
 
 }  // namespace
 
+Id ComputeBlobId(const MasterKeys& keys, BlobType type, ByteSpan plaintext) {
+  if (type == BlobType::kData) return KeyedHash(keys.id_key, plaintext);
+  return KeyedHashInDomain(keys.id_key, "repo tree", plaintext);
+}
+
 EncodedBlob EncodeBlob(const MasterKeys& keys, BlobType type, const Id& id, ByteSpan plaintext,
                        int zstd_level) {
   EncodedBlob out;
@@ -44,7 +49,7 @@ Result<Bytes> DecodeBlob(const MasterKeys& keys, BlobType type, const Id& id, ui
     if (opened->size() != raw_length) return Status::Corruption(what + ": length mismatch");
     plain = std::move(opened).value();
   }
-  if (KeyedHash(keys.id_key, plain) != id) {
+  if (ComputeBlobId(keys, type, plain) != id) {
     return Status::Corruption(what + ": content does not match its id");
   }
   return plain;

@@ -1,6 +1,8 @@
 // Blob codec: plaintext <-> the sealed bytes stored in a pack (docs/format.md, "Blob").
 //
-//   id     = BLAKE2b-256 keyed with id_key over the plaintext
+//   id     = BLAKE2b-256 keyed with id_key over the plaintext; for tree blobs with BLAKE2b's
+//            personalization set to "repo tree", so equal bytes never give a data and a tree the
+//            same id
 //   stored = nonce(24) || XChaCha20-Poly1305(zstd(plaintext) or plaintext) || tag(16)
 //   AD     = type u8 || id (32)
 //
@@ -17,13 +19,16 @@
 
 namespace repo {
 
+// The id of a blob of `type` holding `plaintext`.
+Id ComputeBlobId(const MasterKeys& keys, BlobType type, ByteSpan plaintext);
+
 struct EncodedBlob {
   Bytes sealed;
   uint8_t flags = 0;  // kBlobFlagZstd if compressed
   uint32_t raw_length = 0;
 };
 
-// REQUIRES: plaintext.size() < 4 GiB, id == KeyedHash(keys.id_key, plaintext).
+// REQUIRES: plaintext.size() < 4 GiB, id == ComputeBlobId(keys, type, plaintext).
 EncodedBlob EncodeBlob(const MasterKeys& keys, BlobType type, const Id& id, ByteSpan plaintext,
                        int zstd_level);
 

@@ -30,7 +30,7 @@ Result<PutResult> BlobStore::Put(BlobType type, ByteSpan plaintext) {
                                    " bytes exceeds the pack size");
   }
   PutResult result;
-  result.id = KeyedHash(keys_.id_key, plaintext);
+  result.id = ComputeBlobId(keys_, type, plaintext);
   ASSIGN_OR_RETURN(auto cached, cache_.Lookup(result.id));
   {
     std::lock_guard<std::mutex> lock(mu_);

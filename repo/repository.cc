@@ -78,7 +78,12 @@ Result<std::unique_ptr<Repository>> Repository::Init(std::unique_ptr<Backend> ba
 
   ASSIGN_OR_RETURN(repo->key_id_, WriteKeyFile(*backend, repo->keys_, password, options.kdf));
   Bytes config = SealObject(repo->keys_.enc_key, ObjectKind::kConfig, repo->config_.Encode());
-  RETURN_IF_ERROR(backend->Write({FileType::kConfig, ""}, config));
+  Status written = backend->Write({FileType::kConfig, ""}, config);
+  if (!written.ok()) {
+    // Best effort: a key without a config opens nothing (Open skips such keys anyway).
+    (void)backend->Delete({FileType::kKey, repo->key_id_.Hex()});
+    return written;
+  }
 
   repo->backend_ = std::move(backend);
   repo->cache_dir_ = cache_dir;
@@ -105,6 +110,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> ba
   std::unique_ptr<Repository> repo(new Repository());
   Status last = Status::WrongPassword("no key file in " + backend->Location());
   bool opened = false;
+  Status config_failure;  // a key opened but the config did not authenticate under it
   for (const FileInfo& f : key_files) {
     auto bytes = backend->Read({FileType::kKey, f.name});
     if (!bytes.ok()) {
@@ -112,16 +118,32 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> ba
       continue;
     }
     auto keys = OpenKeyFile(*bytes, password);
-    if (keys.ok()) {
-      repo->keys_ = std::move(keys).value();
-      repo->key_id_ = *Id::ParseHex(f.name);
-      opened = true;
-      break;
+    if (!keys.ok()) {
+      if (keys.status().code() != StatusCode::kWrongPassword) {
+        spdlog::warn("key {}: {}", f.name.substr(0, 8), keys.status().message());
+        if (last.code() == StatusCode::kWrongPassword) last = keys.status();
+      }
+      continue;
     }
-    if (keys.status().code() != StatusCode::kWrongPassword) {
-      spdlog::warn("key {}: {}", f.name.substr(0, 8), keys.status().message());
-      if (last.code() == StatusCode::kWrongPassword && !key_files.empty()) last = keys.status();
+    // A key that opens but does not open the config belongs to another repository (e.g. left
+    // over by an init whose config write failed): try the next one.
+    auto payload = OpenObject(keys->enc_key, ObjectKind::kConfig, *config_file, "config");
+    if (!payload.ok()) {
+      spdlog::warn("key {} opens with this password but not the config; skipping it",
+                   f.name.substr(0, 8));
+      config_failure = payload.status();
+      continue;
     }
+    ASSIGN_OR_RETURN(repo->config_, RepositoryConfig::Decode(*payload));
+    repo->keys_ = std::move(keys).value();
+    repo->key_id_ = *Id::ParseHex(f.name);
+    opened = true;
+    break;
+  }
+  if (!opened && !config_failure.ok()) {
+    return Status::Corruption(config_failure.message() +
+                              ": the config is damaged, or the keys that open with this password "
+                              "belong to another repository");
   }
   if (!opened) {
     if (last.code() == StatusCode::kWrongPassword || last.code() == StatusCode::kCorruption) {
@@ -130,9 +152,6 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> ba
     }
     return last;
   }
-  ASSIGN_OR_RETURN(Bytes payload,
-                   OpenObject(repo->keys_.enc_key, ObjectKind::kConfig, *config_file, "config"));
-  ASSIGN_OR_RETURN(repo->config_, RepositoryConfig::Decode(payload));
   repo->backend_ = std::move(backend);
   repo->cache_dir_ = cache_dir;
   repo->gear_ = DeriveGearTable(repo->keys_.chunker_seed);

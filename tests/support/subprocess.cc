@@ -12,7 +12,7 @@
 #include <sstream>
 #include <stdexcept>
 
-namespace repo::testing {
+namespace repo::test {
 
 RunResult RunProgram(const std::string& program, const std::vector<std::string>& args,
                      const std::map<std::string, std::string>& env,
@@ -81,18 +81,6 @@ RunResult RunProgram(const std::string& program, const std::vector<std::string>&
   return r;
 }
 
-TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string templ = std::string(base && *base ? base : "/tmp") + "/repo-test-XXXXXX";
-  if (!mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
-  path_ = templ;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 void WriteFile(const std::string& path, const std::string& content) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   f << content;
@@ -105,4 +93,4 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-}  // namespace repo::testing
+}  // namespace repo::test

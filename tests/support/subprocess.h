@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace repo::testing {
+namespace repo::test {
 
 struct RunResult {
   int exit_code = -1;  // 128 + signal if killed by a signal
@@ -19,22 +19,8 @@ RunResult RunProgram(const std::string& program, const std::vector<std::string>&
                      const std::map<std::string, std::string>& env = {},
                      const std::string& stdin_data = "");
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
 // Writes `content` to `path` (truncating).
 void WriteFile(const std::string& path, const std::string& content);
 std::string ReadFile(const std::string& path);
 
-}  // namespace repo::testing
+}  // namespace repo::test

@@ -6,14 +6,15 @@
 #include <fstream>
 
 #include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
 
 namespace repo {
 namespace {
 
-using testing::RunProgram;
-using testing::RunResult;
-using testing::TempDir;
-using testing::WriteFile;
+using test::RunProgram;
+using test::RunResult;
+using test::TempDir;
+using test::WriteFile;
 
 // Fast key derivation for tests (the defaults cost ~0.1 s per command).
 const std::vector<std::string> kFastKdf = {"--kdf-memory-kib", "8", "--kdf-iterations", "1"};
@@ -21,18 +22,18 @@ const std::vector<std::string> kFastKdf = {"--kdf-memory-kib", "8", "--kdf-itera
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    WriteFile(dir_ / "pw", "correct horse\n");
-    WriteFile(dir_ / "pw2", "battery staple");
-    WriteFile(dir_ / "wrong", "wrong");
+    WriteFile(dir_.Sub("pw"), "correct horse\n");
+    WriteFile(dir_.Sub("pw2"), "battery staple");
+    WriteFile(dir_.Sub("wrong"), "wrong");
   }
 
   RunResult Repo(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
-    env.emplace("REPO_CACHE_DIR", dir_ / "cache");
+    env.emplace("REPO_CACHE_DIR", dir_.Sub("cache"));
     return RunProgram(REPO_BINARY, args, env);
   }
   // `repo -r <repo> --password-file <pw> args...`
   RunResult RepoPw(const std::string& pw, std::vector<std::string> args) {
-    std::vector<std::string> full = {"-r", repo_, "--password-file", dir_ / pw};
+    std::vector<std::string> full = {"-r", repo_, "--password-file", dir_.Sub(pw)};
     full.insert(full.end(), args.begin(), args.end());
     return Repo(full);
   }
@@ -47,7 +48,7 @@ class CliTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  std::string repo_ = dir_ / "repo";
+  std::string repo_ = dir_.Sub("repo");
 };
 
 TEST_F(CliTest, VersionAndHelp) {
@@ -117,7 +118,7 @@ TEST_F(CliTest, NoPasswordSourceAndNoTerminalIsAUsageError) {
 TEST_F(CliTest, PasswordFromEnvironmentAndCommand) {
   Init();
   RunResult r = Repo({"key", "list"}, {{"REPO_REPOSITORY", repo_},
-                                       {"REPO_PASSWORD_FILE", dir_ / "pw"}});
+                                       {"REPO_PASSWORD_FILE", dir_.Sub("pw")}});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   r = Repo({"-r", repo_, "--password-command", "printf 'correct horse'", "key", "list"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -130,7 +131,7 @@ TEST_F(CliTest, PasswordFromEnvironmentAndCommand) {
 
 TEST_F(CliTest, KeyAddPasswdRemove) {
   Init();
-  std::vector<std::string> add = {"key", "add", "--new-password-file", dir_ / "pw2"};
+  std::vector<std::string> add = {"key", "add", "--new-password-file", dir_.Sub("pw2")};
   add.insert(add.end(), kFastKdf.begin(), kFastKdf.end());
   RunResult r = RepoPw("pw", add);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -152,7 +153,7 @@ TEST_F(CliTest, KeyAddPasswdRemove) {
 
   // The last key cannot be removed (it is also the current one; try by password of another key
   // after passwd below).
-  std::vector<std::string> passwd = {"key", "passwd", "--new-password-file", dir_ / "pw"};
+  std::vector<std::string> passwd = {"key", "passwd", "--new-password-file", dir_.Sub("pw")};
   passwd.insert(passwd.end(), kFastKdf.begin(), kFastKdf.end());
   r = RepoPw("pw2", passwd);
   ASSERT_EQ(r.exit_code, 0) << r.err;

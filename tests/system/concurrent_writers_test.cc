@@ -11,13 +11,14 @@
 #include "repo/local_backend.h"
 #include "repo/repository.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
 
 namespace repo {
 namespace {
 
-using testing::RunProgram;
-using testing::RunResult;
-using testing::TempDir;
+using test::RunProgram;
+using test::RunResult;
+using test::TempDir;
 
 std::vector<std::string> SplitLines(const std::string& s) {
   std::vector<std::string> out;
@@ -28,22 +29,22 @@ std::vector<std::string> SplitLines(const std::string& s) {
 
 TEST(ConcurrentWritersTest, TwoProcessesShareOneRepositoryAndCache) {
   TempDir dir;
-  testing::WriteFile(dir / "pw", "pw\n");
-  std::filesystem::create_directories(dir / "barrier");
+  test::WriteFile(dir.Sub("pw"), "pw\n");
+  std::filesystem::create_directories(dir.Sub("barrier"));
   {
     InitOptions opts;
     opts.kdf = {1, 8192};
     opts.pack_size = 1 << 20;  // several packs per writer
-    auto repo = Repository::Init(LocalBackend::Create(dir / "repo").value(),
-                                 SecretBytes::CopyOf(AsBytes("pw")), opts, dir / "cache");
+    auto repo = Repository::Init(LocalBackend::Create(dir.Sub("repo")).value(),
+                                 SecretBytes::CopyOf(AsBytes("pw")), opts, dir.Sub("cache"));
     ASSERT_TRUE(repo.ok()) << repo.status().ToString();
   }
   RunResult results[2];
   std::thread writers[2];
   for (int w = 0; w < 2; ++w) {
     writers[w] = std::thread([&, w] {
-      results[w] = RunProgram(BLOB_WRITER, {dir / "repo", dir / "pw", dir / "cache",
-                                            std::to_string(w + 1), "200", dir / "barrier"});
+      results[w] = RunProgram(BLOB_WRITER, {dir.Sub("repo"), dir.Sub("pw"), dir.Sub("cache"),
+                                            std::to_string(w + 1), "200", dir.Sub("barrier")});
     });
   }
   for (auto& t : writers) t.join();
@@ -60,8 +61,8 @@ TEST(ConcurrentWritersTest, TwoProcessesShareOneRepositoryAndCache) {
   EXPECT_EQ(modes, (std::set<std::string>{"primary", "shared"}));
   EXPECT_EQ(ids.size(), 300u);  // 100 shared + 2 x 100 own
 
-  auto repo = Repository::Open(LocalBackend::Open(dir / "repo").value(),
-                               SecretBytes::CopyOf(AsBytes("pw")), dir / "fresh-cache");
+  auto repo = Repository::Open(LocalBackend::Open(dir.Sub("repo")).value(),
+                               SecretBytes::CopyOf(AsBytes("pw")), dir.Sub("fresh-cache"));
   ASSERT_TRUE(repo.ok()) << repo.status().ToString();
   auto store = (*repo)->blobs();
   ASSERT_TRUE(store.ok()) << store.status().ToString();
@@ -71,8 +72,8 @@ TEST(ConcurrentWritersTest, TwoProcessesShareOneRepositoryAndCache) {
     EXPECT_EQ(got->size(), 20u << 10);
   }
   // And the shared cache directory, reopened now that nobody holds it, knows them too.
-  auto again = Repository::Open(LocalBackend::Open(dir / "repo").value(),
-                                SecretBytes::CopyOf(AsBytes("pw")), dir / "cache");
+  auto again = Repository::Open(LocalBackend::Open(dir.Sub("repo")).value(),
+                                SecretBytes::CopyOf(AsBytes("pw")), dir.Sub("cache"));
   ASSERT_TRUE(again.ok());
   auto store2 = (*again)->blobs();
   ASSERT_TRUE(store2.ok()) << store2.status().ToString();
