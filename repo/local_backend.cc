@@ -91,12 +91,6 @@ Result<std::unique_ptr<LocalBackend>> LocalBackend::Create(const std::string& pa
   for (const char* sub : {"keys", "data", "index", "snapshots", "locks"}) {
     RETURN_IF_ERROR(MakeDir(path + "/" + sub));
   }
-  for (int i = 0; i < 256; ++i) {
-    char shard[3];
-    snprintf(shard, sizeof shard, "%02x", i);
-    RETURN_IF_ERROR(MakeDir(path + "/data/" + shard));
-  }
-  RETURN_IF_ERROR(SyncDir(path + "/data"));
   RETURN_IF_ERROR(SyncDir(path));
   return std::unique_ptr<LocalBackend>(new LocalBackend(path));
 }
@@ -202,6 +196,12 @@ Status LocalBackend::Write(const FileHandle& h, ByteSpan data) {
   const std::string tmp = dir + "/" + TempName();
   const std::string path = PathOf(h);
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == ENOENT && h.type == FileType::kPack) {
+    // Pack shard directories (data/00 .. data/ff) are made on first use.
+    RETURN_IF_ERROR(MakeDir(dir));
+    RETURN_IF_ERROR(SyncDir(root_ + "/data"));
+    fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  }
   if (fd < 0) return Status::FromErrno(errno, "creating " + tmp);
   Status s = WriteAll(fd, data, tmp);
   if (s.ok() && fsync(fd) != 0) s = Status::FromErrno(errno, "fsync of " + tmp);

@@ -2,7 +2,8 @@
 //
 // Write = write a temporary file in the target directory, fsync it, link(2) it to its final name
 // (which fails rather than replacing an existing file), unlink the temporary, fsync the directory.
-// A crash leaves at most a stray ".tmp-*" file, which List never returns. Thread-safe.
+// A crash leaves at most a stray ".tmp-*" file, which List never returns. The pack shard
+// directories data/00 .. data/ff are made when the first pack lands in them. Thread-safe.
 #pragma once
 
 #include <string>

@@ -372,7 +372,7 @@ TEST(LocalBackendTest, CreateAcceptsAnExistingEmptyDirectory) {
   auto b = LocalBackend::Create(dir.path());
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_TRUE(Exists(dir.Sub("keys")));
-  EXPECT_TRUE(Exists(dir.Sub("data/ff")));
+  EXPECT_TRUE(Exists(dir.Sub("data")));
 }
 
 TEST(LocalBackendTest, OpenNeedsAConfigFile) {
