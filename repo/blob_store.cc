@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 #include "crypto/hash.h"
 #include "repo/index_file.h"
 
@@ -9,13 +11,18 @@ namespace repo {
 
 BlobStore::BlobStore(Backend& backend, const MasterKeys& keys, const RepositoryConfig& config,
                      IndexCache& cache)
-    : backend_(backend), keys_(keys), config_(config), cache_(cache), pack_(keys.enc_key) {}
+    : backend_(backend),
+      keys_(keys),
+      config_(config),
+      cache_(cache),
+      pack_(std::make_unique<PackWriter>(keys.enc_key)) {}
 
 BlobStore::~BlobStore() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (pack_.count() > 0 || !pending_.empty()) {
+  std::unique_lock<std::mutex> lock(mu_);
+  written_.wait(lock, [&] { return writes_in_flight_ == 0; });
+  if (pack_->count() > 0 || !pending_.empty()) {
     spdlog::debug("blob store closed with {} unflushed blobs; they are not in the repository",
-                  pack_.count() + pending_.size());
+                  pack_->count() + pending_.size());
   }
 }
 
@@ -41,33 +48,53 @@ Result<PutResult> BlobStore::Put(BlobType type, ByteSpan plaintext) {
     }
   }
   EncodedBlob blob = EncodeBlob(keys_, type, result.id, plaintext, config_.zstd_level);
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   RETURN_IF_ERROR(broken_);
-  pack_.Add(type, result.id, blob);
+  pack_->Add(type, result.id, blob);
   result.stored = true;
   result.stored_bytes = blob.sealed.size();
   ++stats_.blobs_stored;
   stats_.bytes_stored += blob.sealed.size();
-  if (pack_.size() >= config_.pack_size) RETURN_IF_ERROR(WritePackLocked());
+  if (pack_->size() >= config_.pack_size) {
+    auto full = std::exchange(pack_, std::make_unique<PackWriter>(keys_.enc_key));
+    RETURN_IF_ERROR(WritePack(std::move(full), lock));
+  }
   return result;
 }
 
-Status BlobStore::WritePackLocked() {
-  if (pack_.count() == 0) return Status::OK();
-  auto pack = pack_.Finish();
-  if (!pack.ok()) return FailLocked(pack.status());
-  Status s = backend_.Write({FileType::kPack, pack->id.Hex()}, pack->bytes);
-  // The same bytes under the same name: an identical pack already exists; fine.
-  if (!s.ok() && s.code() != StatusCode::kAlreadyExists) {
-    return FailLocked(s.WithContext("writing pack " + pack->id.ShortHex()));
+Status BlobStore::WritePack(std::unique_ptr<PackWriter> pack, std::unique_lock<std::mutex>& lock) {
+  ++writes_in_flight_;
+  lock.unlock();
+  auto finished = pack->Finish();
+  Status s = finished.status();
+  if (finished.ok()) {
+    s = backend_.Write({FileType::kPack, finished->id.Hex()}, finished->bytes);
+    // The same bytes under the same name: an identical pack already exists; fine.
+    if (s.code() == StatusCode::kAlreadyExists) s = Status::OK();
+    if (!s.ok()) s = s.WithContext("writing pack " + finished->id.ShortHex());
   }
+  lock.lock();
+  --writes_in_flight_;
+  written_.notify_all();
+  if (!s.ok()) return FailLocked(s);
   ++stats_.packs_written;
-  for (const IndexEntry& e : pack->entries) {
+  for (const IndexEntry& e : finished->entries) {
     unindexed_[e.blob] = e.loc;
     pending_.push_back(e);
   }
   if (pending_.size() >= kIndexFileEntries) return WriteIndexLocked();
   return Status::OK();
+}
+
+Status BlobStore::WriteOpenPack(std::unique_lock<std::mutex>& lock) {
+  written_.wait(lock, [&] { return writes_in_flight_ == 0; });
+  RETURN_IF_ERROR(broken_);
+  if (pack_->count() == 0) return Status::OK();
+  auto open = std::exchange(pack_, std::make_unique<PackWriter>(keys_.enc_key));
+  RETURN_IF_ERROR(WritePack(std::move(open), lock));
+  // Another thread may have filled and started a pack while the lock was released.
+  written_.wait(lock, [&] { return writes_in_flight_ == 0; });
+  return broken_;
 }
 
 Status BlobStore::WriteIndexLocked() {
@@ -87,9 +114,9 @@ Status BlobStore::WriteIndexLocked() {
 }
 
 Status BlobStore::Flush() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   RETURN_IF_ERROR(broken_);
-  RETURN_IF_ERROR(WritePackLocked());
+  RETURN_IF_ERROR(WriteOpenPack(lock));
   return WriteIndexLocked();
 }
 
@@ -105,14 +132,19 @@ Result<std::optional<BlobLocation>> BlobStore::Find(const Id& id) {
 Result<Bytes> BlobStore::Get(BlobType type, const Id& id) {
   std::optional<BlobLocation> loc;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     auto it = unindexed_.find(id);
     if (it != unindexed_.end()) {
-      if (!it->second) {  // still in the open pack: write it so it can be read
+      if (!it->second) {  // in the open pack or a pack being written: make it readable
         RETURN_IF_ERROR(broken_);
-        RETURN_IF_ERROR(WritePackLocked());
+        RETURN_IF_ERROR(WriteOpenPack(lock));
       }
-      loc = unindexed_[id];
+      it = unindexed_.find(id);  // gone from the map: indexed meanwhile, the cache has it
+      if (it != unindexed_.end() && !it->second) {
+        return Status::NotFound(std::string(BlobTypeName(type)) + " blob " + id.ShortHex() +
+                                ": still being stored by another thread");
+      }
+      if (it != unindexed_.end()) loc = it->second;
     }
   }
   if (!loc) {

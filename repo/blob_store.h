@@ -6,10 +6,13 @@
 // pack or index file might be missing after a crash, and a crash at any point leaves a
 // repository that checks clean (at worst a pack no index lists, which `repair index` adopts).
 //
-// Thread-safety: Put, Get, Find and Flush may be called concurrently. Hashing, compression and
-// encryption run outside the store's lock. A store whose write failed refuses further writes.
+// Thread-safety: Put, Get, Find and Flush may be called concurrently. Hashing, compression,
+// encryption, and sealing and writing a full pack all run outside the store's lock, so one
+// thread's pack write (with its fsync) does not stall the others. A store whose write failed
+// refuses further writes.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -65,7 +68,10 @@ class BlobStore {
   static constexpr size_t kIndexFileEntries = 32768;
 
  private:
-  Status WritePackLocked();
+  // Seals and writes `pack` (no lock held), then records its entries (lock taken).
+  Status WritePack(std::unique_ptr<PackWriter> pack, std::unique_lock<std::mutex>& lock);
+  // Waits for pack writes in flight, then writes the open pack. REQUIRES: lock holds mu_.
+  Status WriteOpenPack(std::unique_lock<std::mutex>& lock);
   Status WriteIndexLocked();
   Status FailLocked(Status s);
 
@@ -75,8 +81,10 @@ class BlobStore {
   IndexCache& cache_;
 
   mutable std::mutex mu_;
+  std::condition_variable written_;  // signalled when a pack write finishes
   Status broken_;  // first write error; refuses further writes
-  PackWriter pack_;
+  std::unique_ptr<PackWriter> pack_;  // the open pack
+  int writes_in_flight_ = 0;          // packs being sealed and written without the lock
   // Blobs this store has taken but that the cache does not know yet: nullopt while they are
   // being encoded or sit in the open pack; their location once their pack is written.
   std::unordered_map<Id, std::optional<BlobLocation>, IdHash> unindexed_;
