@@ -4,6 +4,8 @@
 #include <ctime>
 #include <iostream>
 
+#include <unistd.h>
+
 #include "repo/local_backend.h"
 
 namespace repo::cli {
@@ -84,6 +86,59 @@ Result<uint64_t> ParseSize(const std::string& text, const std::string& option) {
   }
   return v << shift;
 }
+
+void AddFilterOptions(cxxopts::Options& options) {
+  options.add_options("snapshot filter")("host", "only snapshots of this host (repeatable)",
+                                         cxxopts::value<std::vector<std::string>>())(
+      "tag", "only snapshots with these tags: 'a,b' means both (repeatable: either)",
+      cxxopts::value<std::vector<std::string>>())(
+      "path", "only snapshots that include this path (repeatable: all)",
+      cxxopts::value<std::vector<std::string>>());
+}
+
+SnapshotFilter FilterFromArgs(const cxxopts::ParseResult& args) {
+  SnapshotFilter f;
+  if (args.count("host")) f.hosts = args["host"].as<std::vector<std::string>>();
+  if (args.count("tag")) f.tags = args["tag"].as<std::vector<std::string>>();
+  if (args.count("path")) f.paths = args["path"].as<std::vector<std::string>>();
+  return f;
+}
+
+Result<SnapshotRef> LoadSnapshot(Repository& repo, const std::string& ref,
+                                 const SnapshotFilter& filter) {
+  ASSIGN_OR_RETURN(auto all, ListSnapshots(repo.backend(), repo.keys().enc_key));
+  return FindSnapshot(all, ref, filter);
+}
+
+std::string FormatBytes(uint64_t bytes) {
+  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0) {
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.*f %s", v < 10 ? 2 : v < 100 ? 1 : 0, v, kUnits[u]);
+  }
+  return buf;
+}
+
+std::string FormatDuration(double seconds) {
+  long s = static_cast<long>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
+  }
+  return buf;
+}
+
+bool StderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
 
 void Print(const std::string& line) { std::cout << line << '\n'; }
 

@@ -11,6 +11,7 @@
 #include "cli/password.h"
 #include "crypto/key_file.h"
 #include "repo/repository.h"
+#include "repo/snapshot.h"
 
 namespace repo::cli {
 
@@ -40,6 +41,7 @@ struct Context {
   GlobalOptions global;
   cxxopts::ParseResult args;
   std::vector<std::string> positional;
+  std::vector<std::string> after_dashes;  // arguments after "--", verbatim
 };
 
 // Prints "repo: <message>" to stderr and returns the exit code for s.
@@ -58,6 +60,20 @@ Result<KdfParams> KdfFromArgs(const cxxopts::ParseResult& args);
 
 // Parses "512", "64K", "16M", "1G" (binary units) into bytes.
 Result<uint64_t> ParseSize(const std::string& text, const std::string& option);
+
+// Snapshot selection options shared by commands: --host, --tag, --path.
+void AddFilterOptions(cxxopts::Options& options);
+SnapshotFilter FilterFromArgs(const cxxopts::ParseResult& args);
+// Resolves `ref` ("latest" or an id prefix) among the repository's snapshots.
+Result<SnapshotRef> LoadSnapshot(Repository& repo, const std::string& ref,
+                                 const SnapshotFilter& filter);
+
+// "1.5 GiB", "312 KiB", "17 B".
+std::string FormatBytes(uint64_t bytes);
+// "1:02:03" or "2:03".
+std::string FormatDuration(double seconds);
+// True if stderr is a terminal (progress lines make sense).
+bool StderrIsTerminal();
 
 // Writes one line to stdout.
 void Print(const std::string& line);

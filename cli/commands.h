@@ -28,6 +28,19 @@ int RunKeyList(Context& ctx);
 int RunKeyAdd(Context& ctx);
 int RunKeyRemove(Context& ctx);
 int RunKeyPasswd(Context& ctx);
+// cmd_snapshot.cc
+void SnapshotOptionsSpec(cxxopts::Options& o);
+int RunSnapshot(Context& ctx);
+// cmd_snapshots.cc
+void SnapshotsOptionsSpec(cxxopts::Options& o);
+int RunSnapshots(Context& ctx);
+// cmd_ls.cc
+void LsOptionsSpec(cxxopts::Options& o);
+int RunLs(Context& ctx);
+int RunDump(Context& ctx);
+// cmd_restore.cc
+void RestoreOptionsSpec(cxxopts::Options& o);
+int RunRestore(Context& ctx);
 // cmd_repair.cc
 int RunRepairIndex(Context& ctx);
 

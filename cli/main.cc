@@ -34,6 +34,14 @@ void NoOptions(cxxopts::Options&) {}
 const std::vector<Command>& AllCommands() {
   static const std::vector<Command> kCommands = {
       {"init", nullptr, "create a repository", "", InitOptionsSpec, RunInit},
+      {"snapshot", nullptr, "back up paths, stdin or a command's output", "[PATH...]",
+       SnapshotOptionsSpec, RunSnapshot},
+      {"backup", nullptr, "alias of snapshot", "[PATH...]", SnapshotOptionsSpec, RunSnapshot},
+      {"snapshots", nullptr, "list snapshots", "[ID...]", SnapshotsOptionsSpec, RunSnapshots},
+      {"ls", nullptr, "list files in a snapshot", "SNAPSHOT [PATH]", LsOptionsSpec, RunLs},
+      {"restore", nullptr, "restore a snapshot", "SNAPSHOT", RestoreOptionsSpec, RunRestore},
+      {"dump", nullptr, "write one file of a snapshot to stdout", "SNAPSHOT PATH", NoOptions,
+       RunDump},
       {"key", "list", "list the keys (passwords) of the repository", "", NoOptions, RunKeyList},
       {"key", "add", "add a password", "", KeyAddOptionsSpec, RunKeyAdd},
       {"key", "remove", "remove a password", "ID", NoOptions, RunKeyRemove},
@@ -102,11 +110,12 @@ int Main(int argc, char** argv) {
   // and for commands with subcommands, the word right after it.
   std::vector<std::string> words;
   std::vector<std::string> rest;
+  std::vector<std::string> after_dashes;
   bool expect_sub = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--") {
-      rest.insert(rest.end(), args.begin() + i, args.end());
+      after_dashes.assign(args.begin() + i + 1, args.end());
       break;
     }
     if (!a.empty() && a[0] == '-') {
@@ -150,6 +159,7 @@ int Main(int argc, char** argv) {
   cargv.push_back(arg0.data());
   for (auto& a : rest) cargv.push_back(a.data());
   Context ctx;
+  ctx.after_dashes = std::move(after_dashes);
   try {
     ctx.args = options.parse(static_cast<int>(cargv.size()), cargv.data());
   } catch (const cxxopts::exceptions::exception& e) {

@@ -1,0 +1,155 @@
+// repo ls SNAPSHOT [PATH] and repo dump SNAPSHOT PATH: look inside a snapshot.
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/json.h"
+#include "repo/tree_io.h"
+
+namespace repo::cli {
+
+void LsOptionsSpec(cxxopts::Options& o) {
+  AddFilterOptions(o);
+  o.add_options("ls")("l,long", "long form: mode, owner, size, time")(
+      "recursive", "list everything below PATH");
+}
+
+namespace {
+
+std::string ModeString(const Node& n) {
+  std::string s = "----------";
+  switch (n.type) {
+    case NodeType::kDir: s[0] = 'd'; break;
+    case NodeType::kSymlink: s[0] = 'l'; break;
+    case NodeType::kFifo: s[0] = 'p'; break;
+    case NodeType::kCharDevice: s[0] = 'c'; break;
+    case NodeType::kBlockDevice: s[0] = 'b'; break;
+    case NodeType::kSocket: s[0] = 's'; break;
+    default: break;
+  }
+  const char* rwx = "rwxrwxrwx";
+  for (int i = 0; i < 9; ++i) {
+    if (n.mode & (0400 >> i)) s[i + 1] = rwx[i];
+  }
+  if (n.mode & 04000) s[3] = (n.mode & 0100) ? 's' : 'S';
+  if (n.mode & 02000) s[6] = (n.mode & 0010) ? 's' : 'S';
+  if (n.mode & 01000) s[9] = (n.mode & 0001) ? 't' : 'T';
+  return s;
+}
+
+std::string NodeJson(const std::string& path, const Node& n) {
+  JsonObject o;
+  o.Str("path", path)
+      .Str("name", n.name)
+      .Str("type", NodeTypeName(n.type))
+      .Int("mode", n.mode)
+      .Int("uid", n.uid)
+      .Int("gid", n.gid)
+      .Str("user", n.user)
+      .Str("group", n.group)
+      .Int("size", static_cast<int64_t>(n.size))
+      .Int("mtime_ns", n.mtime_ns)
+      .Int("ctime_ns", n.ctime_ns)
+      .Int("inode", static_cast<int64_t>(n.inode))
+      .Int("nlink", n.nlink);
+  if (n.type == NodeType::kSymlink) o.Str("link_target", n.link_target);
+  return o.Build();
+}
+
+void PrintNode(const Context& ctx, const std::string& path, const Node& n) {
+  if (ctx.global.json) {
+    Print(NodeJson(path, n));
+  } else if (ctx.args.count("long")) {
+    char line[256];
+    std::snprintf(line, sizeof line, "%s %-8s %-8s %12llu %s ", ModeString(n).c_str(),
+                  (n.user.empty() ? std::to_string(n.uid) : n.user).c_str(),
+                  (n.group.empty() ? std::to_string(n.gid) : n.group).c_str(),
+                  static_cast<unsigned long long>(n.size),
+                  FormatTime(n.mtime_ns / 1000000000).c_str());
+    std::string out = line + path;
+    if (n.type == NodeType::kSymlink) out += " -> " + n.link_target;
+    Print(out);
+  } else {
+    Print(path);
+  }
+}
+
+}  // namespace
+
+int RunLs(Context& ctx) {
+  if (ctx.positional.empty() || ctx.positional.size() > 2) {
+    return Fail(Status::InvalidArgument("usage: repo ls SNAPSHOT [PATH]"));
+  }
+  auto repo = OpenRepository(ctx.global);
+  if (!repo.ok()) return FailOpen(repo.status());
+  auto snap = LoadSnapshot(**repo, ctx.positional[0], FilterFromArgs(ctx.args));
+  if (!snap.ok()) return Fail(snap.status());
+  auto store = (*repo)->blobs();
+  if (!store.ok()) return Fail(store.status());
+  std::string base = ctx.positional.size() > 1 ? ctx.positional[1] : "/";
+  if (base.empty() || base[0] != '/') base = "/" + base;
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  auto node = FindNode(**store, snap->snapshot.tree, base);
+  if (!node.ok()) return Fail(node.status());
+  if (node->type != NodeType::kDir) {
+    PrintNode(ctx, base, *node);
+    return kExitOk;
+  }
+  const bool recursive = ctx.args.count("recursive") > 0;
+  const std::string prefix = base == "/" ? "" : base;
+  Status s = WalkTree(**store, node->subtree, [&](const std::string& path, const Node& n) {
+    PrintNode(ctx, prefix + path, n);
+    return Result<bool>(recursive);
+  });
+  return s.ok() ? kExitOk : Fail(s);
+}
+
+int RunDump(Context& ctx) {
+  if (ctx.positional.size() != 2) {
+    return Fail(Status::InvalidArgument("usage: repo dump SNAPSHOT PATH"));
+  }
+  auto repo = OpenRepository(ctx.global);
+  if (!repo.ok()) return FailOpen(repo.status());
+  auto snap = LoadSnapshot(**repo, ctx.positional[0], {});
+  if (!snap.ok()) return Fail(snap.status());
+  auto store = (*repo)->blobs();
+  if (!store.ok()) return Fail(store.status());
+  std::string path = ctx.positional[1];
+  if (path.empty() || path[0] != '/') path = "/" + path;
+  auto node = FindNode(**store, snap->snapshot.tree, path);
+  if (!node.ok()) return Fail(node.status());
+  if (node->type != NodeType::kFile) {
+    return Fail(Status::InvalidArgument(path + " is a " + std::string(NodeTypeName(node->type)) +
+                                        ", not a file"));
+  }
+  auto write_all = [](const uint8_t* p, size_t n) -> Status {
+    while (n > 0) {
+      ssize_t w = write(STDOUT_FILENO, p, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return Status::FromErrno(errno, "writing to stdout");
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+    return Status::OK();
+  };
+  static const Bytes kZeros(1 << 20, 0);
+  for (const ContentRun& r : node->content) {
+    Status s;
+    if (r.hole) {
+      for (uint64_t left = r.length; s.ok() && left > 0;) {
+        size_t n = static_cast<size_t>(std::min<uint64_t>(left, kZeros.size()));
+        s = write_all(kZeros.data(), n);
+        left -= n;
+      }
+    } else {
+      auto blob = (*store)->Get(BlobType::kData, r.blob);
+      if (!blob.ok()) return Fail(blob.status().WithContext(path));
+      s = write_all(blob->data(), blob->size());
+    }
+    if (!s.ok()) return Fail(s);
+  }
+  return kExitOk;
+}
+
+}  // namespace repo::cli

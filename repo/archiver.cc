@@ -1,0 +1,713 @@
+#include "repo/archiver.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "repo/fs_meta.h"
+#include "repo/tree_io.h"
+
+namespace repo {
+namespace {
+
+constexpr size_t kReadBlock = 4u << 20;
+constexpr char kCacheDirTagSignature[] = "Signature: 8a477f597d28d172789f06886806bc55";
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string JoinPath(const std::string& dir, const std::string& name) {
+  return dir == "/" ? "/" + name : dir + "/" + name;
+}
+
+// Absolute, with "." and ".." and repeated '/' resolved lexically (symlinks are not followed,
+// like tar and restic: a path that is a symlink is stored as the symlink).
+std::string AbsolutePath(const std::string& p) {
+  std::filesystem::path abs = std::filesystem::absolute(p).lexically_normal();
+  std::string s = abs.string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+std::vector<std::string> Components(const std::string& abs) {
+  std::vector<std::string> out;
+  size_t pos = 1;
+  while (pos < abs.size()) {
+    size_t next = abs.find('/', pos);
+    if (next == std::string::npos) next = abs.size();
+    out.push_back(abs.substr(pos, next - pos));
+    pos = next + 1;
+  }
+  return out;
+}
+
+bool IsCacheDir(const std::string& dir) {
+  int fd = open(JoinPath(dir, "CACHEDIR.TAG").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[sizeof kCacheDirTagSignature - 1];
+  ssize_t n = read(fd, buf, sizeof buf);
+  close(fd);
+  return n == static_cast<ssize_t>(sizeof buf) && std::memcmp(buf, kCacheDirTagSignature, n) == 0;
+}
+
+using NodeMap = std::map<std::string, Node>;
+
+// A directory whose tree is not stored yet: it completes when its walk has finished and every
+// child has resolved (pending reaches 0).
+struct DirState {
+  Node node;  // its own metadata; subtree filled on completion
+  std::vector<std::optional<Node>> children;
+  std::atomic<int64_t> pending{1};
+  std::shared_ptr<DirState> parent;  // null for the root
+  size_t slot = 0;
+  std::optional<std::vector<Id>> previous_subtree;  // in the parent snapshot
+};
+
+// A file being read: completes when the read has finished and every chunk is stored.
+struct FileState {
+  Node node;
+  std::deque<ContentRun> runs;  // deque: appending never moves runs the workers write to
+  std::atomic<int64_t> pending{1};
+  std::shared_ptr<DirState> dir;
+  size_t slot = 0;
+  bool drop = false;  // reading failed: leave the file out of the snapshot
+};
+
+struct ChunkJob {
+  std::shared_ptr<FileState> file;
+  ContentRun* run;
+  Bytes data;
+};
+
+class Archiver {
+ public:
+  Archiver(Repository& repo, BlobStore& store, const SnapshotOptions& opts,
+           ArchiverProgress* progress, const WarningSink& warn)
+      : repo_(repo), store_(store), opts_(opts), progress_(progress), warn_(warn) {}
+
+  Result<std::vector<Id>> Run(const std::optional<NodeMap>& parent_root);
+
+  SnapshotSummary summary() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return summary_;
+  }
+
+ private:
+  // Walk (calling thread).
+  void WalkTargets(const std::shared_ptr<DirState>& root, const std::optional<NodeMap>& parent);
+  void WalkEntry(const std::string& path, const std::string& name,
+                 const std::shared_ptr<DirState>& dir, size_t slot, const Node* previous,
+                 dev_t root_dev);
+  void WalkDir(const std::string& path, const std::shared_ptr<DirState>& dir,
+               const Node* previous, dev_t root_dev);
+  void ReadFile(const std::string& path, Node node, const std::shared_ptr<DirState>& dir,
+                size_t slot, const Node* previous);
+  // Reads `fd` from `offset` to `end` (or EOF when end is UINT64_MAX), chunking into `file`.
+  // A `stream` (pipe, stdin) is read with read(2) from where it is.
+  Status ReadRegion(int fd, uint64_t offset, uint64_t end, const std::string& path,
+                    const std::shared_ptr<FileState>& file, uint64_t* read_bytes,
+                    bool stream = false);
+  void Enqueue(ChunkJob job);
+
+  // Completion (any thread).
+  void Resolve(const std::shared_ptr<DirState>& dir, size_t slot, std::optional<Node> node);
+  void CompleteFile(const std::shared_ptr<FileState>& file);
+  void CompleteDir(const std::shared_ptr<DirState>& dir);
+  void Worker();
+  void Fail(const Status& s);
+  bool failed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return !error_.ok();
+  }
+  void Warn(const std::string& message) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++summary_.errors;
+    }
+    if (progress_) progress_->errors++;
+    if (warn_) warn_(message);
+  }
+  std::optional<NodeMap> LoadPrevious(const Node* previous, const std::string& path);
+
+  Repository& repo_;
+  BlobStore& store_;
+  const SnapshotOptions& opts_;
+  ArchiverProgress* progress_;
+  const WarningSink& warn_;
+
+  std::mutex mu_;
+  Status error_;
+  SnapshotSummary summary_;
+  std::optional<std::vector<Id>> root_tree_;
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<ChunkJob> queue_;
+  size_t queue_bytes_ = 0;
+  bool closed_ = false;
+};
+
+void Archiver::Fail(const Status& s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (error_.ok()) error_ = s;
+}
+
+void Archiver::Enqueue(ChunkJob job) {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  queue_cv_.wait(lock, [&] { return queue_bytes_ < opts_.queue_bytes; });
+  queue_bytes_ += job.data.size();
+  queue_.push_back(std::move(job));
+  queue_cv_.notify_all();
+}
+
+void Archiver::Worker() {
+  for (;;) {
+    ChunkJob job;
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      queue_cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+      if (queue_.empty()) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      queue_bytes_ -= job.data.size();
+      queue_cv_.notify_all();
+    }
+    if (failed()) continue;  // drain without work
+    auto put = store_.Put(BlobType::kData, job.data);
+    if (!put.ok()) {
+      Fail(put.status());
+      continue;
+    }
+    *job.run = ContentRun{put->id, job.data.size(), false};
+    if (put->stored) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++summary_.data_blobs;
+      summary_.bytes_added += put->stored_bytes;
+    }
+    if (progress_) progress_->bytes_added += put->stored_bytes;
+    if (job.file->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) CompleteFile(job.file);
+  }
+}
+
+void Archiver::CompleteFile(const std::shared_ptr<FileState>& file) {
+  if (progress_) progress_->files++;
+  if (file->drop) {
+    Resolve(file->dir, file->slot, std::nullopt);
+    return;
+  }
+  file->node.content.assign(file->runs.begin(), file->runs.end());
+  Resolve(file->dir, file->slot, std::move(file->node));
+}
+
+void Archiver::Resolve(const std::shared_ptr<DirState>& dir, size_t slot,
+                       std::optional<Node> node) {
+  dir->children[slot] = std::move(node);
+  if (dir->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) CompleteDir(dir);
+}
+
+void Archiver::CompleteDir(const std::shared_ptr<DirState>& dir) {
+  if (failed()) return;
+  std::vector<Node> nodes;
+  nodes.reserve(dir->children.size());
+  for (auto& c : dir->children) {
+    if (c) nodes.push_back(std::move(*c));
+  }
+  dir->children.clear();
+  auto stored = StoreTree(store_, repo_.config().chunker, repo_.gear_table(), nodes);
+  if (!stored.ok()) {
+    Fail(stored.status().WithContext("storing tree of " + dir->node.name));
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    summary_.tree_blobs += stored->blobs_added;
+    summary_.bytes_added += stored->bytes_added;
+    if (dir->parent) {  // the root is not a directory of its own
+      if (!dir->previous_subtree) {
+        ++summary_.dirs_new;
+      } else if (*dir->previous_subtree == stored->blobs) {
+        ++summary_.dirs_unchanged;
+      } else {
+        ++summary_.dirs_changed;
+      }
+    }
+  }
+  if (progress_) progress_->bytes_added += stored->bytes_added;
+  if (!dir->parent) {
+    std::lock_guard<std::mutex> lock(mu_);
+    root_tree_ = std::move(stored->blobs);
+    return;
+  }
+  if (progress_) progress_->dirs++;
+  dir->node.subtree = std::move(stored->blobs);
+  Resolve(dir->parent, dir->slot, std::move(dir->node));
+}
+
+std::optional<NodeMap> Archiver::LoadPrevious(const Node* previous, const std::string& path) {
+  if (!previous || previous->type != NodeType::kDir) return std::nullopt;
+  auto nodes = LoadTree(store_, previous->subtree, "parent snapshot tree of " + path);
+  if (!nodes.ok()) {
+    // A damaged parent only costs re-reading: warn and carry on without it.
+    if (warn_) warn_(nodes.status().message() + " (reading files again)");
+    return std::nullopt;
+  }
+  NodeMap map;
+  for (Node& n : *nodes) map.emplace(n.name, std::move(n));
+  return map;
+}
+
+Status Archiver::ReadRegion(int fd, uint64_t offset, uint64_t end, const std::string& path,
+                            const std::shared_ptr<FileState>& file, uint64_t* read_bytes,
+                            bool stream) {
+  FastCdc chunker(repo_.config().chunker, repo_.gear_table());
+  Bytes buf(kReadBlock);
+  Bytes current;
+  current.reserve(repo_.config().chunker.max_size);
+  auto emit = [&]() {
+    file->runs.push_back(ContentRun{});
+    file->pending.fetch_add(1, std::memory_order_relaxed);
+    Bytes data;
+    data.swap(current);
+    current.reserve(repo_.config().chunker.max_size);
+    Enqueue(ChunkJob{file, &file->runs.back(), std::move(data)});
+  };
+  while (offset < end) {
+    if (failed()) return Status::Aborted("snapshot failed");
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - offset));
+    ssize_t n = stream ? read(fd, buf.data(), want)
+                       : pread(fd, buf.data(), want, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, "reading " + path);
+    if (n == 0) break;  // EOF (the file shrank, or end was "to EOF")
+    offset += static_cast<uint64_t>(n);
+    *read_bytes += static_cast<uint64_t>(n);
+    if (progress_) progress_->bytes += static_cast<uint64_t>(n);
+    ByteSpan rest(buf.data(), static_cast<size_t>(n));
+    while (!rest.empty()) {
+      size_t cut = chunker.Next(rest);
+      size_t take = cut ? cut : rest.size();
+      current.insert(current.end(), rest.begin(), rest.begin() + take);
+      rest = rest.subspan(take);
+      if (cut) emit();
+    }
+  }
+  if (!current.empty()) emit();
+  return Status::OK();
+}
+
+void Archiver::ReadFile(const std::string& path, Node node, const std::shared_ptr<DirState>& dir,
+                        size_t slot, const Node* previous) {
+  const bool had_previous = previous && previous->type == NodeType::kFile;
+  if (had_previous && !opts_.force && previous->size == node.size &&
+      previous->mtime_ns == node.mtime_ns && previous->ctime_ns == node.ctime_ns &&
+      previous->inode == node.inode) {
+    node.content = previous->content;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++summary_.files_unchanged;
+      summary_.bytes_processed += node.size;
+    }
+    if (progress_) {
+      progress_->files++;
+      progress_->bytes += node.size;
+    }
+    Resolve(dir, slot, std::move(node));
+    return;
+  }
+  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    Warn(Status::FromErrno(errno, "cannot read " + path).message());
+    Resolve(dir, slot, std::nullopt);
+    return;
+  }
+  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  struct stat before;
+  fstat(fd, &before);
+  auto file = std::make_shared<FileState>();
+  file->node = std::move(node);
+  file->dir = dir;
+  file->slot = slot;
+  uint64_t read_bytes = 0;
+  Status s;
+  // Sparse files (fewer blocks than their size): store only the data regions, holes as runs.
+  const bool sparse = static_cast<uint64_t>(before.st_blocks) * 512 <
+                      static_cast<uint64_t>(before.st_size);
+  if (sparse) {
+    uint64_t pos = 0, size = static_cast<uint64_t>(before.st_size);
+    while (s.ok() && pos < size) {
+      off_t data = lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
+      uint64_t data_at = data < 0 ? size : static_cast<uint64_t>(data);
+      if (data_at > pos) {
+        file->runs.push_back(ContentRun{Id(), data_at - pos, true});
+        pos = data_at;
+      }
+      if (pos >= size) break;
+      off_t hole = lseek(fd, static_cast<off_t>(pos), SEEK_HOLE);
+      uint64_t hole_at = hole < 0 ? size : static_cast<uint64_t>(hole);
+      s = ReadRegion(fd, pos, hole_at, path, file, &read_bytes);
+      pos = hole_at;
+    }
+  } else {
+    s = ReadRegion(fd, 0, UINT64_MAX, path, file, &read_bytes);
+  }
+  struct stat after;
+  fstat(fd, &after);
+  close(fd);
+  if (!s.ok()) {
+    if (s.code() != StatusCode::kAborted) Warn(s.message());
+    file->drop = true;  // chunks already queued still complete; then the file is left out
+  } else if (after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+             after.st_mtim.tv_nsec != before.st_mtim.tv_nsec || after.st_size != before.st_size) {
+    Warn("file " + path + " changed while it was read; the snapshot has what was read");
+  }
+  uint64_t hole_bytes = 0;
+  for (const ContentRun& r : file->runs) hole_bytes += r.hole ? r.length : 0;
+  file->node.size = read_bytes + hole_bytes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    summary_.bytes_read += read_bytes;
+    if (!file->drop) {
+      ++(had_previous ? summary_.files_changed : summary_.files_new);
+      summary_.bytes_processed += file->node.size;
+    }
+  }
+  if (file->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) CompleteFile(file);
+}
+
+void Archiver::WalkEntry(const std::string& path, const std::string& name,
+                         const std::shared_ptr<DirState>& dir, size_t slot, const Node* previous,
+                         dev_t root_dev) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) {
+    Warn(Status::FromErrno(errno, "cannot stat " + path).message());
+    Resolve(dir, slot, std::nullopt);
+    return;
+  }
+  if (S_ISREG(st.st_mode) && opts_.excludes.exclude_larger_than > 0 &&
+      static_cast<uint64_t>(st.st_size) > opts_.excludes.exclude_larger_than) {
+    Resolve(dir, slot, std::nullopt);
+    return;
+  }
+  auto node = NodeFromStat(path, name, st);
+  if (!node.ok()) {
+    Warn(node.status().message());
+    Resolve(dir, slot, std::nullopt);
+    return;
+  }
+  if (node->type == NodeType::kFile) {
+    ReadFile(path, std::move(node).value(), dir, slot, previous);
+    return;
+  }
+  if (node->type != NodeType::kDir) {
+    Resolve(dir, slot, std::move(node).value());
+    return;
+  }
+  auto child = std::make_shared<DirState>();
+  child->node = std::move(node).value();
+  child->parent = dir;
+  child->slot = slot;
+  if (previous && previous->type == NodeType::kDir) child->previous_subtree = previous->subtree;
+  const bool other_fs = opts_.excludes.one_file_system && st.st_dev != root_dev;
+  const bool cache = opts_.excludes.exclude_caches && IsCacheDir(path);
+  if (!other_fs && !cache) WalkDir(path, child, previous, root_dev);
+  if (child->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) CompleteDir(child);
+}
+
+void Archiver::WalkDir(const std::string& path, const std::shared_ptr<DirState>& dir,
+                       const Node* previous, dev_t root_dev) {
+  DIR* d = opendir(path.c_str());
+  if (!d) {
+    Warn(Status::FromErrno(errno, "cannot read directory " + path).message());
+    return;  // stored as an empty directory
+  }
+  std::vector<std::string> names;
+  errno = 0;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    if (IsExcluded(opts_.excludes, JoinPath(path, n), n)) continue;
+    names.push_back(std::move(n));
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  std::optional<NodeMap> prev = LoadPrevious(previous, path);
+  dir->children.resize(names.size());
+  dir->pending.fetch_add(static_cast<int64_t>(names.size()), std::memory_order_relaxed);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (failed()) {
+      Resolve(dir, i, std::nullopt);
+      continue;
+    }
+    const Node* p = nullptr;
+    if (prev) {
+      auto it = prev->find(names[i]);
+      if (it != prev->end()) p = &it->second;
+    }
+    WalkEntry(JoinPath(path, names[i]), names[i], dir, i, p, root_dev);
+  }
+}
+
+// The given paths as a tree of names: intermediate directories hold only what leads to a target.
+struct PathTrie {
+  std::map<std::string, PathTrie> children;
+  bool target = false;
+};
+
+void Archiver::WalkTargets(const std::shared_ptr<DirState>& root,
+                           const std::optional<NodeMap>& parent) {
+  PathTrie trie;
+  for (const std::string& p : opts_.paths) {
+    PathTrie* t = &trie;
+    for (const std::string& c : Components(p)) t = &t->children[c];
+    t->target = true;
+    t->children.clear();  // a target covers everything below it
+  }
+  // Depth-first over the trie; `dir` holds `t`'s children.
+  std::function<void(const PathTrie&, const std::string&, const std::shared_ptr<DirState>&,
+                     const std::optional<NodeMap>&)>
+      walk = [&](const PathTrie& t, const std::string& path, const std::shared_ptr<DirState>& dir,
+                 const std::optional<NodeMap>& prev) {
+        dir->children.resize(t.children.size());
+        dir->pending.fetch_add(static_cast<int64_t>(t.children.size()));
+        size_t slot = 0;
+        for (const auto& [name, sub] : t.children) {
+          const std::string child_path = JoinPath(path, name);
+          const Node* p = nullptr;
+          if (prev) {
+            auto it = prev->find(name);
+            if (it != prev->end()) p = &it->second;
+          }
+          struct stat st;
+          if (sub.target || lstat(child_path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+            struct stat rootst;
+            dev_t dev = lstat(child_path.c_str(), &rootst) == 0 ? rootst.st_dev : 0;
+            if (sub.target) {
+              WalkEntry(child_path, name, dir, slot, p, dev);
+            } else {
+              Warn("cannot read " + child_path + ": not a directory");
+              Resolve(dir, slot, std::nullopt);
+            }
+          } else {
+            auto node = NodeFromStat(child_path, name, st);
+            if (!node.ok()) {
+              Warn(node.status().message());
+              Resolve(dir, slot, std::nullopt);
+            } else {
+              auto child = std::make_shared<DirState>();
+              child->node = std::move(node).value();
+              child->parent = dir;
+              child->slot = slot;
+              if (p && p->type == NodeType::kDir) child->previous_subtree = p->subtree;
+              walk(sub, child_path, child, LoadPrevious(p, child_path));
+              if (child->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+                CompleteDir(child);
+              }
+            }
+          }
+          ++slot;
+        }
+      };
+  walk(trie, "/", root, parent);
+}
+
+Result<std::vector<Id>> Archiver::Run(const std::optional<NodeMap>& parent_root) {
+  int n = opts_.threads > 0 ? opts_.threads
+                            : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  std::vector<std::thread> workers;
+  for (int i = 0; i < n; ++i) workers.emplace_back([this] { Worker(); });
+
+  auto root = std::make_shared<DirState>();
+  if (opts_.stdin_fd >= 0) {
+    Node node;
+    node.type = NodeType::kFile;
+    node.name = opts_.stdin_filename;
+    node.mode = 0644;
+    node.uid = getuid();
+    node.gid = getgid();
+    node.user = UserName(node.uid);
+    node.group = GroupName(node.gid);
+    node.mtime_ns = node.ctime_ns = NowNs();
+    root->children.resize(1);
+    root->pending.fetch_add(1);
+    auto file = std::make_shared<FileState>();
+    file->node = std::move(node);
+    file->dir = root;
+    uint64_t read_bytes = 0;
+    Status s = ReadRegion(opts_.stdin_fd, 0, UINT64_MAX, opts_.stdin_filename, file, &read_bytes,
+                          /*stream=*/true);
+    if (!s.ok() && s.code() != StatusCode::kAborted) Fail(s.WithContext("reading stdin"));
+    if (s.ok() && opts_.stream_finished) {
+      Status done = opts_.stream_finished();
+      if (!done.ok()) Fail(done);
+    }
+    file->node.size = read_bytes;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++summary_.files_new;
+      summary_.bytes_read += read_bytes;
+      summary_.bytes_processed += read_bytes;
+    }
+    if (file->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) CompleteFile(file);
+  } else {
+    WalkTargets(root, parent_root);
+  }
+  if (root->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) CompleteDir(root);
+
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    closed_ = true;
+    queue_cv_.notify_all();
+  }
+  for (auto& t : workers) t.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  RETURN_IF_ERROR(error_);
+  if (!root_tree_) return Status::Aborted("snapshot did not complete");  // not reached
+  return *root_tree_;
+}
+
+void ScanTotals(const std::string& path, const ExcludeRules& rules, dev_t root_dev,
+                ArchiverProgress* progress, int depth) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return;
+  if (S_ISREG(st.st_mode)) {
+    if (rules.exclude_larger_than && uint64_t(st.st_size) > rules.exclude_larger_than) return;
+    progress->total_files++;
+    progress->total_bytes += static_cast<uint64_t>(st.st_size);
+    return;
+  }
+  if (!S_ISDIR(st.st_mode) || depth > 4096) return;
+  if (rules.one_file_system && st.st_dev != root_dev) return;
+  if (rules.exclude_caches && IsCacheDir(path)) return;
+  DIR* d = opendir(path.c_str());
+  if (!d) return;
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != ".." && !IsExcluded(rules, JoinPath(path, n), n)) names.push_back(n);
+  }
+  closedir(d);
+  for (const auto& n : names) ScanTotals(JoinPath(path, n), rules, root_dev, progress, depth + 1);
+}
+
+std::string LocalHostname() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+
+}  // namespace
+
+bool IsExcluded(const ExcludeRules& rules, const std::string& path, const std::string& name) {
+  for (const std::string& p : rules.patterns) {
+    if (p.find('/') == std::string::npos) {
+      if (fnmatch(p.c_str(), name.c_str(), FNM_PERIOD) == 0) return true;
+    } else if (fnmatch(p.c_str(), path.c_str(), 0) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
+                                  ArchiverProgress* progress, const WarningSink& warn) {
+  const auto started = std::chrono::steady_clock::now();
+  SnapshotOptions opts = in;
+  Snapshot snap;
+  snap.time_ns = NowNs();
+  snap.hostname = opts.hostname.empty() ? LocalHostname() : opts.hostname;
+  snap.username = UserName(getuid());
+  snap.tags = opts.tags;
+  snap.program_version = REPO_VERSION;
+  if (opts.stdin_fd >= 0) {
+    if (opts.stdin_filename.empty() || opts.stdin_filename.find('/') != std::string::npos ||
+        opts.stdin_filename == "." || opts.stdin_filename == "..") {
+      return Status::InvalidArgument("--stdin-filename must be a plain file name, not '" +
+                                     opts.stdin_filename + "'");
+    }
+    snap.paths = {opts.stdin_filename};
+  } else {
+    if (opts.paths.empty()) return Status::InvalidArgument("nothing to back up: give paths");
+    for (std::string& p : opts.paths) {
+      p = AbsolutePath(p);
+      struct stat st;
+      if (lstat(p.c_str(), &st) != 0) {
+        return Status::FromErrno(errno, "path " + p).code() == StatusCode::kNotFound
+                   ? Status::InvalidArgument("path " + p + " does not exist")
+                   : Status::FromErrno(errno, "path " + p);
+      }
+    }
+    std::sort(opts.paths.begin(), opts.paths.end());
+    opts.paths.erase(std::unique(opts.paths.begin(), opts.paths.end()), opts.paths.end());
+    snap.paths = opts.paths;
+  }
+  std::sort(snap.tags.begin(), snap.tags.end());
+  snap.tags.erase(std::unique(snap.tags.begin(), snap.tags.end()), snap.tags.end());
+
+  ASSIGN_OR_RETURN(BlobStore * store, repo.blobs());
+  // Parent: the newest snapshot of the same host and paths, unless given.
+  std::optional<NodeMap> parent_root;
+  if (opts.parent) {
+    snap.parent = opts.parent;
+  } else {
+    ASSIGN_OR_RETURN(auto all, ListSnapshots(repo.backend(), repo.keys().enc_key));
+    for (auto it = all.rbegin(); it != all.rend(); ++it) {
+      if (it->snapshot.hostname == snap.hostname && it->snapshot.paths == snap.paths) {
+        snap.parent = it->id;
+        break;
+      }
+    }
+  }
+  if (snap.parent) {
+    ASSIGN_OR_RETURN(Snapshot parent, ReadSnapshot(repo.backend(), repo.keys().enc_key,
+                                                   *snap.parent));
+    auto nodes = LoadTree(*store, parent.tree, "parent snapshot " + snap.parent->ShortHex());
+    if (nodes.ok()) {
+      parent_root.emplace();
+      for (Node& n : *nodes) parent_root->emplace(n.name, std::move(n));
+    } else if (warn) {
+      warn(nodes.status().message() + " (reading every file)");
+    }
+  }
+
+  std::thread scanner;
+  if (progress && opts.stdin_fd < 0) {
+    scanner = std::thread([&] {
+      for (const std::string& p : opts.paths) {
+        struct stat st;
+        if (lstat(p.c_str(), &st) == 0) ScanTotals(p, opts.excludes, st.st_dev, progress, 0);
+      }
+      progress->scan_done = true;
+    });
+  }
+  Archiver archiver(repo, *store, opts, progress, warn);
+  auto tree = archiver.Run(parent_root);
+  if (scanner.joinable()) scanner.join();
+  RETURN_IF_ERROR(tree.status());
+  // Everything the snapshot reaches must be durable and indexed before the snapshot exists.
+  RETURN_IF_ERROR(store->Flush());
+  snap.tree = std::move(tree).value();
+  snap.summary = archiver.summary();
+  snap.summary.duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::steady_clock::now() - started)
+                                 .count();
+  ASSIGN_OR_RETURN(Id id, WriteSnapshot(repo.backend(), repo.keys().enc_key, snap));
+  return ArchiveResult{id, std::move(snap)};
+}
+
+}  // namespace repo

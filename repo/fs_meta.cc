@@ -1,0 +1,161 @@
+#include "repo/fs_meta.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <map>
+#include <mutex>
+
+namespace repo {
+namespace {
+
+NodeType TypeOf(mode_t m) {
+  if (S_ISREG(m)) return NodeType::kFile;
+  if (S_ISDIR(m)) return NodeType::kDir;
+  if (S_ISLNK(m)) return NodeType::kSymlink;
+  if (S_ISFIFO(m)) return NodeType::kFifo;
+  if (S_ISCHR(m)) return NodeType::kCharDevice;
+  if (S_ISBLK(m)) return NodeType::kBlockDevice;
+  return NodeType::kSocket;
+}
+
+int64_t Ns(const timespec& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec; }
+
+Status ReadXattrs(const std::string& path, Node* node) {
+  std::string names(1024, '\0');
+  ssize_t n;
+  while ((n = llistxattr(path.c_str(), names.data(), names.size())) < 0 && errno == ERANGE) {
+    names.resize(names.size() * 4);
+  }
+  if (n < 0) {
+    if (errno == ENOTSUP || errno == ENOSYS) return Status::OK();
+    return Status::FromErrno(errno, "listing xattrs of " + path);
+  }
+  names.resize(static_cast<size_t>(n));
+  for (size_t pos = 0; pos < names.size();) {
+    std::string name(names.c_str() + pos);
+    pos += name.size() + 1;
+    if (name.empty()) continue;
+    std::string value(256, '\0');
+    ssize_t v;
+    while ((v = lgetxattr(path.c_str(), name.c_str(), value.data(), value.size())) < 0 &&
+           errno == ERANGE) {
+      value.resize(value.size() * 4);
+    }
+    if (v < 0) {
+      if (errno == ENODATA) continue;  // removed meanwhile
+      return Status::FromErrno(errno, "reading xattr " + name + " of " + path);
+    }
+    value.resize(static_cast<size_t>(v));
+    node->xattrs.emplace_back(std::move(name), std::move(value));
+  }
+  std::sort(node->xattrs.begin(), node->xattrs.end());
+  return Status::OK();
+}
+
+template <typename Lookup>
+std::string CachedName(std::mutex& mu, std::map<uint32_t, std::string>& cache, uint32_t id,
+                       Lookup lookup) {
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(id);
+  if (it != cache.end()) return it->second;
+  std::string name = lookup(id);
+  cache.emplace(id, name);
+  return name;
+}
+
+}  // namespace
+
+std::string UserName(uint32_t uid) {
+  static std::mutex mu;
+  static std::map<uint32_t, std::string> cache;
+  return CachedName(mu, cache, uid, [](uint32_t id) {
+    passwd pw, *out = nullptr;
+    char buf[4096];
+    return getpwuid_r(id, &pw, buf, sizeof buf, &out) == 0 && out ? std::string(pw.pw_name)
+                                                                  : std::string();
+  });
+}
+
+std::string GroupName(uint32_t gid) {
+  static std::mutex mu;
+  static std::map<uint32_t, std::string> cache;
+  return CachedName(mu, cache, gid, [](uint32_t id) {
+    group gr, *out = nullptr;
+    char buf[4096];
+    return getgrgid_r(id, &gr, buf, sizeof buf, &out) == 0 && out ? std::string(gr.gr_name)
+                                                                  : std::string();
+  });
+}
+
+Result<Node> NodeFromStat(const std::string& path, std::string name, const struct stat& st) {
+  Node n;
+  n.type = TypeOf(st.st_mode);
+  n.name = std::move(name);
+  n.mode = st.st_mode & 07777;
+  n.uid = st.st_uid;
+  n.gid = st.st_gid;
+  n.user = UserName(st.st_uid);
+  n.group = GroupName(st.st_gid);
+  n.mtime_ns = Ns(st.st_mtim);
+  n.ctime_ns = Ns(st.st_ctim);
+  n.size = n.type == NodeType::kFile ? static_cast<uint64_t>(st.st_size) : 0;
+  n.inode = st.st_ino;
+  n.device = st.st_dev;
+  n.nlink = static_cast<uint32_t>(st.st_nlink);
+  if (n.type == NodeType::kCharDevice || n.type == NodeType::kBlockDevice) n.rdev = st.st_rdev;
+  if (n.type == NodeType::kSymlink) {
+    std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+    ssize_t len = readlink(path.c_str(), target.data(), target.size());
+    if (len < 0) return Status::FromErrno(errno, "reading symlink " + path);
+    target.resize(static_cast<size_t>(len));
+    n.link_target = std::move(target);
+  }
+  RETURN_IF_ERROR(ReadXattrs(path, &n));
+  return n;
+}
+
+Status ApplyMetadata(const std::string& path, const Node& node, bool set_owner) {
+  Status first;
+  auto note = [&](int err, const std::string& what) {
+    if (first.ok()) first = Status::FromErrno(err, what + " " + path);
+  };
+  if (set_owner) {
+    uid_t uid = node.uid;
+    gid_t gid = node.gid;
+    // Like tar: names win when they exist on this system (a restore onto another machine).
+    if (!node.user.empty()) {
+      passwd pw, *out = nullptr;
+      char buf[4096];
+      if (getpwnam_r(node.user.c_str(), &pw, buf, sizeof buf, &out) == 0 && out) uid = pw.pw_uid;
+    }
+    if (!node.group.empty()) {
+      group gr, *out = nullptr;
+      char buf[4096];
+      if (getgrnam_r(node.group.c_str(), &gr, buf, sizeof buf, &out) == 0 && out) gid = gr.gr_gid;
+    }
+    if (lchown(path.c_str(), uid, gid) != 0) note(errno, "chown");
+  }
+  for (const auto& [name, value] : node.xattrs) {
+    if (lsetxattr(path.c_str(), name.c_str(), value.data(), value.size(), 0) != 0 &&
+        errno != ENOTSUP && !(errno == EPERM && !set_owner)) {
+      note(errno, "setting xattr " + name + " on");
+    }
+  }
+  // chmod after chown: chown clears setuid/setgid bits.
+  if (node.type != NodeType::kSymlink && chmod(path.c_str(), node.mode) != 0) note(errno, "chmod");
+  timespec times[2];
+  times[0].tv_sec = node.mtime_ns / 1000000000;  // atime is not recorded: use mtime
+  times[0].tv_nsec = node.mtime_ns % 1000000000;
+  times[1] = times[0];
+  if (utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) note(errno, "utimes");
+  return first;
+}
+
+}  // namespace repo
