@@ -273,6 +273,7 @@ int RunSnapshot(Context& ctx) {
 
   ArchiverProgress progress;
   const bool show = !a.count("no-progress") && ctx.global.verbosity >= 0;
+  progress.want_totals = show && (ctx.global.json || StderrIsTerminal());
   ProgressPrinter printer(progress, ctx.global.json && show,
                           !ctx.global.json && show && StderrIsTerminal());
   auto warn = [&](const std::string& m) {

@@ -686,7 +686,7 @@ Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
   }
 
   std::thread scanner;
-  if (progress && opts.stdin_fd < 0) {
+  if (progress && progress->want_totals && opts.stdin_fd < 0) {
     scanner = std::thread([&] {
       for (const std::string& p : opts.paths) {
         struct stat st;

@@ -57,7 +57,10 @@ struct ArchiverProgress {
   std::atomic<uint64_t> bytes{0};        // bytes of files done or being read
   std::atomic<uint64_t> bytes_added{0};  // sealed bytes added to packs
   std::atomic<uint64_t> errors{0};
-  // From a stat-only scan run beside the walk; 0 until it finishes (then `scan_done`).
+  // Set by the caller: run a stat-only scan beside the walk for totals and an ETA. It costs a
+  // second pass over the metadata, so only ask when someone watches the progress.
+  bool want_totals = false;
+  // From that scan; 0 until it finishes (then `scan_done`).
   std::atomic<uint64_t> total_files{0};
   std::atomic<uint64_t> total_bytes{0};
   std::atomic<bool> scan_done{false};
