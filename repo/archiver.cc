@@ -155,6 +155,8 @@ class Archiver {
   SnapshotSummary summary_;
   std::optional<std::vector<Id>> root_tree_;
 
+  std::unique_ptr<uint8_t[]> read_buf_{new uint8_t[kReadBlock]};  // walker thread only
+
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   std::deque<ChunkJob> queue_;
@@ -167,10 +169,14 @@ void Archiver::Fail(const Status& s) {
   if (error_.ok()) error_ = s;
 }
 
+// Bytes a job counts against the queue bound: its data plus what a job costs besides, so that
+// many tiny chunks (small files) are bounded too.
+size_t JobCost(const ChunkJob& job) { return job.data.size() + 256; }
+
 void Archiver::Enqueue(ChunkJob job) {
   std::unique_lock<std::mutex> lock(queue_mu_);
   queue_cv_.wait(lock, [&] { return queue_bytes_ < opts_.queue_bytes; });
-  queue_bytes_ += job.data.size();
+  queue_bytes_ += JobCost(job);
   queue_.push_back(std::move(job));
   queue_cv_.notify_all();
 }
@@ -184,7 +190,7 @@ void Archiver::Worker() {
       if (queue_.empty()) return;
       job = std::move(queue_.front());
       queue_.pop_front();
-      queue_bytes_ -= job.data.size();
+      queue_bytes_ -= JobCost(job);
       queue_cv_.notify_all();
     }
     if (failed()) continue;  // drain without work
@@ -275,29 +281,27 @@ Status Archiver::ReadRegion(int fd, uint64_t offset, uint64_t end, const std::st
                             const std::shared_ptr<FileState>& file, uint64_t* read_bytes,
                             bool stream) {
   FastCdc chunker(repo_.config().chunker, repo_.gear_table());
-  Bytes buf(kReadBlock);
+  uint8_t* const buf = read_buf_.get();  // the walker's one read buffer, never re-zeroed
   Bytes current;
   current.reserve(repo_.config().chunker.max_size);
   auto emit = [&]() {
     file->runs.push_back(ContentRun{});
     file->pending.fetch_add(1, std::memory_order_relaxed);
-    Bytes data;
-    data.swap(current);
-    current.reserve(repo_.config().chunker.max_size);
-    Enqueue(ChunkJob{file, &file->runs.back(), std::move(data)});
+    // An exact-size copy: the job must not hold a max-size buffer for a small chunk.
+    Enqueue(ChunkJob{file, &file->runs.back(), Bytes(current.begin(), current.end())});
+    current.clear();
   };
   while (offset < end) {
     if (failed()) return Status::Aborted("snapshot failed");
-    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - offset));
-    ssize_t n = stream ? read(fd, buf.data(), want)
-                       : pread(fd, buf.data(), want, static_cast<off_t>(offset));
+    size_t want = static_cast<size_t>(std::min<uint64_t>(kReadBlock, end - offset));
+    ssize_t n = stream ? read(fd, buf, want) : pread(fd, buf, want, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Status::FromErrno(errno, "reading " + path);
     if (n == 0) break;  // EOF (the file shrank, or end was "to EOF")
     offset += static_cast<uint64_t>(n);
     *read_bytes += static_cast<uint64_t>(n);
     if (progress_) progress_->bytes += static_cast<uint64_t>(n);
-    ByteSpan rest(buf.data(), static_cast<size_t>(n));
+    ByteSpan rest(buf, static_cast<size_t>(n));
     while (!rest.empty()) {
       size_t cut = chunker.Next(rest);
       size_t take = cut ? cut : rest.size();

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "crypto/hash.h"
@@ -9,13 +10,23 @@
 
 namespace repo {
 
+namespace {
+
+// A pack is closed once it reaches the target size, so it holds at most the target plus one blob
+// (≤ max chunk or a 1 MiB tree piece, sealed) plus its header and trailer.
+size_t PackReserve(const RepositoryConfig& c) {
+  return size_t{c.pack_size} + std::max<size_t>(c.chunker.max_size, 1 << 20) + (256 << 10);
+}
+
+}  // namespace
+
 BlobStore::BlobStore(Backend& backend, const MasterKeys& keys, const RepositoryConfig& config,
                      IndexCache& cache)
     : backend_(backend),
       keys_(keys),
       config_(config),
       cache_(cache),
-      pack_(std::make_unique<PackWriter>(keys.enc_key)) {}
+      pack_(std::make_unique<PackWriter>(keys.enc_key, PackReserve(config))) {}
 
 BlobStore::~BlobStore() {
   std::unique_lock<std::mutex> lock(mu_);
@@ -56,7 +67,7 @@ Result<PutResult> BlobStore::Put(BlobType type, ByteSpan plaintext) {
   ++stats_.blobs_stored;
   stats_.bytes_stored += blob.sealed.size();
   if (pack_->size() >= config_.pack_size) {
-    auto full = std::exchange(pack_, std::make_unique<PackWriter>(keys_.enc_key));
+    auto full = std::exchange(pack_, std::make_unique<PackWriter>(keys_.enc_key, PackReserve(config_)));
     RETURN_IF_ERROR(WritePack(std::move(full), lock));
   }
   return result;
@@ -90,7 +101,7 @@ Status BlobStore::WriteOpenPack(std::unique_lock<std::mutex>& lock) {
   written_.wait(lock, [&] { return writes_in_flight_ == 0; });
   RETURN_IF_ERROR(broken_);
   if (pack_->count() == 0) return Status::OK();
-  auto open = std::exchange(pack_, std::make_unique<PackWriter>(keys_.enc_key));
+  auto open = std::exchange(pack_, std::make_unique<PackWriter>(keys_.enc_key, PackReserve(config_)));
   RETURN_IF_ERROR(WritePack(std::move(open), lock));
   // Another thread may have filled and started a pack while the lock was released.
   written_.wait(lock, [&] { return writes_in_flight_ == 0; });

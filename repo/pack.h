@@ -33,8 +33,11 @@ struct FinishedPack {
 // Builds one pack in memory. Not thread-safe.
 class PackWriter {
  public:
-  // `enc_key` must outlive the writer.
-  explicit PackWriter(const SecretBytes& enc_key) : enc_key_(enc_key) {}
+  // `enc_key` must outlive the writer. `expected_size` reserves the buffer up front, so a pack
+  // growing to its target size is never reallocated (which would briefly double its memory).
+  explicit PackWriter(const SecretBytes& enc_key, size_t expected_size = 0) : enc_key_(enc_key) {
+    bytes_.reserve(expected_size);
+  }
 
   // Appends a sealed blob. REQUIRES: size() + blob.sealed.size() < 4 GiB.
   void Add(BlobType type, const Id& id, const EncodedBlob& blob);
