@@ -40,6 +40,8 @@ EncodedBlob EncodeBlob(const MasterKeys& keys, BlobType type, const Id& id, Byte
 Result<Bytes> DecodeBlob(const MasterKeys& keys, BlobType type, const Id& id, uint8_t flags,
                          uint32_t raw_length, ByteSpan sealed) {
   const std::string what = std::string(BlobTypeName(type)) + " blob " + id.ShortHex();
+  // No blob is larger than the largest pack: bound what decompression may allocate.
+  if (raw_length > kMaxBlobSize) return Status::Corruption(what + ": impossible length");
   auto opened = Open(keys.enc_key, sealed, BlobAd(type, id));
   if (!opened.ok()) return opened.status().WithContext(what);
   Bytes plain;

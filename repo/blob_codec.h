@@ -19,6 +19,9 @@
 
 namespace repo {
 
+// Largest plaintext a blob can have (the largest pack size a config allows).
+inline constexpr uint32_t kMaxBlobSize = 1u << 30;
+
 // The id of a blob of `type` holding `plaintext`.
 Id ComputeBlobId(const MasterKeys& keys, BlobType type, ByteSpan plaintext);
 
