@@ -15,6 +15,7 @@
 // id; in seal mode with the right id and length, decoding succeeds and returns the payload;
 // EncodeBlob output decodes back, and fails under another type, another id or another length;
 // data and tree ids of the same bytes differ.
+#include "fuzz/fuzz_common.h"
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -31,13 +32,8 @@
 
 namespace {
 
-#define FUZZ_CHECK(cond)                                                                  \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
-      std::fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                       \
-    }                                                                                     \
-  } while (0)
+using repo::fuzz::FixedKeys;
+using repo::fuzz::LoadU32;
 
 using repo::BlobType;
 using repo::Bytes;
@@ -48,21 +44,7 @@ using repo::ByteSpan;
 constexpr uint32_t kMaxZstdRawLength = 16u << 20;
 constexpr size_t kPrefix = 1 + 1 + 4 + repo::Id::kSize;  // type, flags, raw_length, id
 
-repo::SecretBytes Filled(size_t n, uint8_t byte) {
-  return repo::SecretBytes::CopyOf(Bytes(n, byte));
-}
-
-// The same fixed keys in every fuzz target: enc 0x11.., id 0x22.., chunker seed 0x33...
-const repo::MasterKeys& FixedKeys() {
-  static const repo::MasterKeys keys{Filled(32, 0x11), Filled(32, 0x22), Filled(32, 0x33)};
-  return keys;
-}
-
 BlobType TypeOf(uint8_t b) { return b & 1 ? BlobType::kTree : BlobType::kData; }
-
-uint32_t LoadU32(const uint8_t* p) {
-  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
-}
 
 // The associated data, as documented in repo/blob_codec.h: type u8 || id (32).
 Bytes BlobAd(BlobType type, const repo::Id& id) {

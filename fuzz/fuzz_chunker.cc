@@ -11,6 +11,7 @@
 // (up to 16 KiB) one byte at a time gives identical cut points and pending(); every Next() result
 // is in [0, piece size]; every chunk but the open last one has min <= size <= max, the open one
 // fewer than max bytes; Reset() makes a second scan repeat the first.
+#include "fuzz/fuzz_common.h"
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -21,13 +22,7 @@
 
 namespace {
 
-#define FUZZ_CHECK(cond)                                                                  \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
-      std::fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                       \
-    }                                                                                     \
-  } while (0)
+using repo::fuzz::LoadU32;
 
 using repo::ByteSpan;
 
@@ -43,10 +38,6 @@ repo::GearTable MakeGear(uint64_t tweak) {
     g = z ^ (z >> 31);
   }
   return gear;
-}
-
-uint32_t LoadU32(const uint8_t* p) {
-  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
 }
 
 struct Scan {

@@ -11,6 +11,7 @@
 // Invariants (abort on violation): success only after authentication (raw mode re-opens the
 // object independently); the envelope returns the payload sealed; for every decoded or built
 // entry list, decode(encode(entries)) == entries.
+#include "fuzz/fuzz_common.h"
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -23,25 +24,13 @@
 
 namespace {
 
-#define FUZZ_CHECK(cond)                                                                  \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
-      std::fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                       \
-    }                                                                                     \
-  } while (0)
+using repo::fuzz::EncKey;
 
 using repo::Bytes;
 using repo::ByteSpan;
 using repo::IndexEntry;
 
 constexpr size_t kRecordSize = 1 + repo::kEntryWireSize;
-
-// The same fixed encryption key in every fuzz target (enc 0x11..).
-const repo::SecretBytes& EncKey() {
-  static const repo::SecretBytes key = repo::SecretBytes::CopyOf(Bytes(32, 0x11));
-  return key;
-}
 
 repo::Id PackId(uint8_t selector) {
   repo::Id id;

@@ -10,6 +10,7 @@
 //   - OpenKeyFile succeeds only with the fixed keys: every authentic input descends from a seed;
 //   - a parsed header re-created with CreateKeyFile reads back equal and opens to the same keys,
 //     and the wrong password yields WrongPassword.
+#include "fuzz/fuzz_common.h"
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -20,26 +21,11 @@
 
 namespace {
 
-#define FUZZ_CHECK(cond)                                                                  \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
-      std::fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                       \
-    }                                                                                     \
-  } while (0)
+using repo::fuzz::FixedKeys;
 
 constexpr uint64_t kSmallOpslimit = 1;     // crypto_pwhash_OPSLIMIT_MIN
 constexpr uint64_t kSmallMemlimit = 8192;  // crypto_pwhash_MEMLIMIT_MIN
 
-repo::SecretBytes Filled(size_t n, uint8_t byte) {
-  return repo::SecretBytes::CopyOf(repo::Bytes(n, byte));
-}
-
-// The same fixed keys in every fuzz target: enc 0x11.., id 0x22.., chunker seed 0x33...
-const repo::MasterKeys& FixedKeys() {
-  static const repo::MasterKeys keys{Filled(32, 0x11), Filled(32, 0x22), Filled(32, 0x33)};
-  return keys;
-}
 const repo::SecretBytes& Password() {
   static const repo::SecretBytes pw = repo::SecretBytes::CopyOf(repo::AsBytes("fuzz-password"));
   return pw;

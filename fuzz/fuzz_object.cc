@@ -13,6 +13,7 @@
 // Invariants (abort on violation): OpenObject fails whenever CheckObjectHeader does, with the same
 // code; success only after authentication; an object sealed with SealObject opens to its payload;
 // a decoded config validates and re-encodes to exactly its payload.
+#include "fuzz/fuzz_common.h"
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -27,13 +28,7 @@
 
 namespace {
 
-#define FUZZ_CHECK(cond)                                                                  \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
-      std::fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                       \
-    }                                                                                     \
-  } while (0)
+using repo::fuzz::EncKey;
 
 using repo::Bytes;
 using repo::ByteSpan;
@@ -42,12 +37,6 @@ using repo::ObjectKind;
 // OpenObject's decompression allocates raw_length (up to 4 GiB, authenticated) up front; the
 // target skips bodies claiming more than this rather than report the fuzzer's malloc limit.
 constexpr uint64_t kMaxZstdRawLength = 16u << 20;
-
-// The same fixed encryption key in every fuzz target (enc 0x11..).
-const repo::SecretBytes& EncKey() {
-  static const repo::SecretBytes key = repo::SecretBytes::CopyOf(Bytes(32, 0x11));
-  return key;
-}
 
 bool Equal(ByteSpan a, ByteSpan b) { return std::equal(a.begin(), a.end(), b.begin(), b.end()); }
 

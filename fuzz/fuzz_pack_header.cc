@@ -15,6 +15,7 @@
 // sealed header independently); decoded entries re-encode to exactly the authenticated plaintext
 // and tile the blob area; the short-tail path agrees with the whole-pack path; what PackWriter
 // writes decodes to the same entries and blobs, and a blob opened under another type fails.
+#include "fuzz/fuzz_common.h"
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -28,13 +29,8 @@
 
 namespace {
 
-#define FUZZ_CHECK(cond)                                                                  \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
-      std::fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                       \
-    }                                                                                     \
-  } while (0)
+using repo::fuzz::FixedKeys;
+using repo::fuzz::LoadU32;
 
 using repo::Bytes;
 using repo::ByteSpan;
@@ -43,20 +39,6 @@ using repo::IndexEntry;
 // Decompress() allocates raw_length up front; authenticated lengths are trusted by design, so the
 // target skips zstd blobs claiming more than this rather than report the fuzzer's malloc limit.
 constexpr uint32_t kMaxZstdRawLength = 16u << 20;
-
-repo::SecretBytes Filled(size_t n, uint8_t byte) {
-  return repo::SecretBytes::CopyOf(Bytes(n, byte));
-}
-
-// The same fixed keys in every fuzz target: enc 0x11.., id 0x22.., chunker seed 0x33...
-const repo::MasterKeys& FixedKeys() {
-  static const repo::MasterKeys keys{Filled(32, 0x11), Filled(32, 0x22), Filled(32, 0x33)};
-  return keys;
-}
-
-uint32_t LoadU32(const uint8_t* p) {
-  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
-}
 
 // The header plaintext as PackWriter::Finish writes it (docs/format.md, "Pack").
 Bytes EncodeHeader(const std::vector<IndexEntry>& entries) {

@@ -8,6 +8,7 @@
 //
 // Invariants (abort on violation): no crash, no unbounded allocation; the encodings are
 // canonical, so whatever decodes re-encodes to exactly the input bytes.
+#include "fuzz/fuzz_common.h"
 #include <cstdio>
 #include <cstdlib>
 
@@ -15,14 +16,6 @@
 #include "repo/tree.h"
 
 namespace {
-
-#define FUZZ_CHECK(cond)                                                                  \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
-      std::fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                       \
-    }                                                                                     \
-  } while (0)
 
 using repo::Bytes;
 using repo::ByteSpan;
