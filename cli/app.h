@@ -12,6 +12,7 @@
 #include "crypto/key_file.h"
 #include "repo/repository.h"
 #include "repo/snapshot.h"
+#include "repo/tree.h"
 
 namespace repo::cli {
 
@@ -74,6 +75,9 @@ std::string FormatBytes(uint64_t bytes);
 std::string FormatDuration(double seconds);
 // True if stderr is a terminal (progress lines make sense).
 bool StderrIsTerminal();
+
+// A node as `ls -l` shows it: mode, owner, group, size, mtime, path (and "-> target").
+std::string FormatNodeLong(const std::string& path, const Node& node);
 
 // Writes one line to stdout.
 void Print(const std::string& line);

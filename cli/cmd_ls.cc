@@ -17,27 +17,6 @@ void LsOptionsSpec(cxxopts::Options& o) {
 
 namespace {
 
-std::string ModeString(const Node& n) {
-  std::string s = "----------";
-  switch (n.type) {
-    case NodeType::kDir: s[0] = 'd'; break;
-    case NodeType::kSymlink: s[0] = 'l'; break;
-    case NodeType::kFifo: s[0] = 'p'; break;
-    case NodeType::kCharDevice: s[0] = 'c'; break;
-    case NodeType::kBlockDevice: s[0] = 'b'; break;
-    case NodeType::kSocket: s[0] = 's'; break;
-    default: break;
-  }
-  const char* rwx = "rwxrwxrwx";
-  for (int i = 0; i < 9; ++i) {
-    if (n.mode & (0400 >> i)) s[i + 1] = rwx[i];
-  }
-  if (n.mode & 04000) s[3] = (n.mode & 0100) ? 's' : 'S';
-  if (n.mode & 02000) s[6] = (n.mode & 0010) ? 's' : 'S';
-  if (n.mode & 01000) s[9] = (n.mode & 0001) ? 't' : 'T';
-  return s;
-}
-
 std::string NodeJson(const std::string& path, const Node& n) {
   JsonObject o;
   o.Str("path", path)
@@ -61,15 +40,7 @@ void PrintNode(const Context& ctx, const std::string& path, const Node& n) {
   if (ctx.global.json) {
     Print(NodeJson(path, n));
   } else if (ctx.args.count("long")) {
-    char line[256];
-    std::snprintf(line, sizeof line, "%s %-8s %-8s %12llu %s ", ModeString(n).c_str(),
-                  (n.user.empty() ? std::to_string(n.uid) : n.user).c_str(),
-                  (n.group.empty() ? std::to_string(n.gid) : n.group).c_str(),
-                  static_cast<unsigned long long>(n.size),
-                  FormatTime(n.mtime_ns / 1000000000).c_str());
-    std::string out = line + path;
-    if (n.type == NodeType::kSymlink) out += " -> " + n.link_target;
-    Print(out);
+    Print(FormatNodeLong(path, n));
   } else {
     Print(path);
   }

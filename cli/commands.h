@@ -43,5 +43,17 @@ void RestoreOptionsSpec(cxxopts::Options& o);
 int RunRestore(Context& ctx);
 // cmd_repair.cc
 int RunRepairIndex(Context& ctx);
+// cmd_find.cc
+void FindOptionsSpec(cxxopts::Options& o);
+int RunFind(Context& ctx);
+// cmd_diff.cc
+void DiffOptionsSpec(cxxopts::Options& o);
+int RunDiff(Context& ctx);
+// cmd_stats.cc
+void StatsOptionsSpec(cxxopts::Options& o);
+int RunStats(Context& ctx);
+// cmd_tag.cc
+void TagOptionsSpec(cxxopts::Options& o);
+int RunTag(Context& ctx);
 
 }  // namespace repo::cli

@@ -42,6 +42,14 @@ const std::vector<Command>& AllCommands() {
       {"restore", nullptr, "restore a snapshot", "SNAPSHOT", RestoreOptionsSpec, RunRestore},
       {"dump", nullptr, "write one file of a snapshot to stdout", "SNAPSHOT PATH", NoOptions,
        RunDump},
+      {"find", nullptr, "find files by name or path in snapshots", "PATTERN...",
+       FindOptionsSpec, RunFind},
+      {"diff", nullptr, "show what changed between two snapshots", "SNAP1 SNAP2",
+       DiffOptionsSpec, RunDiff},
+      {"stats", nullptr, "restore size, stored size and deduplication of snapshots",
+       "[SNAPSHOT...]", StatsOptionsSpec, RunStats},
+      {"tag", nullptr, "add, remove or set the tags of snapshots", "[SNAPSHOT...]",
+       TagOptionsSpec, RunTag},
       {"key", "list", "list the keys (passwords) of the repository", "", NoOptions, RunKeyList},
       {"key", "add", "add a password", "", KeyAddOptionsSpec, RunKeyAdd},
       {"key", "remove", "remove a password", "ID", NoOptions, RunKeyRemove},
@@ -89,7 +97,7 @@ void PrintUsage() {
     std::string name = std::string(c.name) + (c.sub ? std::string(" ") + c.sub : "");
     if (*c.positional) name += std::string(" ") + c.positional;
     char line[160];
-    std::snprintf(line, sizeof line, "  %-22s %s\n", name.c_str(), c.summary);
+    std::snprintf(line, sizeof line, "  %-28s %s\n", name.c_str(), c.summary);
     text += line;
   }
   text +=

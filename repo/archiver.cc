@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include <thread>
 
 #include "repo/fs_meta.h"
+#include "repo/path_glob.h"
 #include "repo/tree_io.h"
 
 namespace repo {
@@ -619,11 +619,7 @@ std::string LocalHostname() {
 
 bool IsExcluded(const ExcludeRules& rules, const std::string& path, const std::string& name) {
   for (const std::string& p : rules.patterns) {
-    if (p.find('/') == std::string::npos) {
-      if (fnmatch(p.c_str(), name.c_str(), FNM_PERIOD) == 0) return true;
-    } else if (fnmatch(p.c_str(), path.c_str(), 0) == 0) {
-      return true;
-    }
+    if (PathGlobMatches(p, path)) return true;
   }
   return false;
 }

@@ -24,8 +24,8 @@
 namespace repo {
 
 struct ExcludeRules {
-  // Glob patterns (fnmatch). A pattern without '/' matches a name in any directory; one with '/'
-  // matches the whole absolute path ('*' may cross '/').
+  // Globs as repo/path_glob.h matches them: without '/' a name in any directory, with '/' the
+  // whole absolute path.
   std::vector<std::string> patterns;
   bool exclude_caches = false;         // skip the contents of directories holding a CACHEDIR.TAG
   bool one_file_system = false;        // do not descend into other filesystems

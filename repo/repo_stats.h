@@ -43,7 +43,7 @@ struct SnapshotStats {
 
 // Walks `snapshots` and sums their restore sizes; with `raw_data`, also collects the distinct
 // blobs they reference and looks their sizes up in the index. Stops at the first tree blob that
-// cannot be read (the error names the snapshot and directory).
+// cannot be read or decoded (the error names the snapshot).
 Result<SnapshotStats> CollectSnapshotStats(BlobStore& store,
                                            const std::vector<SnapshotRef>& snapshots,
                                            bool raw_data);

@@ -1,7 +1,6 @@
 #include "repo/restorer.h"
 
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 
 #include "repo/blob_codec.h"
 #include "repo/fs_meta.h"
+#include "repo/path_glob.h"
 #include "repo/tree_io.h"
 
 namespace repo {
@@ -26,19 +26,12 @@ constexpr size_t kRunsPerBatch = 500000;
 // Adjacent blobs of one pack are fetched in one read of up to this many bytes.
 constexpr uint64_t kMaxRead = 16u << 20;
 
-bool Matches(const std::string& pattern, const std::string& path) {
-  if (pattern.find('/') == std::string::npos) {
-    std::string name = path.substr(path.rfind('/') + 1);
-    return fnmatch(pattern.c_str(), name.c_str(), FNM_PERIOD) == 0;
-  }
-  return fnmatch(pattern.c_str(), path.c_str(), 0) == 0;
-}
 
 bool MatchesSelfOrAncestor(const std::vector<std::string>& patterns, const std::string& path) {
   for (size_t end = path.size(); end > 0; end = path.rfind('/', end - 1)) {
     const std::string prefix = path.substr(0, end);
     for (const auto& p : patterns) {
-      if (Matches(p, prefix)) return true;
+      if (PathGlobMatches(p, prefix)) return true;
     }
     if (end == 0) break;
   }
@@ -100,7 +93,7 @@ bool RestoreSelectsImpl(const RestoreOptions& o, const std::string& path, bool i
                         bool* descend_only) {
   *descend_only = false;
   for (const auto& p : o.excludes) {
-    if (Matches(p, path)) return false;
+    if (PathGlobMatches(p, path)) return false;
   }
   if (o.includes.empty() || MatchesSelfOrAncestor(o.includes, path)) return true;
   // A directory not matched itself may still lead to a match below it.

@@ -1,6 +1,7 @@
 #include "repo/snapshot.h"
 
 #include <algorithm>
+#include <cctype>
 #include <sstream>
 
 #include "crypto/hash.h"
@@ -152,8 +153,12 @@ bool SnapshotFilter::Matches(const Snapshot& s) const {
   return false;
 }
 
-Result<SnapshotRef> FindSnapshot(const std::vector<SnapshotRef>& all, const std::string& ref,
+Result<SnapshotRef> FindSnapshot(const std::vector<SnapshotRef>& all, const std::string& given,
                                  const SnapshotFilter& filter) {
+  std::string ref = given;
+  if (ref.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos) {
+    for (char& c : ref) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
   if (ref == "latest") {
     for (auto it = all.rbegin(); it != all.rend(); ++it) {
       if (filter.Matches(it->snapshot)) return *it;

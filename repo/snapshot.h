@@ -68,7 +68,8 @@ struct SnapshotFilter {
   bool Matches(const Snapshot& s) const;
 };
 
-// Resolves "latest" (the newest matching `filter`) or a unique id prefix (≥ 4 hex digits).
+// Resolves "latest" (the newest matching `filter`) or a unique id prefix (≥ 4 hex digits, any
+// case). An id names its snapshot whatever the filter says, as in restic.
 // NotFound / InvalidArgument (ambiguous) with a message naming `ref`.
 Result<SnapshotRef> FindSnapshot(const std::vector<SnapshotRef>& all, const std::string& ref,
                                  const SnapshotFilter& filter);

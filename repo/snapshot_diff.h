@@ -57,7 +57,7 @@ using ChangeVisitor = std::function<void(const TreeChange& change)>;
 
 // Reports every difference between the trees rooted at `before` and `after`, depth first in
 // name order, a directory's own change before the changes inside it. Adds to `*stats` (which
-// may be null). Stops at the first tree blob that cannot be read; the error names its directory.
+// may be null). Stops at the first tree blob that cannot be read or decoded.
 Status DiffTrees(BlobStore& store, const std::vector<Id>& before, const std::vector<Id>& after,
                  const ChangeVisitor& visit, DiffStats* stats);
 

@@ -34,13 +34,15 @@ Result<std::vector<Node>> LoadTree(BlobStore& store, const std::vector<Id>& blob
                                    const std::string& what) {
   if (blobs.empty()) return Status::Corruption(what + ": directory has no tree blobs");
   if (blobs.size() == 1) {
-    ASSIGN_OR_RETURN(Bytes b, store.Get(BlobType::kTree, blobs[0]));
-    return DecodeTree(b, what);
+    auto b = store.Get(BlobType::kTree, blobs[0]);
+    if (!b.ok()) return b.status().WithContext(what);
+    return DecodeTree(*b, what);
   }
   Bytes all;
   for (const Id& id : blobs) {
-    ASSIGN_OR_RETURN(Bytes b, store.Get(BlobType::kTree, id));
-    all.insert(all.end(), b.begin(), b.end());
+    auto b = store.Get(BlobType::kTree, id);
+    if (!b.ok()) return b.status().WithContext(what);
+    all.insert(all.end(), b->begin(), b->end());
   }
   return DecodeTree(all, what);
 }

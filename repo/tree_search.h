@@ -38,7 +38,7 @@ class TreeSearch {
   ~TreeSearch();
 
   // Visits every node under the root tree `root` that matches any pattern. Stops at the first
-  // error (a tree blob that cannot be read), which names the directory.
+  // error (a tree blob that cannot be read or decoded).
   Status Search(const std::vector<Id>& root, const MatchVisitor& visit);
 
   // Directories loaded and decoded so far (each distinct one once), for tests and -v output.

@@ -1,0 +1,113 @@
+// repo tag SNAPSHOT... --add/--remove/--set TAG: change the tags of snapshots.
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/json.h"
+#include "repo/snapshot_tags.h"
+
+namespace repo::cli {
+
+void TagOptionsSpec(cxxopts::Options& o) {
+  AddFilterOptions(o);
+  o.add_options("tag")("add", "add this tag (repeatable; 'a,b' adds both)",
+                       cxxopts::value<std::vector<std::string>>())(
+      "remove", "remove this tag (repeatable; 'a,b' removes both)",
+      cxxopts::value<std::vector<std::string>>())(
+      "set", "replace all tags with these (repeatable; --set '' removes all)",
+      cxxopts::value<std::vector<std::string>>());
+}
+
+namespace {
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + v[i];
+  return out;
+}
+
+std::string SnapshotCount(uint64_t n) {
+  return std::to_string(n) + (n == 1 ? " snapshot" : " snapshots");
+}
+
+std::vector<std::string> ListArg(const cxxopts::ParseResult& args, const char* name) {
+  return args.count(name) ? SplitTagList(args[name].as<std::vector<std::string>>())
+                          : std::vector<std::string>{};
+}
+
+}  // namespace
+
+int RunTag(Context& ctx) {
+  TagEdit edit;
+  if (ctx.args.count("set")) edit.set = ListArg(ctx.args, "set");
+  edit.add = ListArg(ctx.args, "add");
+  edit.remove = ListArg(ctx.args, "remove");
+  if (edit.set && (ctx.args.count("add") || ctx.args.count("remove"))) {
+    return Fail(Status::InvalidArgument("--set cannot be combined with --add or --remove"));
+  }
+  if (!ctx.args.count("set") && !ctx.args.count("add") && !ctx.args.count("remove")) {
+    return Fail(Status::InvalidArgument("nothing to do: give --add, --remove or --set"));
+  }
+  const SnapshotFilter filter = FilterFromArgs(ctx.args);
+  const bool filtered = !filter.hosts.empty() || !filter.tags.empty() || !filter.paths.empty();
+  if (ctx.positional.empty() && !filtered) {
+    return Fail(Status::InvalidArgument(
+        "usage: repo tag SNAPSHOT... (or --host/--tag/--path to select snapshots) "
+        "--add/--remove/--set TAG"));
+  }
+  auto repo = OpenRepository(ctx.global);
+  if (!repo.ok()) return FailOpen(repo.status());
+  Backend& backend = (*repo)->backend();
+  const SecretBytes& key = (*repo)->keys().enc_key;
+  auto all = ListSnapshots(backend, key);
+  if (!all.ok()) return Fail(all.status());
+  std::vector<SnapshotRef> chosen;
+  if (ctx.positional.empty()) {
+    for (const auto& r : *all) {
+      if (filter.Matches(r.snapshot)) chosen.push_back(r);
+    }
+  } else {
+    for (const auto& ref : ctx.positional) {
+      auto r = FindSnapshot(*all, ref, filter);
+      if (!r.ok()) return Fail(r.status());
+      bool dup = false;
+      for (const auto& c : chosen) dup = dup || c.id == r->id;
+      if (!dup) chosen.push_back(*r);
+    }
+  }
+
+  std::vector<std::string> items;
+  uint64_t changed = 0;
+  for (const SnapshotRef& s : chosen) {
+    auto r = RetagSnapshot(backend, key, s, edit);
+    if (!r.ok()) return Fail(r.status());
+    changed += r->changed ? 1 : 0;
+    if (ctx.global.json) {
+      JsonObject o;
+      o.Str("old_id", r->old_id.Hex()).Str("new_id", r->new_id.Hex()).Bool("changed", r->changed);
+      std::vector<std::string> tags;
+      for (const auto& t : r->snapshot.tags) tags.push_back(JsonQuote(t));
+      o.Raw("tags", JsonArray(tags));
+      if (r->snapshot.original) o.Str("original", r->snapshot.original->Hex());
+      items.push_back(o.Build());
+    } else if (r->changed) {
+      Print(r->old_id.ShortHex() + " -> " + r->new_id.ShortHex() + "  tags: " +
+            Join(r->snapshot.tags));
+    } else if (ctx.global.verbosity > 0) {
+      Print(r->old_id.ShortHex() + " unchanged  tags: " + Join(r->snapshot.tags));
+    }
+  }
+  if (ctx.global.json) {
+    Print(JsonObject()
+              .Int("changed", static_cast<int64_t>(changed))
+              .Raw("snapshots", JsonArray(items))
+              .Build());
+  } else if (changed == 0) {
+    Print("no snapshot changed: the tags of " + SnapshotCount(chosen.size()) +
+          " are already as requested");
+  } else {
+    Print(SnapshotCount(changed) + " changed");
+  }
+  return kExitOk;
+}
+
+}  // namespace repo::cli
