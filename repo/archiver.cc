@@ -100,7 +100,8 @@ class Archiver {
            ArchiverProgress* progress, const WarningSink& warn)
       : repo_(repo), store_(store), opts_(opts), progress_(progress), warn_(warn) {}
 
-  Result<std::vector<Id>> Run(const std::optional<NodeMap>& parent_root);
+  // `parent_tree`: the root tree of the parent snapshot, if there is one.
+  Result<std::vector<Id>> Run(const std::optional<std::vector<Id>>& parent_tree);
 
   SnapshotSummary summary() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -109,7 +110,8 @@ class Archiver {
 
  private:
   // Walk (calling thread).
-  void WalkTargets(const std::shared_ptr<DirState>& root, const std::optional<NodeMap>& parent);
+  void WalkTargets(const std::shared_ptr<DirState>& root,
+                   const std::optional<std::vector<Id>>& parent_tree);
   void WalkEntry(const std::string& path, const std::string& name,
                  const std::shared_ptr<DirState>& dir, size_t slot, const Node* previous,
                  dev_t root_dev);
@@ -474,13 +476,22 @@ struct PathTrie {
 };
 
 void Archiver::WalkTargets(const std::shared_ptr<DirState>& root,
-                           const std::optional<NodeMap>& parent) {
+                           const std::optional<std::vector<Id>>& parent_tree) {
   PathTrie trie;
   for (const std::string& p : opts_.paths) {
     PathTrie* t = &trie;
     for (const std::string& c : Components(p)) t = &t->children[c];
     t->target = true;
     t->children.clear();  // a target covers everything below it
+  }
+  Node previous_root;  // the parent snapshot's root, as a directory node
+  previous_root.type = NodeType::kDir;
+  if (parent_tree) previous_root.subtree = *parent_tree;
+  const Node* prev = parent_tree ? &previous_root : nullptr;
+  if (trie.target) {  // backing up "/": the root is the filesystem's root directory
+    struct stat st;
+    WalkDir("/", root, prev, lstat("/", &st) == 0 ? st.st_dev : 0);
+    return;
   }
   // Depth-first over the trie; `dir` holds `t`'s children.
   std::function<void(const PathTrie&, const std::string&, const std::shared_ptr<DirState>&,
@@ -527,10 +538,10 @@ void Archiver::WalkTargets(const std::shared_ptr<DirState>& root,
           ++slot;
         }
       };
-  walk(trie, "/", root, parent);
+  walk(trie, "/", root, LoadPrevious(prev, "/"));
 }
 
-Result<std::vector<Id>> Archiver::Run(const std::optional<NodeMap>& parent_root) {
+Result<std::vector<Id>> Archiver::Run(const std::optional<std::vector<Id>>& parent_tree) {
   int n = opts_.threads > 0 ? opts_.threads
                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   std::vector<std::thread> workers;
@@ -569,7 +580,7 @@ Result<std::vector<Id>> Archiver::Run(const std::optional<NodeMap>& parent_root)
     }
     if (file->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) CompleteFile(file);
   } else {
-    WalkTargets(root, parent_root);
+    WalkTargets(root, parent_tree);
   }
   if (root->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) CompleteDir(root);
 
@@ -661,7 +672,7 @@ Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
 
   ASSIGN_OR_RETURN(BlobStore * store, repo.blobs());
   // Parent: the newest snapshot of the same host and paths, unless given.
-  std::optional<NodeMap> parent_root;
+  std::optional<std::vector<Id>> parent_tree;
   if (opts.parent) {
     snap.parent = opts.parent;
   } else {
@@ -676,13 +687,7 @@ Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
   if (snap.parent) {
     ASSIGN_OR_RETURN(Snapshot parent, ReadSnapshot(repo.backend(), repo.keys().enc_key,
                                                    *snap.parent));
-    auto nodes = LoadTree(*store, parent.tree, "parent snapshot " + snap.parent->ShortHex());
-    if (nodes.ok()) {
-      parent_root.emplace();
-      for (Node& n : *nodes) parent_root->emplace(n.name, std::move(n));
-    } else if (warn) {
-      warn(nodes.status().message() + " (reading every file)");
-    }
+    parent_tree = std::move(parent.tree);
   }
 
   std::thread scanner;
@@ -696,7 +701,7 @@ Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
     });
   }
   Archiver archiver(repo, *store, opts, progress, warn);
-  auto tree = archiver.Run(parent_root);
+  auto tree = archiver.Run(parent_tree);
   if (scanner.joinable()) scanner.join();
   RETURN_IF_ERROR(tree.status());
   // Everything the snapshot reaches must be durable and indexed before the snapshot exists.

@@ -204,6 +204,22 @@ TEST_F(SnapshotTest, StdinIsStoredAsTheNamedFileAndDumpsBack) {
   EXPECT_EQ(r.out, "");
 }
 
+// Use case 8: a full-system backup names "/" itself; the root of the snapshot is then the
+// filesystem's root directory. Excludes keep this test to /etc.
+TEST_F(SnapshotTest, SlashBacksUpTheRootDirectory) {
+  RunResult r = cli_.Run({"snapshot", "/", "--exclude", "/[!e]*", "--exclude", "/e[!t]*",
+                          "--no-progress", "--json"});
+  ASSERT_TRUE(r.exit_code == 0 || r.exit_code == 3) << r.err;
+  JsonValue snaps = cli_.Snapshots();
+  ASSERT_EQ(snaps.size(), 1u);
+  EXPECT_EQ(snaps[0]["paths"].Strings(), std::vector<std::string>{"/"});
+  r = cli_.Run({"ls", "latest"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.substr(0, 5), "/etc\n") << r.out.substr(0, 200);
+  r = cli_.Run({"ls", "latest", "/etc/passwd"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
 TEST_F(SnapshotTest, StdinFilenameMustBeAPlainName) {
   RunResult r = cli_.Run({"snapshot", "--stdin", "--stdin-filename", "a/b"}, "x");
   EXPECT_EQ(r.exit_code, 2) << r.err;
