@@ -27,7 +27,7 @@ namespace repo {
 
 struct IndexCacheOptions {
   size_t block_cache_bytes = 32 << 20;  // RocksDB LRU block cache
-  size_t write_buffer_bytes = 16 << 20;
+  size_t write_buffer_bytes = 8 << 20;
 };
 
 class IndexCache {

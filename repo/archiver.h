@@ -47,7 +47,7 @@ struct SnapshotOptions {
   // status here, so a failed dump never looks like a good backup.
   std::function<Status()> stream_finished;
   int threads = 0;                   // workers; 0: one per core
-  size_t queue_bytes = 32u << 20;    // chunk bytes in flight between the walk and the workers
+  size_t queue_bytes = 16u << 20;    // chunk bytes in flight between the walk and the workers
 };
 
 // Live counters for progress output; written by the archiver, read by any thread.

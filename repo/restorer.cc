@@ -43,6 +43,29 @@ struct PlannedFile {
   Node node;
 };
 
+// Target files kept open while one pack is restored (closed when it is done, or when too many).
+class OpenFiles {
+ public:
+  ~OpenFiles() { CloseAll(); }
+  Result<int> Get(uint32_t file, const std::string& path) {
+    auto it = fds_.find(file);
+    if (it != fds_.end()) return it->second;
+    if (fds_.size() >= kMaxOpen) CloseAll();
+    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return Status::FromErrno(errno, "opening " + path);
+    fds_.emplace(file, fd);
+    return fd;
+  }
+
+ private:
+  static constexpr size_t kMaxOpen = 64;
+  void CloseAll() {
+    for (auto& [file, fd] : fds_) close(fd);
+    fds_.clear();
+  }
+  std::unordered_map<uint32_t, int> fds_;
+};
+
 struct Target {
   uint32_t file;    // index into the batch's files
   uint64_t offset;  // in the file
@@ -243,6 +266,7 @@ Status Restorer::RestorePack(const Id& pack, std::vector<std::pair<BlobLocation,
   std::sort(blobs.begin(), blobs.end(), [](const auto& a, const auto& b) {
     return a.first.offset < b.first.offset;
   });
+  OpenFiles files;  // a pack's blobs mostly continue the same few files: keep them open
   size_t i = 0;
   while (i < blobs.size()) {
     // One read covers a run of adjacent blobs.
@@ -263,21 +287,15 @@ Status Restorer::RestorePack(const Id& pack, std::vector<std::pair<BlobLocation,
                        DecodeBlob(repo_.keys(), BlobType::kData, id, loc.flags, loc.raw_length, sealed));
       for (const Target& t : targets.at(id)) {
         const PlannedFile& f = files_[first_file + t.file];
-        int fd = open(f.path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0) return Status::FromErrno(errno, "opening " + f.path);
+        ASSIGN_OR_RETURN(int fd, files.Get(t.file, f.path));
         size_t done = 0;
         while (done < plain.size()) {
           ssize_t n = pwrite(fd, plain.data() + done, plain.size() - done,
                              static_cast<off_t>(t.offset + done));
           if (n < 0 && errno == EINTR) continue;
-          if (n <= 0) {
-            int err = errno;
-            close(fd);
-            return Status::FromErrno(err, "writing " + f.path);
-          }
+          if (n <= 0) return Status::FromErrno(errno, "writing " + f.path);
           done += static_cast<size_t>(n);
         }
-        close(fd);
         if (progress_) progress_->bytes += plain.size();
       }
     }
