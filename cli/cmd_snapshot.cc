@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/json.h"
 #include "repo/archiver.h"
+#include "repo/snapshot_tags.h"
 
 namespace repo::cli {
 
@@ -40,21 +41,6 @@ void SnapshotOptionsSpec(cxxopts::Options& o) {
 }
 
 namespace {
-
-// Splits "a,b" tag arguments.
-std::vector<std::string> SplitTags(const std::vector<std::string>& args) {
-  std::vector<std::string> out;
-  for (const auto& a : args) {
-    size_t pos = 0;
-    while (pos <= a.size()) {
-      size_t comma = a.find(',', pos);
-      if (comma == std::string::npos) comma = a.size();
-      if (comma > pos) out.push_back(a.substr(pos, comma - pos));
-      pos = comma + 1;
-    }
-  }
-  return out;
-}
 
 Status ReadExcludeFile(const std::string& path, std::vector<std::string>* patterns) {
   std::ifstream f(path);
@@ -216,7 +202,7 @@ int RunSnapshot(Context& ctx) {
   if (from_command && from_stdin) {
     return Fail(Status::InvalidArgument("--stdin and --stdin-from-command exclude each other"));
   }
-  if (a.count("tag")) opts.tags = SplitTags(a["tag"].as<std::vector<std::string>>());
+  if (a.count("tag")) opts.tags = SplitTagList(a["tag"].as<std::vector<std::string>>());
   if (a.count("host")) opts.hostname = a["host"].as<std::string>();
   if (a.count("exclude")) opts.excludes.patterns = a["exclude"].as<std::vector<std::string>>();
   if (a.count("exclude-file")) {

@@ -56,18 +56,9 @@ int RunSnapshots(Context& ctx) {
   auto all = ListSnapshots((*repo)->backend(), (*repo)->keys().enc_key);
   if (!all.ok()) return Fail(all.status());
   SnapshotFilter filter = FilterFromArgs(ctx.args);
-  std::vector<SnapshotRef> shown;
-  if (ctx.positional.empty()) {
-    for (const auto& r : *all) {
-      if (filter.Matches(r.snapshot)) shown.push_back(r);
-    }
-  } else {
-    for (const auto& ref : ctx.positional) {
-      auto r = FindSnapshot(*all, ref, filter);
-      if (!r.ok()) return Fail(r.status());
-      shown.push_back(*r);
-    }
-  }
+  auto selected = SelectSnapshots(*all, ctx.positional, filter);
+  if (!selected.ok()) return Fail(selected.status());
+  const std::vector<SnapshotRef>& shown = *selected;
   if (ctx.global.json) {
     std::vector<std::string> items;
     for (const auto& r : shown) items.push_back(SnapshotJson(r));

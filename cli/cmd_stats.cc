@@ -54,20 +54,9 @@ int RunStats(Context& ctx) {
   auto all = ListSnapshots((*repo)->backend(), (*repo)->keys().enc_key);
   if (!all.ok()) return Fail(all.status());
   const SnapshotFilter filter = FilterFromArgs(ctx.args);
-  std::vector<SnapshotRef> chosen;
-  if (ctx.positional.empty()) {
-    for (const auto& r : *all) {
-      if (filter.Matches(r.snapshot)) chosen.push_back(r);
-    }
-  } else {
-    for (const auto& ref : ctx.positional) {
-      auto r = FindSnapshot(*all, ref, filter);
-      if (!r.ok()) return Fail(r.status());
-      bool dup = false;
-      for (const auto& c : chosen) dup = dup || c.id == r->id;
-      if (!dup) chosen.push_back(*r);
-    }
-  }
+  auto selected = SelectSnapshots(*all, ctx.positional, filter);
+  if (!selected.ok()) return Fail(selected.status());
+  const std::vector<SnapshotRef>& chosen = *selected;
   auto store = (*repo)->blobs();
   if (!store.ok()) return Fail(store.status());
   auto stats = CollectSnapshotStats(**store, chosen, raw);

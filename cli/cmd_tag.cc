@@ -60,20 +60,9 @@ int RunTag(Context& ctx) {
   const SecretBytes& key = (*repo)->keys().enc_key;
   auto all = ListSnapshots(backend, key);
   if (!all.ok()) return Fail(all.status());
-  std::vector<SnapshotRef> chosen;
-  if (ctx.positional.empty()) {
-    for (const auto& r : *all) {
-      if (filter.Matches(r.snapshot)) chosen.push_back(r);
-    }
-  } else {
-    for (const auto& ref : ctx.positional) {
-      auto r = FindSnapshot(*all, ref, filter);
-      if (!r.ok()) return Fail(r.status());
-      bool dup = false;
-      for (const auto& c : chosen) dup = dup || c.id == r->id;
-      if (!dup) chosen.push_back(*r);
-    }
-  }
+  auto selected = SelectSnapshots(*all, ctx.positional, filter);
+  if (!selected.ok()) return Fail(selected.status());
+  const std::vector<SnapshotRef>& chosen = *selected;
 
   std::vector<std::string> items;
   uint64_t changed = 0;

@@ -179,4 +179,23 @@ Result<SnapshotRef> FindSnapshot(const std::vector<SnapshotRef>& all, const std:
   return *found;
 }
 
+Result<std::vector<SnapshotRef>> SelectSnapshots(const std::vector<SnapshotRef>& all,
+                                                 const std::vector<std::string>& refs,
+                                                 const SnapshotFilter& filter) {
+  std::vector<SnapshotRef> chosen;
+  if (refs.empty()) {
+    for (const SnapshotRef& r : all) {
+      if (filter.Matches(r.snapshot)) chosen.push_back(r);
+    }
+    return chosen;
+  }
+  for (const std::string& ref : refs) {
+    ASSIGN_OR_RETURN(SnapshotRef r, FindSnapshot(all, ref, filter));
+    bool dup = false;
+    for (const SnapshotRef& c : chosen) dup = dup || c.id == r.id;
+    if (!dup) chosen.push_back(std::move(r));
+  }
+  return chosen;
+}
+
 }  // namespace repo

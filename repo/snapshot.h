@@ -74,4 +74,10 @@ struct SnapshotFilter {
 Result<SnapshotRef> FindSnapshot(const std::vector<SnapshotRef>& all, const std::string& ref,
                                  const SnapshotFilter& filter);
 
+// The snapshots a command works on: each of `refs` resolved (duplicates dropped, order kept), or
+// every snapshot matching `filter` when `refs` is empty (oldest first).
+Result<std::vector<SnapshotRef>> SelectSnapshots(const std::vector<SnapshotRef>& all,
+                                                 const std::vector<std::string>& refs,
+                                                 const SnapshotFilter& filter);
+
 }  // namespace repo

@@ -64,10 +64,10 @@ inline std::map<std::string, FsEntry> CaptureTree(const std::string& root) {
   std::map<std::string, FsEntry> out;
   std::map<uint64_t, std::string> first_path;  // inode -> smallest relative path
   auto full = [&](const std::string& rel) { return rel.empty() ? root : root + "/" + rel; };
-  std::vector<std::string> todo = {""};
-  while (!todo.empty()) {
-    std::string rel = todo.back();
-    todo.pop_back();
+  std::vector<std::string> pending = {""};
+  while (!pending.empty()) {
+    std::string rel = pending.back();
+    pending.pop_back();
     const std::string path = full(rel);
     struct stat st;
     if (lstat(path.c_str(), &st) != 0) throw std::runtime_error("lstat " + Printable(path));
@@ -109,7 +109,7 @@ inline std::map<std::string, FsEntry> CaptureTree(const std::string& root) {
       while (dirent* de = readdir(d)) {
         std::string name = de->d_name;
         if (name == "." || name == "..") continue;
-        todo.push_back(rel.empty() ? name : rel + "/" + name);
+        pending.push_back(rel.empty() ? name : rel + "/" + name);
       }
       closedir(d);
     }
