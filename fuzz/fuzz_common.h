@@ -34,4 +34,11 @@ inline uint32_t LoadU32(const uint8_t* p) {
   return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
 }
 
+// A seed for a target whose first input byte selects its mode: `mode` then `body`.
+inline Bytes WithMode(uint8_t mode, ByteSpan body) {
+  Bytes b{mode};
+  b.insert(b.end(), body.begin(), body.end());
+  return b;
+}
+
 }  // namespace repo::fuzz

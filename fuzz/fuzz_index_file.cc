@@ -102,11 +102,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 // Seeds: valid index files (raw), their payloads (seal), and entry records (build).
 std::vector<Bytes> FuzzSeeds() {
   std::vector<Bytes> seeds;
-  auto with_mode = [](uint8_t mode, ByteSpan body) {
-    Bytes b{mode};
-    b.insert(b.end(), body.begin(), body.end());
-    return b;
-  };
   std::vector<IndexEntry> entries;
   Bytes records;
   uint32_t offset = 0;
@@ -127,9 +122,9 @@ std::vector<Bytes> FuzzSeeds() {
     repo::ByteWriter w(&records);
     repo::EncodeEntry(e, &w);
   }
-  seeds.push_back(with_mode(0, repo::EncodeIndexFile(EncKey(), entries)));
-  seeds.push_back(with_mode(0, repo::EncodeIndexFile(EncKey(), {})));
-  seeds.push_back(with_mode(2, records));
+  seeds.push_back(repo::fuzz::WithMode(0, repo::EncodeIndexFile(EncKey(), entries)));
+  seeds.push_back(repo::fuzz::WithMode(0, repo::EncodeIndexFile(EncKey(), {})));
+  seeds.push_back(repo::fuzz::WithMode(2, records));
 
   // Payloads for seal mode: the same index in clear, an empty one, a newer version.
   Bytes payload;
@@ -144,11 +139,11 @@ std::vector<Bytes> FuzzSeeds() {
     w.U32(static_cast<uint32_t>(count));
     for (size_t i = first; i < first + count; ++i) repo::EncodeEntry(entries[i], &w);
   }
-  seeds.push_back(with_mode(1, payload));
-  seeds.push_back(with_mode(1, Bytes{1, 0, 0, 0, 0, 0, 0, 0}));
-  seeds.push_back(with_mode(1, Bytes{2, 0, 0, 0, 0, 0, 0, 0}));
+  seeds.push_back(repo::fuzz::WithMode(1, payload));
+  seeds.push_back(repo::fuzz::WithMode(1, Bytes{1, 0, 0, 0, 0, 0, 0, 0}));
+  seeds.push_back(repo::fuzz::WithMode(1, Bytes{2, 0, 0, 0, 0, 0, 0, 0}));
   Bytes damaged = repo::EncodeIndexFile(EncKey(), entries);
   damaged[damaged.size() / 2] ^= 1;
-  seeds.push_back(with_mode(0, damaged));
+  seeds.push_back(repo::fuzz::WithMode(0, damaged));
   return seeds;
 }

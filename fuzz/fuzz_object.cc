@@ -128,45 +128,40 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 // Seeds: sealed config/index/snapshot objects (raw), config payloads (seal, config), bodies.
 std::vector<Bytes> FuzzSeeds() {
   std::vector<Bytes> seeds;
-  auto with_mode = [](uint8_t mode, ByteSpan body) {
-    Bytes b{mode};
-    b.insert(b.end(), body.begin(), body.end());
-    return b;
-  };
   repo::RepositoryConfig config;
   for (size_t i = 0; i < repo::Id::kSize; ++i) config.id.data()[i] = static_cast<uint8_t>(7 * i);
   config.chunker = repo::ChunkerParams::Default();
   config.created_unix = 1700000000;
   const Bytes payload = config.Encode();
-  seeds.push_back(with_mode(0, repo::SealObject(EncKey(), ObjectKind::kConfig, payload)));
-  seeds.push_back(with_mode(1, payload));
-  seeds.push_back(with_mode(3, payload));
+  seeds.push_back(repo::fuzz::WithMode(0, repo::SealObject(EncKey(), ObjectKind::kConfig, payload)));
+  seeds.push_back(repo::fuzz::WithMode(1, payload));
+  seeds.push_back(repo::fuzz::WithMode(3, payload));
 
   repo::RepositoryConfig small = config;
   small.chunker = {64, 128, 1024};
   small.pack_size = 1u << 20;
   small.zstd_level = 0;
-  seeds.push_back(with_mode(3, small.Encode()));
+  seeds.push_back(repo::fuzz::WithMode(3, small.Encode()));
   repo::RepositoryConfig newer = config;
   newer.version = 2;
-  seeds.push_back(with_mode(3, newer.Encode()));
+  seeds.push_back(repo::fuzz::WithMode(3, newer.Encode()));
 
   // A compressible payload, so that SealObject compresses; as index (4) and snapshot (8) kinds.
   Bytes text;
   for (int i = 0; i < 50; ++i)
     text.insert(text.end(), {'s', 'n', 'a', 'p', static_cast<uint8_t>('0' + i % 10)});
-  seeds.push_back(with_mode(4, repo::SealObject(EncKey(), ObjectKind::kIndex, text)));
-  seeds.push_back(with_mode(8, repo::SealObject(EncKey(), ObjectKind::kSnapshot, text)));
+  seeds.push_back(repo::fuzz::WithMode(4, repo::SealObject(EncKey(), ObjectKind::kIndex, text)));
+  seeds.push_back(repo::fuzz::WithMode(8, repo::SealObject(EncKey(), ObjectKind::kSnapshot, text)));
   Bytes wrong_version = repo::SealObject(EncKey(), ObjectKind::kConfig, payload);
   wrong_version[4] = 2;
-  seeds.push_back(with_mode(0, wrong_version));
+  seeds.push_back(repo::fuzz::WithMode(0, wrong_version));
 
   // Bodies: uncompressed config, and a zstd frame of the text.
   Bytes body;
   repo::ByteWriter w(&body);
   w.U64(payload.size());
   w.Raw(payload);
-  seeds.push_back(with_mode(2, [&] {
+  seeds.push_back(repo::fuzz::WithMode(2, [&] {
     Bytes b{0};
     b.insert(b.end(), body.begin(), body.end());
     return b;
@@ -175,6 +170,6 @@ std::vector<Bytes> FuzzSeeds() {
   repo::ByteWriter zw(&zbody);
   zw.U64(text.size());
   FUZZ_CHECK(repo::CompressIfSmaller(text, 3, &zbody));
-  seeds.push_back(with_mode(2, zbody));
+  seeds.push_back(repo::fuzz::WithMode(2, zbody));
   return seeds;
 }

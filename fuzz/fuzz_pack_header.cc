@@ -206,11 +206,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 std::vector<Bytes> FuzzSeeds() {
   const repo::MasterKeys& keys = FixedKeys();
   std::vector<Bytes> seeds;
-  auto with_mode = [](uint8_t mode, ByteSpan body) {
-    Bytes b{mode};
-    b.insert(b.end(), body.begin(), body.end());
-    return b;
-  };
 
   const Bytes text = [] {
     Bytes t;
@@ -238,9 +233,9 @@ std::vector<Bytes> FuzzSeeds() {
     }
     auto pack = writer.Finish();
     FUZZ_CHECK(pack.ok());
-    seeds.push_back(with_mode(4 * 63, pack->bytes));  // 260-byte first guess: whole header
-    seeds.push_back(with_mode(0, pack->bytes));       // 8-byte first guess: asks for more
-    seeds.push_back(with_mode(2, EncodeHeader(pack->entries)));  // seal-auto
+    seeds.push_back(repo::fuzz::WithMode(4 * 63, pack->bytes));  // 260-byte first guess: whole header
+    seeds.push_back(repo::fuzz::WithMode(0, pack->bytes));       // 8-byte first guess: asks for more
+    seeds.push_back(repo::fuzz::WithMode(2, EncodeHeader(pack->entries)));  // seal-auto
     Bytes explicit_area(4);
     const uint64_t area =
         pack->bytes.size() - 8 - LoadU32(pack->bytes.data() + pack->bytes.size() - 8);
@@ -248,23 +243,23 @@ std::vector<Bytes> FuzzSeeds() {
     explicit_area[1] = static_cast<uint8_t>(area >> 8);
     Bytes h = EncodeHeader(pack->entries);
     explicit_area.insert(explicit_area.end(), h.begin(), h.end());
-    seeds.push_back(with_mode(1, explicit_area));  // seal, explicit area
+    seeds.push_back(repo::fuzz::WithMode(1, explicit_area));  // seal, explicit area
     if (blobs == 3) {
       Bytes damaged = pack->bytes;
       damaged[damaged.size() - 20] ^= 0x40;  // inside the sealed header
-      seeds.push_back(with_mode(0, damaged));
+      seeds.push_back(repo::fuzz::WithMode(0, damaged));
       damaged = pack->bytes;
       damaged[10] ^= 0x40;  // inside the first blob: header fine, blob fails
-      seeds.push_back(with_mode(0, damaged));
+      seeds.push_back(repo::fuzz::WithMode(0, damaged));
     }
   }
-  seeds.push_back(with_mode(0, repo::AsBytes("RPAK")));
-  seeds.push_back(with_mode(2, Bytes{2, 0, 0, 0, 0, 0, 0, 0}));  // newer header version
+  seeds.push_back(repo::fuzz::WithMode(0, repo::AsBytes("RPAK")));
+  seeds.push_back(repo::fuzz::WithMode(2, Bytes{2, 0, 0, 0, 0, 0, 0, 0}));  // newer header version
   Bytes writer_in{3, 1};
   writer_in.insert(writer_in.end(), text.begin(), text.end());
-  seeds.push_back(with_mode(3, writer_in));
+  seeds.push_back(repo::fuzz::WithMode(3, writer_in));
   writer_in = {0, 2};
   writer_in.insert(writer_in.end(), noise.begin(), noise.begin() + 90);
-  seeds.push_back(with_mode(3, writer_in));
+  seeds.push_back(repo::fuzz::WithMode(3, writer_in));
   return seeds;
 }

@@ -50,11 +50,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 // Seeds: a listing with every node kind, content runs, holes, xattrs and a split subtree; an
 // empty listing; snapshot records with and without parent/original.
 std::vector<Bytes> FuzzSeeds() {
-  auto with_mode = [](uint8_t mode, const Bytes& body) {
-    Bytes b{mode};
-    b.insert(b.end(), body.begin(), body.end());
-    return b;
-  };
   repo::Id a, b;
   a.data()[0] = 1;
   b.data()[0] = 2;
@@ -83,8 +78,8 @@ std::vector<Bytes> FuzzSeeds() {
     nodes.push_back(n);
   }
   std::vector<Bytes> seeds;
-  seeds.push_back(with_mode(0, *repo::EncodeTree(nodes)));
-  seeds.push_back(with_mode(0, *repo::EncodeTree({})));
+  seeds.push_back(repo::fuzz::WithMode(0, *repo::EncodeTree(nodes)));
+  seeds.push_back(repo::fuzz::WithMode(0, *repo::EncodeTree({})));
 
   repo::Snapshot s;
   s.time_ns = 1700000000000000000;
@@ -96,10 +91,10 @@ std::vector<Bytes> FuzzSeeds() {
   s.program_version = "0.1.0";
   s.summary.files_new = 3;
   s.summary.duration_ns = 12345;
-  seeds.push_back(with_mode(1, repo::EncodeSnapshotPayload(s)));
+  seeds.push_back(repo::fuzz::WithMode(1, repo::EncodeSnapshotPayload(s)));
   s.parent = b;
   s.original = a;
   s.tree = {a, b};
-  seeds.push_back(with_mode(1, repo::EncodeSnapshotPayload(s)));
+  seeds.push_back(repo::fuzz::WithMode(1, repo::EncodeSnapshotPayload(s)));
   return seeds;
 }
