@@ -1,7 +1,8 @@
 #!/bin/bash
 # Compares `repo` with restic and borg on the same data in one run (docs/perf.md, "Snapshot and
 # restore against restic and borg"): initial snapshot of ~2 GB of real files copied from /usr,
-# no-op second snapshot, full restore (beside `cp -a` of the same tree), and two successive
+# no-op second snapshot, full restore (beside `cp -a` of the same tree; each restore and copy
+# into a freshly made ext4 filesystem of its own, loop-mounted), and two successive
 # `pg_dump -Fc -Z0` dumps of a pgbench database with 0.1% of the account rows updated in between,
 # stored as one stream name (bytes the second dump adds). Each command runs under
 # `/usr/bin/time -v` for wall time, user+sys CPU and peak RSS; the report prints every figure
@@ -15,11 +16,13 @@
 #   --keep-log DIR  copy the raw measurements (results.tsv, tool output) to DIR
 # Environment: REPO_BIN (a built `repo`; default: build it in build-bench/), PG_BIN.
 #
-# Run as root (it installs Debian packages and runs PostgreSQL as the `postgres` user). Needs
-# about 8 x the tree size plus 4 x the dump size free under /tmp (the restore targets are kept
-# until the end). Everything lives in one scratch directory that is removed on exit, and the
-# private PostgreSQL server is stopped. Takes about 10 minutes at the defaults on 2 cores, plus
-# the removal of the scratch directory. Not part of the test suite.
+# Run as root (it installs Debian packages, runs PostgreSQL as the `postgres` user and
+# loop-mounts filesystem images). Needs about 4 x the tree size plus 4 x the dump size free
+# under /tmp (one restore target exists at a time; 8 x the tree size in the fallback without
+# loop devices, where the targets are kept until the end). Everything lives in one scratch
+# directory that is removed on exit (after unmounting and detaching any image still mounted),
+# and the private PostgreSQL server is stopped. Takes about 10 minutes at the defaults on 2
+# cores, plus the removal of the scratch directory. Not part of the test suite.
 set -euo pipefail
 
 size_gb=2
@@ -40,6 +43,7 @@ done
 repo_root=$(cd "$(dirname "$0")/.." && pwd)
 here=$repo_root/bench
 pg_bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
+export PATH=$PATH:/usr/sbin:/sbin  # mkfs.ext4, losetup
 log() { printf '== %s %s\n' "$(date +%T)" "$*" >&2; }
 
 # --- packages and binaries ----------------------------------------------------------------
@@ -49,6 +53,8 @@ command -v borg >/dev/null || need+=(borgbackup)
 [[ -x /usr/bin/time ]] || need+=(time)
 [[ -x $pg_bin/initdb ]] || need+=(postgresql)
 command -v python3 >/dev/null || need+=(python3)
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+{ command -v losetup && command -v mount && command -v umount; } >/dev/null || need+=(mount)
 if ((${#need[@]})); then
   log "apt-get install -y ${need[*]}"
   if [[ $(id -u) == 0 ]]; then apt-get install -y "${need[@]}" >/dev/null
@@ -72,7 +78,49 @@ as_pg() {  # initdb and postgres refuse to run as root
   if [[ $(id -u) == 0 ]]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi
 }
 pg_started=0
+# Restore targets: each on a fresh ext4 image of its own (see "Restores" below for why); 0 when
+# this process cannot loop-mount.
+mkfs_opts=(-q -F -E lazy_itable_init=0,lazy_journal_init=0,nodiscard)
+fresh_fs=1
+
+# Makes an empty directory $1 and, with fresh_fs, a new ext4 filesystem mounted on it (size $2
+# bytes, default img_bytes). Returns non-zero, leaving fs_down to undo the rest, on any failure.
+fs_up() {
+  local dir=$1 bytes=${2:-$img_bytes}
+  mkdir -p "$dir" || return 1
+  ((fresh_fs)) || return 0
+  mkdir -p "$work/images" || return 1
+  fs_img=$work/images/${dir##*/}.img
+  truncate -s "$bytes" "$fs_img" || return 1
+  mkfs.ext4 "${mkfs_opts[@]}" "$fs_img" >/dev/null || return 1
+  fs_loop=$(losetup --direct-io=on --find --show "$fs_img") || { fs_loop=; return 1; }
+  mount "$fs_loop" "$dir" || return 1
+  fs_mnt=$dir
+}
+# Unmounts, detaches and deletes what fs_up made (the target's contents go with the image).
+fs_down() {
+  local ok=0
+  if [[ -n $fs_mnt ]]; then
+    umount "$fs_mnt" || { umount -l "$fs_mnt"; ok=1; }
+    rmdir "$fs_mnt" 2>/dev/null || true
+    fs_mnt=
+  fi
+  if [[ -n $fs_loop ]]; then losetup -d "$fs_loop" || ok=1; fs_loop=; fi
+  if [[ -n $fs_img ]]; then rm -f "$fs_img"; fs_img=; fi
+  return $ok
+}
+fs_mnt= fs_loop= fs_img=  # the restore target's filesystem while one is mounted (fs_up)
 cleanup() {
+  fs_down || true
+  # Anything else left under the scratch dir (should be nothing): unmount, detach its loop device.
+  local m f
+  while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done < <(awk -v w="$work/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r)
+  for f in "$work"/images/*.img; do
+    [[ -e $f ]] || continue
+    losetup -j "$f" 2>/dev/null | cut -d: -f1 | while read -r m; do losetup -d "$m" || true; done \
+      || true
+  done
   if ((pg_started)); then
     as_pg "$pg_bin/pg_ctl -D $work/pg/data -m fast stop" >/dev/null 2>&1 || true
   fi
@@ -153,7 +201,7 @@ done
 # Regular files, directories and symlinks only (no sockets or fifos).
 find "$src" ! -type f ! -type d ! -type l -delete
 tree_bytes=$(dsize "$src")
-file_bytes=$(find "$src" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')
+file_bytes=$(find "$src" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f\n", s}')
 distinct_bytes=$(find "$src" -type f -printf '%i %s\n' | sort -u | awk '{s+=$2} END {print s+0}')
 rec tree.du_bytes "$tree_bytes" ""
 rec tree.file_bytes "$file_bytes" ""
@@ -253,33 +301,77 @@ for i in 1 2 3; do
   timed repo noop$i "$REPO_BIN" -r "$work/repo-files" snapshot --no-progress --json "$src"
 done
 
-# Restores of the initial snapshot into empty directories, and `cp -a` of the source as the
-# baseline, run first, just before repo's restore and just after it: on this VM the kernel's cost
-# of filling new page cache varies 2-3x over minutes (cp -a of the same tree took 3.6-27 s), so
-# repo is compared with the cp -a runs on either side of it. The targets are kept until the end:
-# the ext4 here is mounted with `discard`, and deleting a 2 GB tree took 17-133 s and slowed the
-# writes after it.
+# Restores of the initial snapshot, and `cp -a` of the source as the baseline. Every target is
+# a fresh ext4 filesystem of its own: a sparse image under the scratch dir (2 x the file bytes
+# plus 1 GiB), made with the inode tables and journal zeroed up front (lazy_itable_init=0,
+# lazy_journal_init=0, so no ext4lazyinit thread writes during the timed command; nodiscard, as
+# a sparse image has nothing to discard) and attached
+# with direct I/O (so its writeback does not pass through the page cache a second time as the
+# image file's). Made, mounted, timed into, checked with `diff -r`, unmounted and deleted, one
+# after the other, so at most one exists at a time. Without it, restore times (of every tool and
+# of `cp -a`) depended on the shared root ext4's history: after large deletes, creating 57,000
+# files searched its inode bitmaps (`find_inode_bit`, `recently_deleted`), and `cp -a` alone
+# took 5.1-8.7 s. (Deleting one image is cheap even with the root's `discard`; deleting a 2 GB
+# tree of small files there took 17-133 s and slowed the writes after it, which is why the old
+# targets were kept until the end, as they still are in the fallback without loop devices.)
+# Order: `cp -a` first, restic, borg, `cp -a` just before repo's restore and just after it, and
+# repo is compared with the mean of those two. The fresh filesystems remove the disk's state, but
+# not the VM's: its cost of filling new page cache varied 2-3x over minutes (cp -a of the same
+# tree took 3.6-27 s), so the baseline runs next to repo's restore are still the fairest; all
+# three are reported, the first one also as the neighbour of restic's and borg's restores.
 # `latest` is the last no-op snapshot: the same tree as the initial one (borg names it).
-log "restores"
-hot=("$src")
-timed cp restore1 cp -a "$src" "$work/target-cp1"
-rh "$work/restic-files"
-timed restic restore restic -r "$work/restic-files" restore latest --target "$work/target-restic"
-bh "$work/borg-files"
-mkdir -p "$work/target-borg"
-timed borg restore sh -c "cd '$work/target-borg' && exec borg extract '$work/borg-files::s1'"
-hot=("$src")
-timed cp restore2 cp -a "$src" "$work/target-cp2"
-ph "$work/repo-files"
-timed repo restore "$REPO_BIN" -r "$work/repo-files" restore latest --target "$work/target-repo"
-hot=("$src")
-timed cp restore3 cp -a "$src" "$work/target-cp3"
-hot=()
-sync
-for t in restic borg repo; do
-  rec $t.restore.check "$(diff -r --no-dereference "$src" "$work/target-$t$src" >/dev/null 2>&1 \
+img_bytes=$((((2 * file_bytes >> 20) + 1025) << 20))  # whole MiB: a loop device takes whole sectors
+if [[ ! -e /dev/loop-control ]]; then
+  fresh_fs=0
+elif ! fs_up "$work/probe" $((64 << 20)); then  # can this process mount loop images at all?
+  fs_down || true
+  fresh_fs=0
+else
+  fs_down
+fi
+if ((fresh_fs)); then
+  rec restore.targets "fresh ext4 per target" "loop image of $((img_bytes >> 20)) MiB, direct I/O"
+else
+  echo "compare.sh: WARNING: cannot loop-mount filesystem images (no /dev/loop-control, or" \
+    "losetup/mount failed); restoring into directories on the scratch dir's filesystem as" \
+    "before, kept until the end. Restore times then depend on that disk's state." >&2
+  rec restore.targets "directories on the scratch disk" "no loop devices: state of a shared disk"
+fi
+
+# Checks the tree restored under $2 against the source; records it as "<$1>.check".
+check() {
+  rec "$1.check" "$(diff -r --no-dereference "$src" "$2" >/dev/null 2>&1 \
     && echo same || echo DIFFERS)" ""
-done
+}
+# One timed restore or copy: fresh target, the command, the check, then the target goes (with
+# fresh_fs; otherwise it stays until the scratch dir is removed).
+# Usage: restore_run TOOL OP TARGET RESTORED_TREE COMMAND...
+restore_run() {
+  local tool=$1 op=$2 target=$3 tree=$4; shift 4
+  fs_up "$target" || { echo "compare.sh: cannot make a filesystem at $target" >&2; exit 1; }
+  timed "$tool" "$op" "$@"
+  check "$tool.$op" "$tree"
+  fs_down || { echo "compare.sh: cannot unmount $target" >&2; exit 1; }
+}
+
+log "restores"
+# cp -a into an existing directory (the mount point) copies the tree to <target>/src.
+hot=("$src")
+restore_run cp restore1 "$work/target-cp1" "$work/target-cp1/src" cp -a "$src" "$work/target-cp1/"
+rh "$work/restic-files"
+restore_run restic restore "$work/target-restic" "$work/target-restic$src" \
+  restic -r "$work/restic-files" restore latest --target "$work/target-restic"
+bh "$work/borg-files"
+restore_run borg restore "$work/target-borg" "$work/target-borg$src" \
+  sh -c "cd '$work/target-borg' && exec borg extract '$work/borg-files::s1'"
+hot=("$src")
+restore_run cp restore2 "$work/target-cp2" "$work/target-cp2/src" cp -a "$src" "$work/target-cp2/"
+ph "$work/repo-files"
+restore_run repo restore "$work/target-repo" "$work/target-repo$src" \
+  "$REPO_BIN" -r "$work/repo-files" restore latest --target "$work/target-repo"
+hot=("$src")
+restore_run cp restore3 "$work/target-cp3" "$work/target-cp3/src" cp -a "$src" "$work/target-cp3/"
+hot=()
 
 # Dump repositories: fresh, separate from the file tree ones. Same stream name twice.
 log "pg_dump snapshots"

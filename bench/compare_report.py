@@ -50,10 +50,13 @@ def summary_field(field, path):
 
 def report(path):
     r = {}
+    notes = {}
     for line in open(path):
         parts = line.rstrip("\n").split("\t")
         if len(parts) >= 2:
             r[parts[0]] = parts[1]
+        if len(parts) >= 3:
+            notes[parts[0]] = parts[2]
 
     def num(key):
         return float(r[key])
@@ -171,8 +174,12 @@ def report(path):
     print(f"Dumps: pgbench scale {r['pg.scale']}, pg_dump -Fc -Z0: {num('pg.dump1_bytes') / mb:.1f} "
           f"MB, then {num('pg.dump2_bytes') / mb:.1f} MB after updating {r['pg.rows_updated']} "
           f"random accounts")
+    print(f"Restore targets: {r.get('restore.targets', 'directories on the scratch disk')}"
+          + (f" ({notes['restore.targets']})" if notes.get("restore.targets") else ""))
+    cp_checks = " / ".join(r.get(f"cp.restore{i}.check", "?") for i in (1, 2, 3))
     print(f"Restored trees identical to the source (diff -r): restic {r['restic.restore.check']}, "
-          f"borg {r['borg.restore.check']}, repo {r['repo.restore.check']}")
+          f"borg {r['borg.restore.check']}, repo {r['repo.restore.check']}, "
+          f"cp -a {cp_checks}")
     print(f"No-op runs (wall s): " + "; ".join(f"{t} {r[f'{t}.noop.all']}" for t in tools))
     print(f"Cache: largest disk read during a timed command {disk[worst] / mb:.1f} MB ({worst})")
     print(f"repo's initial snapshot: {r.get('repo.initial.data_blobs', '?')} data blobs; "
