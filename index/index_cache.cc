@@ -77,6 +77,10 @@ class RocksIndexCache final : public IndexCache {
         secondary_dir_(std::move(secondary_dir)),
         ignore_db_(db_ == nullptr) {}
   ~RocksIndexCache() override {
+    // The primary writes its memtable out on close: otherwise the next opener replays the
+    // write-ahead log entry by entry first (0.1-0.2 s after a large snapshot, on every command).
+    // A failed flush costs only that replay.
+    if (db_ && !shared_) db_->Flush(rocksdb::FlushOptions()).PermitUncheckedError();
     db_.reset();
     if (!secondary_dir_.empty()) {
       std::error_code ec;
@@ -214,6 +218,10 @@ rocksdb::Options MakeOptions(const IndexCacheOptions& o) {
   options.max_background_jobs = 2;
   options.keep_log_file_num = 2;
   options.max_open_files = -1;  // required for secondaries; the cache has few files
+  // A bloom filter over the memtable too: a snapshot's lookups are mostly of ids that are not
+  // there, and without it each one walks the memtable's skiplist (~2% of a snapshot's CPU).
+  options.memtable_whole_key_filtering = true;
+  options.memtable_prefix_bloom_size_ratio = 0.05;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(o.block_cache_bytes);
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "repo/fs_meta.h"
 #include "repo/path_glob.h"
@@ -24,6 +25,16 @@ namespace {
 
 constexpr size_t kReadBlock = 4u << 20;
 constexpr char kCacheDirTagSignature[] = "Signature: 8a477f597d28d172789f06886806bc55";
+// A directory the walk lists; entries are then named relative to it (paths of any length).
+constexpr int kWalkDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+// A directory only passed through on the way to a target: needs search permission only.
+constexpr int kPassDirFlags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+// File descriptors kept free for what the snapshot opens besides the walk's directories (packs
+// being written, the index cache, the backend), when the open-file limit is small.
+constexpr uint64_t kReservedFds = 128;
+// Directory levels the walk descends at most, whatever the fd limit: bounds its recursion, about
+// 2 KiB of stack a level, well within the usual 8 MiB.
+constexpr uint64_t kMaxWalkDepth = 2048;
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -56,8 +67,36 @@ std::vector<std::string> Components(const std::string& abs) {
   return out;
 }
 
-bool IsCacheDir(const std::string& dir) {
-  int fd = open(JoinPath(dir, "CACHEDIR.TAG").c_str(), O_RDONLY | O_CLOEXEC);
+// Directories the walk may hold open at once (one per level), and why it is not more: the
+// open-file limit (raised to the hard limit), less a reserve, halved for the totals scan that
+// may run beside the walk; or kMaxWalkDepth.
+struct WalkDepth {
+  uint64_t levels;
+  bool by_fd_limit;
+};
+
+WalkDepth WalkDepthLimit() {
+  const uint64_t limit = RaiseOpenFileLimit();
+  const uint64_t fds = (limit - std::min(limit / 2, kReservedFds)) / 2;
+  return fds < kMaxWalkDepth ? WalkDepth{fds, true} : WalkDepth{kMaxWalkDepth, false};
+}
+
+// A listing of the directory `dirfd` (which stays open and unmoved); null with errno set if it
+// cannot be read.
+DIR* ListDir(int dirfd) {
+  int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return nullptr;
+  DIR* d = fdopendir(fd);
+  if (!d) {
+    int err = errno;
+    close(fd);
+    errno = err;
+  }
+  return d;
+}
+
+bool IsCacheDir(int dirfd) {
+  int fd = openat(dirfd, "CACHEDIR.TAG", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   char buf[sizeof kCacheDirTagSignature - 1];
   ssize_t n = read(fd, buf, sizeof buf);
@@ -112,13 +151,21 @@ class Archiver {
   // Walk (calling thread).
   void WalkTargets(const std::shared_ptr<DirState>& root,
                    const std::optional<std::vector<Id>>& parent_tree);
-  void WalkEntry(const std::string& path, const std::string& name,
+  // Entries are named relative to the open directory `dirfd` (`name`, or `at`) and by their
+  // full `path` for messages, excludes and the snapshot. The walk holds one directory fd per
+  // level (open_dirs_), at most depth_.levels.
+  void WalkEntry(int dirfd, const std::string& path, const std::string& name,
                  const std::shared_ptr<DirState>& dir, size_t slot, const Node* previous,
                  dev_t root_dev);
-  void WalkDir(const std::string& path, const std::shared_ptr<DirState>& dir,
+  // `fd`: the directory at `path`, open with kWalkDirFlags; the caller closes it.
+  void WalkDir(int fd, const std::string& path, const std::shared_ptr<DirState>& dir,
                const Node* previous, dev_t root_dev);
-  void ReadFile(const std::string& path, Node node, const std::shared_ptr<DirState>& dir,
-                size_t slot, const Node* previous);
+  void ReadFile(AtPath at, const std::string& path, Node node,
+                const std::shared_ptr<DirState>& dir, size_t slot, const Node* previous);
+  // Opens the directory `name` in `dirfd` with `flags` for the walk, or warns (naming `path`)
+  // and returns -1: it cannot be opened, or the walk holds as many directories as it may.
+  int OpenWalkDir(int dirfd, const std::string& name, const std::string& path, int flags);
+  void CloseWalkDir(int fd);
   // Reads `fd` from `offset` to `end` (or EOF when end is UINT64_MAX), chunking into `file`.
   // A `stream` (pipe, stdin) is read with read(2) from where it is.
   Status ReadRegion(int fd, uint64_t offset, uint64_t end, const std::string& path,
@@ -158,9 +205,16 @@ class Archiver {
   std::optional<std::vector<Id>> root_tree_;
 
   std::unique_ptr<uint8_t[]> read_buf_{new uint8_t[kReadBlock]};  // walker thread only
+  WalkDepth depth_{0, false};  // walker thread only, like open_dirs_
+  uint64_t open_dirs_ = 0;
 
+  // The chunk queue. Waiters are counted so that a push or pop signals only when someone waits:
+  // at most one futex wake per hand-off, none while both sides keep up.
   std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
+  std::condition_variable work_cv_;   // workers wait for a job (or the close)
+  std::condition_variable space_cv_;  // the walker waits for the queue to drain to half
+  int idle_workers_ = 0;
+  bool walker_waiting_ = false;
   std::deque<ChunkJob> queue_;
   size_t queue_bytes_ = 0;
   bool closed_ = false;
@@ -177,10 +231,16 @@ size_t JobCost(const ChunkJob& job) { return job.data.size() + 256; }
 
 void Archiver::Enqueue(ChunkJob job) {
   std::unique_lock<std::mutex> lock(queue_mu_);
-  queue_cv_.wait(lock, [&] { return queue_bytes_ < opts_.queue_bytes; });
+  if (queue_bytes_ >= opts_.queue_bytes) {
+    // Full: wait until the workers have drained half, so the walker wakes once per half queue
+    // rather than once per chunk.
+    walker_waiting_ = true;
+    space_cv_.wait(lock, [&] { return queue_bytes_ <= opts_.queue_bytes / 2; });
+    walker_waiting_ = false;
+  }
   queue_bytes_ += JobCost(job);
   queue_.push_back(std::move(job));
-  queue_cv_.notify_all();
+  if (idle_workers_ > 0) work_cv_.notify_one();
 }
 
 void Archiver::Worker() {
@@ -188,12 +248,16 @@ void Archiver::Worker() {
     ChunkJob job;
     {
       std::unique_lock<std::mutex> lock(queue_mu_);
-      queue_cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+      if (queue_.empty() && !closed_) {
+        ++idle_workers_;
+        work_cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+        --idle_workers_;
+      }
       if (queue_.empty()) return;
       job = std::move(queue_.front());
       queue_.pop_front();
       queue_bytes_ -= JobCost(job);
-      queue_cv_.notify_all();
+      if (walker_waiting_ && queue_bytes_ <= opts_.queue_bytes / 2) space_cv_.notify_one();
     }
     if (failed()) continue;  // drain without work
     auto put = store_.Put(BlobType::kData, job.data);
@@ -284,14 +348,11 @@ Status Archiver::ReadRegion(int fd, uint64_t offset, uint64_t end, const std::st
                             bool stream) {
   FastCdc chunker(repo_.config().chunker, repo_.gear_table());
   uint8_t* const buf = read_buf_.get();  // the walker's one read buffer, never re-zeroed
-  Bytes current;
-  current.reserve(repo_.config().chunker.max_size);
-  auto emit = [&]() {
+  Bytes current;  // the start of a chunk that straddles two reads
+  auto emit = [&](Bytes chunk) {
     file->runs.push_back(ContentRun{});
     file->pending.fetch_add(1, std::memory_order_relaxed);
-    // An exact-size copy: the job must not hold a max-size buffer for a small chunk.
-    Enqueue(ChunkJob{file, &file->runs.back(), Bytes(current.begin(), current.end())});
-    current.clear();
+    Enqueue(ChunkJob{file, &file->runs.back(), std::move(chunk)});
   };
   while (offset < end) {
     if (failed()) return Status::Aborted("snapshot failed");
@@ -306,18 +367,26 @@ Status Archiver::ReadRegion(int fd, uint64_t offset, uint64_t end, const std::st
     ByteSpan rest(buf, static_cast<size_t>(n));
     while (!rest.empty()) {
       size_t cut = chunker.Next(rest);
-      size_t take = cut ? cut : rest.size();
-      current.insert(current.end(), rest.begin(), rest.begin() + take);
-      rest = rest.subspan(take);
-      if (cut) emit();
+      if (!cut) {  // the chunk goes on in the next read
+        current.insert(current.end(), rest.begin(), rest.end());
+        break;
+      }
+      if (current.empty()) {
+        emit(Bytes(rest.begin(), rest.begin() + cut));  // one exact-size copy out of the buffer
+      } else {
+        current.insert(current.end(), rest.begin(), rest.begin() + cut);
+        current.shrink_to_fit();  // a queued job holds no more than its chunk
+        emit(std::exchange(current, Bytes()));
+      }
+      rest = rest.subspan(cut);
     }
   }
-  if (!current.empty()) emit();
+  if (!current.empty()) emit(std::move(current));
   return Status::OK();
 }
 
-void Archiver::ReadFile(const std::string& path, Node node, const std::shared_ptr<DirState>& dir,
-                        size_t slot, const Node* previous) {
+void Archiver::ReadFile(AtPath at, const std::string& path, Node node,
+                        const std::shared_ptr<DirState>& dir, size_t slot, const Node* previous) {
   const bool had_previous = previous && previous->type == NodeType::kFile;
   if (had_previous && !opts_.force && previous->size == node.size &&
       previous->mtime_ns == node.mtime_ns && previous->ctime_ns == node.ctime_ns &&
@@ -335,8 +404,8 @@ void Archiver::ReadFile(const std::string& path, Node node, const std::shared_pt
     Resolve(dir, slot, std::move(node));
     return;
   }
-  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-  if (fd < 0 && errno == EPERM) fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  int fd = openat(at.dir, at.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = openat(at.dir, at.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     Warn(Status::FromErrno(errno, "cannot read " + path).message());
     Resolve(dir, slot, std::nullopt);
@@ -396,11 +465,33 @@ void Archiver::ReadFile(const std::string& path, Node node, const std::shared_pt
   if (file->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) CompleteFile(file);
 }
 
-void Archiver::WalkEntry(const std::string& path, const std::string& name,
+int Archiver::OpenWalkDir(int dirfd, const std::string& name, const std::string& path,
+                          int flags) {
+  if (open_dirs_ >= depth_.levels) {
+    Warn("cannot read directory " + path + ": nested more than " +
+         std::to_string(depth_.levels) + " directories deep" +
+         (depth_.by_fd_limit ? ", more than the open-file limit allows (raise ulimit -n)" : ""));
+    return -1;
+  }
+  int fd = openat(dirfd, name.c_str(), flags);
+  if (fd < 0) {
+    Warn(Status::FromErrno(errno, "cannot read directory " + path).message());
+    return -1;
+  }
+  ++open_dirs_;
+  return fd;
+}
+
+void Archiver::CloseWalkDir(int fd) {
+  close(fd);
+  --open_dirs_;
+}
+
+void Archiver::WalkEntry(int dirfd, const std::string& path, const std::string& name,
                          const std::shared_ptr<DirState>& dir, size_t slot, const Node* previous,
                          dev_t root_dev) {
   struct stat st;
-  if (lstat(path.c_str(), &st) != 0) {
+  if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     Warn(Status::FromErrno(errno, "cannot stat " + path).message());
     Resolve(dir, slot, std::nullopt);
     return;
@@ -410,14 +501,15 @@ void Archiver::WalkEntry(const std::string& path, const std::string& name,
     Resolve(dir, slot, std::nullopt);
     return;
   }
-  auto node = NodeFromStat(path, name, st);
+  const AtPath at{dirfd, name.c_str()};
+  auto node = NodeFromStat(at, path, name, st);
   if (!node.ok()) {
     Warn(node.status().message());
     Resolve(dir, slot, std::nullopt);
     return;
   }
   if (node->type == NodeType::kFile) {
-    ReadFile(path, std::move(node).value(), dir, slot, previous);
+    ReadFile(at, path, std::move(node).value(), dir, slot, previous);
     return;
   }
   if (node->type != NodeType::kDir) {
@@ -430,14 +522,19 @@ void Archiver::WalkEntry(const std::string& path, const std::string& name,
   child->slot = slot;
   if (previous && previous->type == NodeType::kDir) child->previous_subtree = previous->subtree;
   const bool other_fs = opts_.excludes.one_file_system && st.st_dev != root_dev;
-  const bool cache = opts_.excludes.exclude_caches && IsCacheDir(path);
-  if (!other_fs && !cache) WalkDir(path, child, previous, root_dev);
+  int fd = other_fs ? -1 : OpenWalkDir(dirfd, name, path, kWalkDirFlags);
+  if (fd >= 0) {  // else stored as an empty directory
+    if (!(opts_.excludes.exclude_caches && IsCacheDir(fd))) {
+      WalkDir(fd, path, child, previous, root_dev);
+    }
+    CloseWalkDir(fd);
+  }
   if (child->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) CompleteDir(child);
 }
 
-void Archiver::WalkDir(const std::string& path, const std::shared_ptr<DirState>& dir,
+void Archiver::WalkDir(int fd, const std::string& path, const std::shared_ptr<DirState>& dir,
                        const Node* previous, dev_t root_dev) {
-  DIR* d = opendir(path.c_str());
+  DIR* d = ListDir(fd);
   if (!d) {
     Warn(Status::FromErrno(errno, "cannot read directory " + path).message());
     return;  // stored as an empty directory
@@ -465,7 +562,7 @@ void Archiver::WalkDir(const std::string& path, const std::shared_ptr<DirState>&
       auto it = prev->find(names[i]);
       if (it != prev->end()) p = &it->second;
     }
-    WalkEntry(JoinPath(path, names[i]), names[i], dir, i, p, root_dev);
+    WalkEntry(fd, JoinPath(path, names[i]), names[i], dir, i, p, root_dev);
   }
 }
 
@@ -477,6 +574,7 @@ struct PathTrie {
 
 void Archiver::WalkTargets(const std::shared_ptr<DirState>& root,
                            const std::optional<std::vector<Id>>& parent_tree) {
+  depth_ = WalkDepthLimit();
   PathTrie trie;
   for (const std::string& p : opts_.paths) {
     PathTrie* t = &trie;
@@ -488,16 +586,24 @@ void Archiver::WalkTargets(const std::shared_ptr<DirState>& root,
   previous_root.type = NodeType::kDir;
   if (parent_tree) previous_root.subtree = *parent_tree;
   const Node* prev = parent_tree ? &previous_root : nullptr;
-  if (trie.target) {  // backing up "/": the root is the filesystem's root directory
-    struct stat st;
-    WalkDir("/", root, prev, lstat("/", &st) == 0 ? st.st_dev : 0);
+  // The targets are reached from "/" one component at a time, so they may be of any length.
+  const int root_fd = open("/", trie.target ? kWalkDirFlags : kPassDirFlags);
+  if (root_fd < 0) {
+    Warn(Status::FromErrno(errno, "cannot read directory /").message());
     return;
   }
-  // Depth-first over the trie; `dir` holds `t`'s children.
-  std::function<void(const PathTrie&, const std::string&, const std::shared_ptr<DirState>&,
+  ++open_dirs_;
+  if (trie.target) {  // backing up "/": the root is the filesystem's root directory
+    struct stat st;
+    WalkDir(root_fd, "/", root, prev, fstat(root_fd, &st) == 0 ? st.st_dev : 0);
+    CloseWalkDir(root_fd);
+    return;
+  }
+  // Depth-first over the trie; `dir` (open as `dirfd`) holds `t`'s children.
+  std::function<void(const PathTrie&, int, const std::string&, const std::shared_ptr<DirState>&,
                      const std::optional<NodeMap>&)>
-      walk = [&](const PathTrie& t, const std::string& path, const std::shared_ptr<DirState>& dir,
-                 const std::optional<NodeMap>& prev) {
+      walk = [&](const PathTrie& t, int dirfd, const std::string& path,
+                 const std::shared_ptr<DirState>& dir, const std::optional<NodeMap>& prev) {
         dir->children.resize(t.children.size());
         dir->pending.fetch_add(static_cast<int64_t>(t.children.size()));
         size_t slot = 0;
@@ -509,17 +615,14 @@ void Archiver::WalkTargets(const std::shared_ptr<DirState>& root,
             if (it != prev->end()) p = &it->second;
           }
           struct stat st;
-          if (sub.target || lstat(child_path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-            struct stat rootst;
-            dev_t dev = lstat(child_path.c_str(), &rootst) == 0 ? rootst.st_dev : 0;
-            if (sub.target) {
-              WalkEntry(child_path, name, dir, slot, p, dev);
-            } else {
-              Warn("cannot read " + child_path + ": not a directory");
-              Resolve(dir, slot, std::nullopt);
-            }
+          const bool found = fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+          if (sub.target) {
+            WalkEntry(dirfd, child_path, name, dir, slot, p, found ? st.st_dev : 0);
+          } else if (!found || !S_ISDIR(st.st_mode)) {
+            Warn("cannot read " + child_path + ": not a directory");
+            Resolve(dir, slot, std::nullopt);
           } else {
-            auto node = NodeFromStat(child_path, name, st);
+            auto node = NodeFromStat(AtPath{dirfd, name.c_str()}, child_path, name, st);
             if (!node.ok()) {
               Warn(node.status().message());
               Resolve(dir, slot, std::nullopt);
@@ -529,7 +632,11 @@ void Archiver::WalkTargets(const std::shared_ptr<DirState>& root,
               child->parent = dir;
               child->slot = slot;
               if (p && p->type == NodeType::kDir) child->previous_subtree = p->subtree;
-              walk(sub, child_path, child, LoadPrevious(p, child_path));
+              int fd = OpenWalkDir(dirfd, name, child_path, kPassDirFlags);
+              if (fd >= 0) {  // else stored as an empty directory
+                walk(sub, fd, child_path, child, LoadPrevious(p, child_path));
+                CloseWalkDir(fd);
+              }
               if (child->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
                 CompleteDir(child);
               }
@@ -538,7 +645,8 @@ void Archiver::WalkTargets(const std::shared_ptr<DirState>& root,
           ++slot;
         }
       };
-  walk(trie, "/", root, LoadPrevious(prev, "/"));
+  walk(trie, root_fd, "/", root, LoadPrevious(prev, "/"));
+  CloseWalkDir(root_fd);
 }
 
 Result<std::vector<Id>> Archiver::Run(const std::optional<std::vector<Id>>& parent_tree) {
@@ -587,7 +695,7 @@ Result<std::vector<Id>> Archiver::Run(const std::optional<std::vector<Id>>& pare
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
     closed_ = true;
-    queue_cv_.notify_all();
+    work_cv_.notify_all();
   }
   for (auto& t : workers) t.join();
   std::lock_guard<std::mutex> lock(mu_);
@@ -596,28 +704,37 @@ Result<std::vector<Id>> Archiver::Run(const std::optional<std::vector<Id>>& pare
   return *root_tree_;
 }
 
-void ScanTotals(const std::string& path, const ExcludeRules& rules, dev_t root_dev,
-                ArchiverProgress* progress, int depth) {
+// Counts files and bytes under `at` (full path `path`) for progress totals, `levels` directories
+// deep at most. Best effort: whatever cannot be read is not counted.
+void ScanTotals(AtPath at, const std::string& path, const ExcludeRules& rules, dev_t root_dev,
+                ArchiverProgress* progress, uint64_t levels) {
   struct stat st;
-  if (lstat(path.c_str(), &st) != 0) return;
+  if (fstatat(at.dir, at.name, &st, AT_SYMLINK_NOFOLLOW) != 0) return;
   if (S_ISREG(st.st_mode)) {
     if (rules.exclude_larger_than && uint64_t(st.st_size) > rules.exclude_larger_than) return;
     progress->total_files++;
     progress->total_bytes += static_cast<uint64_t>(st.st_size);
     return;
   }
-  if (!S_ISDIR(st.st_mode) || depth > 4096) return;
+  if (!S_ISDIR(st.st_mode) || levels == 0) return;
   if (rules.one_file_system && st.st_dev != root_dev) return;
-  if (rules.exclude_caches && IsCacheDir(path)) return;
-  DIR* d = opendir(path.c_str());
-  if (!d) return;
+  int fd = openat(at.dir, at.name, kWalkDirFlags);
+  if (fd < 0) return;
+  DIR* d = rules.exclude_caches && IsCacheDir(fd) ? nullptr : ListDir(fd);
+  if (!d) {
+    close(fd);
+    return;
+  }
   std::vector<std::string> names;
   while (dirent* e = readdir(d)) {
     std::string n = e->d_name;
     if (n != "." && n != ".." && !IsExcluded(rules, JoinPath(path, n), n)) names.push_back(n);
   }
   closedir(d);
-  for (const auto& n : names) ScanTotals(JoinPath(path, n), rules, root_dev, progress, depth + 1);
+  for (const auto& n : names) {
+    ScanTotals(AtPath{fd, n.c_str()}, JoinPath(path, n), rules, root_dev, progress, levels - 1);
+  }
+  close(fd);
 }
 
 std::string LocalHostname() {
@@ -654,13 +771,19 @@ Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
     snap.paths = {opts.stdin_filename};
   } else {
     if (opts.paths.empty()) return Status::InvalidArgument("nothing to back up: give paths");
+    PathResolver resolver;  // a path may be longer than PATH_MAX
     for (std::string& p : opts.paths) {
       p = AbsolutePath(p);
       struct stat st;
-      if (lstat(p.c_str(), &st) != 0) {
-        return Status::FromErrno(errno, "path " + p).code() == StatusCode::kNotFound
+      auto at = resolver.Resolve(p);
+      Status found = !at.ok() ? at.status()
+                     : fstatat(at->dir, at->name, &st, AT_SYMLINK_NOFOLLOW) == 0
+                         ? Status::OK()
+                         : Status::FromErrno(errno, "path " + p);
+      if (!found.ok()) {
+        return found.code() == StatusCode::kNotFound
                    ? Status::InvalidArgument("path " + p + " does not exist")
-                   : Status::FromErrno(errno, "path " + p);
+                   : found;
       }
     }
     std::sort(opts.paths.begin(), opts.paths.end());
@@ -693,9 +816,14 @@ Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
   std::thread scanner;
   if (progress && progress->want_totals && opts.stdin_fd < 0) {
     scanner = std::thread([&] {
+      const uint64_t levels = WalkDepthLimit().levels;
+      PathResolver resolver;
       for (const std::string& p : opts.paths) {
         struct stat st;
-        if (lstat(p.c_str(), &st) == 0) ScanTotals(p, opts.excludes, st.st_dev, progress, 0);
+        auto at = resolver.Resolve(p);
+        if (at.ok() && fstatat(at->dir, at->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+          ScanTotals(*at, p, opts.excludes, st.st_dev, progress, levels);
+        }
       }
       progress->scan_done = true;
     });

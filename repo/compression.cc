@@ -18,18 +18,21 @@ struct DCtxFree {
 
 bool CompressIfSmaller(ByteSpan input, int level, Bytes* out) {
   thread_local std::unique_ptr<ZSTD_CCtx, CCtxFree> cctx(ZSTD_createCCtx());
+  // Compressed first into a per-thread buffer that only ever grows, so that the common case
+  // neither allocates nor zero-fills a bound-sized output; a buffer grown past kKeepScratch (a
+  // tree piece or an odd large chunk) is released again.
+  constexpr size_t kKeepScratch = 1 << 20;
+  thread_local Bytes scratch;
   if (input.empty()) return false;
-  const size_t start = out->size();
-  // Only worth keeping if it saves something: bound the output to input.size() - 1.
-  out->resize(start + ZSTD_compressBound(input.size()));
-  size_t n = ZSTD_compressCCtx(cctx.get(), out->data() + start, out->size() - start,
-                               input.data(), input.size(), level);
-  if (ZSTD_isError(n) || n >= input.size()) {
-    out->resize(start);
-    return false;
-  }
-  out->resize(start + n);
-  return true;
+  const size_t bound = ZSTD_compressBound(input.size());
+  if (scratch.size() < bound) scratch.resize(bound);
+  size_t n = ZSTD_compressCCtx(cctx.get(), scratch.data(), bound, input.data(), input.size(),
+                               level);
+  // Only worth keeping if it saves something.
+  const bool smaller = !ZSTD_isError(n) && n < input.size();
+  if (smaller) out->insert(out->end(), scratch.data(), scratch.data() + n);
+  if (scratch.size() > kKeepScratch) Bytes().swap(scratch);
+  return smaller;
 }
 
 Result<Bytes> Decompress(ByteSpan frame, size_t raw_length, const std::string& what) {

@@ -15,7 +15,7 @@ struct RepositoryConfig {
   // Format version of the repository as a whole; a newer one is refused (UnsupportedVersion).
   static constexpr uint32_t kFormatVersion = 1;
   static constexpr uint32_t kDefaultPackSize = 16 << 20;  // docs/perf.md, "Pack size"
-  static constexpr int32_t kDefaultZstdLevel = 3;
+  static constexpr int32_t kDefaultZstdLevel = 1;  // docs/perf.md, "Compression level"
 
   uint32_t version = kFormatVersion;
   Id id;  // random; names the local cache

@@ -3,14 +3,17 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <map>
 #include <mutex>
+#include <string_view>
 
 namespace repo {
 namespace {
@@ -27,10 +30,11 @@ NodeType TypeOf(mode_t m) {
 
 int64_t Ns(const timespec& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec; }
 
-Status ReadXattrs(const std::string& path, Node* node) {
+// `xpath` names the entry for l*xattr (XattrPath); `path` is its full path, for messages.
+Status ReadXattrs(const std::string& xpath, const std::string& path, Node* node) {
   std::string names(1024, '\0');
   ssize_t n;
-  while ((n = llistxattr(path.c_str(), names.data(), names.size())) < 0 && errno == ERANGE) {
+  while ((n = llistxattr(xpath.c_str(), names.data(), names.size())) < 0 && errno == ERANGE) {
     names.resize(names.size() * 4);
   }
   if (n < 0) {
@@ -44,7 +48,7 @@ Status ReadXattrs(const std::string& path, Node* node) {
     if (name.empty()) continue;
     std::string value(256, '\0');
     ssize_t v;
-    while ((v = lgetxattr(path.c_str(), name.c_str(), value.data(), value.size())) < 0 &&
+    while ((v = lgetxattr(xpath.c_str(), name.c_str(), value.data(), value.size())) < 0 &&
            errno == ERANGE) {
       value.resize(value.size() * 4);
     }
@@ -70,7 +74,84 @@ std::string CachedName(std::mutex& mu, std::map<uint32_t, std::string>& cache, u
   return name;
 }
 
+bool HaveProcFd() {
+  static const bool have = [] {
+    struct stat st;
+    return stat("/proc/self/fd", &st) == 0 && S_ISDIR(st.st_mode);
+  }();
+  return have;
+}
+
 }  // namespace
+
+std::string XattrPath(AtPath at, const std::string& full_path) {
+  if (at.dir == AT_FDCWD) return at.name;
+  // A short path resolves faster than a /proc magic link (about 1.5 vs 3.5 us a call).
+  if (full_path.size() < PATH_MAX || !HaveProcFd()) return full_path;
+  return "/proc/self/fd/" + std::to_string(at.dir) + "/" + at.name;
+}
+
+PathResolver::~PathResolver() {
+  if (fd_ >= 0) close(fd_);
+}
+
+Result<AtPath> PathResolver::Resolve(const std::string& path) {
+  if (path.size() < PATH_MAX) return AtPath{AT_FDCWD, path.c_str()};
+  const size_t slash = path.rfind('/');  // > 0: no component is PATH_MAX long
+  const std::string_view parent(path.data(), slash);
+  const char* const name = path.c_str() + slash + 1;
+  if (fd_ >= 0 && parent == dir_) return AtPath{fd_, name};
+  // Start below the directory held if the new one is inside it, else from the root.
+  int from = AT_FDCWD;
+  size_t pos = 0;
+  if (fd_ >= 0 && parent.size() > dir_.size() && parent.starts_with(dir_) &&
+      parent[dir_.size()] == '/') {
+    from = fd_;
+    pos = dir_.size() + 1;
+  }
+  int fd = from, err = 0;
+  while (pos < slash) {
+    size_t end = slash;
+    if (end - pos >= PATH_MAX) {  // the longest piece of whole components that fits
+      end = path.rfind('/', pos + PATH_MAX - 1);
+      if (end == std::string::npos || end <= pos) {
+        err = ENAMETOOLONG;
+        break;
+      }
+    }
+    const std::string piece = path.substr(pos, end - pos);
+    int next = openat(fd, piece.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (next < 0) err = errno;
+    if (fd != from) close(fd);
+    fd = next;
+    if (fd < 0) break;
+    pos = end + 1;
+  }
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  dir_.clear();
+  if (fd < 0 || err != 0) {
+    if (fd >= 0 && fd != from) close(fd);
+    return Status::FromErrno(err, "opening the directory of " + path);
+  }
+  fd_ = fd;
+  dir_.assign(parent);
+  return AtPath{fd_, name};
+}
+
+uint64_t RaiseOpenFileLimit() {
+  static const uint64_t limit = [] {
+    rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return uint64_t{1024};
+    if (rl.rlim_cur < rl.rlim_max) {
+      rlimit raised = rl;
+      raised.rlim_cur = rl.rlim_max;
+      if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<uint64_t>(rl.rlim_cur);
+  }();
+  return limit;
+}
 
 std::string UserName(uint32_t uid) {
   static std::mutex mu;
@@ -94,7 +175,8 @@ std::string GroupName(uint32_t gid) {
   });
 }
 
-Result<Node> NodeFromStat(const std::string& path, std::string name, const struct stat& st) {
+Result<Node> NodeFromStat(AtPath at, const std::string& path, std::string name,
+                          const struct stat& st) {
   Node n;
   n.type = TypeOf(st.st_mode);
   n.name = std::move(name);
@@ -112,16 +194,16 @@ Result<Node> NodeFromStat(const std::string& path, std::string name, const struc
   if (n.type == NodeType::kCharDevice || n.type == NodeType::kBlockDevice) n.rdev = st.st_rdev;
   if (n.type == NodeType::kSymlink) {
     std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
-    ssize_t len = readlink(path.c_str(), target.data(), target.size());
+    ssize_t len = readlinkat(at.dir, at.name, target.data(), target.size());
     if (len < 0) return Status::FromErrno(errno, "reading symlink " + path);
     target.resize(static_cast<size_t>(len));
     n.link_target = std::move(target);
   }
-  RETURN_IF_ERROR(ReadXattrs(path, &n));
+  RETURN_IF_ERROR(ReadXattrs(XattrPath(at, path), path, &n));
   return n;
 }
 
-Status ApplyMetadata(const std::string& path, const Node& node, bool set_owner) {
+Status ApplyMetadata(AtPath at, const std::string& path, const Node& node, bool set_owner) {
   Status first;
   auto note = [&](int err, const std::string& what) {
     if (first.ok()) first = Status::FromErrno(err, what + " " + path);
@@ -140,21 +222,24 @@ Status ApplyMetadata(const std::string& path, const Node& node, bool set_owner) 
       char buf[4096];
       if (getgrnam_r(node.group.c_str(), &gr, buf, sizeof buf, &out) == 0 && out) gid = gr.gr_gid;
     }
-    if (lchown(path.c_str(), uid, gid) != 0) note(errno, "chown");
+    if (fchownat(at.dir, at.name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) note(errno, "chown");
   }
+  const std::string xpath = node.xattrs.empty() ? std::string() : XattrPath(at, path);
   for (const auto& [name, value] : node.xattrs) {
-    if (lsetxattr(path.c_str(), name.c_str(), value.data(), value.size(), 0) != 0 &&
+    if (lsetxattr(xpath.c_str(), name.c_str(), value.data(), value.size(), 0) != 0 &&
         errno != ENOTSUP && !(errno == EPERM && !set_owner)) {
       note(errno, "setting xattr " + name + " on");
     }
   }
   // chmod after chown: chown clears setuid/setgid bits.
-  if (node.type != NodeType::kSymlink && chmod(path.c_str(), node.mode) != 0) note(errno, "chmod");
+  if (node.type != NodeType::kSymlink && fchmodat(at.dir, at.name, node.mode, 0) != 0) {
+    note(errno, "chmod");
+  }
   timespec times[2];
   times[0].tv_sec = node.mtime_ns / 1000000000;  // atime is not recorded: use mtime
   times[0].tv_nsec = node.mtime_ns % 1000000000;
   times[1] = times[0];
-  if (utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) note(errno, "utimes");
+  if (utimensat(at.dir, at.name, times, AT_SYMLINK_NOFOLLOW) != 0) note(errno, "utimes");
   return first;
 }
 

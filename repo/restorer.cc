@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -26,6 +27,28 @@ constexpr size_t kRunsPerBatch = 500000;
 // Adjacent blobs of one pack are fetched in one read of up to this many bytes.
 constexpr uint64_t kMaxRead = 16u << 20;
 
+// Paths under the target can be longer than PATH_MAX: every call below names its file through a
+// PathResolver (fs_meta.h), which passes ordinary paths through unchanged.
+
+// `mkdir -p` for a path of any length.
+Status MakeDirectories(const std::string& path) {
+  PathResolver resolver;
+  for (size_t end = path.find('/', 1);; end = path.find('/', end + 1)) {
+    const std::string prefix = path.substr(0, end);  // the whole path when end is npos
+    ASSIGN_OR_RETURN(AtPath at, resolver.Resolve(prefix));
+    if (mkdirat(at.dir, at.name, 0777) != 0 && errno != EEXIST) {
+      return Status::FromErrno(errno, "creating target " + prefix);
+    }
+    if (end == std::string::npos) {
+      struct stat st;
+      if (fstatat(at.dir, at.name, &st, 0) != 0) {
+        return Status::FromErrno(errno, "creating target " + path);
+      }
+      if (!S_ISDIR(st.st_mode)) return Status::FromErrno(ENOTDIR, "creating target " + path);
+      return Status::OK();
+    }
+  }
+}
 
 bool MatchesSelfOrAncestor(const std::vector<std::string>& patterns, const std::string& path) {
   for (size_t end = path.size(); end > 0; end = path.rfind('/', end - 1)) {
@@ -51,7 +74,8 @@ class OpenFiles {
     auto it = fds_.find(file);
     if (it != fds_.end()) return it->second;
     if (fds_.size() >= kMaxOpen) CloseAll();
-    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(path));
+    int fd = openat(at.dir, at.name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return Status::FromErrno(errno, "opening " + path);
     fds_.emplace(file, fd);
     return fd;
@@ -64,6 +88,7 @@ class OpenFiles {
     fds_.clear();
   }
   std::unordered_map<uint32_t, int> fds_;
+  PathResolver resolver_;  // this thread's
 };
 
 struct Target {
@@ -96,6 +121,12 @@ class Restorer {
   std::string TargetPath(const std::string& snapshot_path) const {
     return opts_.target + snapshot_path;
   }
+  // lstat(2) of a target path of any length; false if it cannot be (e.g. it does not exist).
+  bool Lstat(const std::string& path, struct stat* st) {
+    auto at = resolver_.Resolve(path);
+    if (!at.ok()) return false;
+    return fstatat(at->dir, at->name, st, AT_SYMLINK_NOFOLLOW) == 0;
+  }
 
   Repository& repo_;
   BlobStore& store_;
@@ -103,6 +134,7 @@ class Restorer {
   RestoreProgress* progress_;
   const RestoreWarning& warn_;
   const bool as_root_ = geteuid() == 0;
+  PathResolver resolver_;  // the calling thread's (workers have their own)
 
   std::mutex mu_;
   RestoreSummary summary_;
@@ -179,9 +211,9 @@ Status Restorer::Plan(const Snapshot& snapshot) {
 
 Status Restorer::CheckConflicts() {
   if (opts_.overwrite) return Status::OK();
-  auto check = [](const std::string& path) -> Status {
+  auto check = [this](const std::string& path) -> Status {
     struct stat st;
-    if (lstat(path.c_str(), &st) == 0) {
+    if (Lstat(path, &st)) {
       return Status::AlreadyExists(path + " exists; restore into an empty directory or use --overwrite");
     }
     return Status::OK();
@@ -191,7 +223,7 @@ Status Restorer::CheckConflicts() {
   for (const auto& [path, first] : links_) RETURN_IF_ERROR(check(path));
   for (const auto& [path, n] : dirs_) {
     struct stat st;
-    if (lstat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+    if (Lstat(path, &st) && !S_ISDIR(st.st_mode)) {
       return Status::AlreadyExists(path + " exists and is not a directory; use --overwrite");
     }
   }
@@ -200,18 +232,20 @@ Status Restorer::CheckConflicts() {
 
 Status Restorer::CreateSkeleton() {
   for (const auto& [path, n] : dirs_) {
+    ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(path));
     struct stat st;
-    if (lstat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
-      if (unlink(path.c_str()) != 0) return Status::FromErrno(errno, "replacing " + path);
+    if (fstatat(at.dir, at.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+      if (unlinkat(at.dir, at.name, 0) != 0) return Status::FromErrno(errno, "replacing " + path);
     }
-    if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    if (mkdirat(at.dir, at.name, 0700) != 0 && errno != EEXIST) {
       return Status::FromErrno(errno, "creating directory " + path);
     }
     ++summary_.dirs;
   }
   for (const auto& f : files_) {
-    if (opts_.overwrite) unlink(f.path.c_str());  // replace whatever is there, even a symlink
-    int fd = open(f.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(f.path));
+    if (opts_.overwrite) unlinkat(at.dir, at.name, 0);  // replace whatever is there, even a symlink
+    int fd = openat(at.dir, at.name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) return Status::FromErrno(errno, "creating " + f.path);
     // The full size at once: holes of sparse files stay holes, data is written into place.
     int rc = ftruncate(fd, static_cast<off_t>(f.node.size));
@@ -220,19 +254,21 @@ Status Restorer::CreateSkeleton() {
     if (rc != 0) return Status::FromErrno(err, "sizing " + f.path);
   }
   for (const auto& [path, n] : others_) {
-    if (opts_.overwrite) unlink(path.c_str());
+    ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(path));
+    if (opts_.overwrite) unlinkat(at.dir, at.name, 0);
     int rc = 0;
     switch (n.type) {
       case NodeType::kSymlink:
-        rc = symlink(n.link_target.c_str(), path.c_str());
+        rc = symlinkat(n.link_target.c_str(), at.dir, at.name);
         break;
       case NodeType::kFifo:
-        rc = mkfifo(path.c_str(), 0600);
+        rc = mkfifoat(at.dir, at.name, 0600);
         break;
       case NodeType::kCharDevice:
       case NodeType::kBlockDevice:
-        rc = mknod(path.c_str(), (n.type == NodeType::kCharDevice ? S_IFCHR : S_IFBLK) | 0600,
-                   static_cast<dev_t>(n.rdev));
+        rc = mknodat(at.dir, at.name,
+                     (n.type == NodeType::kCharDevice ? S_IFCHR : S_IFBLK) | 0600,
+                     static_cast<dev_t>(n.rdev));
         break;
       case NodeType::kSocket:
         // A socket cannot be recreated without a listener; restic and tar skip them too.
@@ -250,9 +286,12 @@ Status Restorer::CreateSkeleton() {
     }
     ++summary_.others;
   }
+  PathResolver first_resolver;  // a link needs both of its ends open at once
   for (const auto& [path, first] : links_) {
-    if (opts_.overwrite) unlink(path.c_str());
-    if (link(first.c_str(), path.c_str()) != 0) {
+    ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(path));
+    ASSIGN_OR_RETURN(AtPath first_at, first_resolver.Resolve(first));
+    if (opts_.overwrite) unlinkat(at.dir, at.name, 0);
+    if (linkat(first_at.dir, first_at.name, at.dir, at.name, 0) != 0) {
       return Status::FromErrno(errno, "linking " + path + " to " + first);
     }
     ++summary_.others;
@@ -354,7 +393,8 @@ Status Restorer::RestoreContents(size_t begin, size_t end) {
 }
 
 Status Restorer::Verify(const PlannedFile& f) {
-  int fd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(f.path));
+  int fd = openat(at.dir, at.name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return Status::FromErrno(errno, "verifying " + f.path);
   struct stat st;
   fstat(fd, &st);
@@ -384,9 +424,7 @@ Status Restorer::Verify(const PlannedFile& f) {
 
 Result<RestoreSummary> Restorer::Run(const Snapshot& snapshot) {
   RETURN_IF_ERROR(Plan(snapshot));
-  std::error_code ec;
-  std::filesystem::create_directories(opts_.target, ec);
-  if (ec) return Status::IOError("creating target " + opts_.target + ": " + ec.message());
+  if (!opts_.target.empty()) RETURN_IF_ERROR(MakeDirectories(opts_.target));
   RETURN_IF_ERROR(CheckConflicts());
   RETURN_IF_ERROR(CreateSkeleton());
   size_t runs = 0, begin = 0;
@@ -398,24 +436,25 @@ Result<RestoreSummary> Restorer::Run(const Snapshot& snapshot) {
       runs = 0;
     }
   }
-  for (const PlannedFile& f : files_) {
-    Status s = ApplyMetadata(f.path, f.node, as_root_);
+  // One failure to reach a file is a warning like any other metadata failure.
+  auto apply = [this](const std::string& path, const Node& n) {
+    auto at = resolver_.Resolve(path);
+    Status s = at.ok() ? ApplyMetadata(*at, path, n, as_root_) : at.status();
     if (!s.ok()) Warn(s.message());
+  };
+  for (const PlannedFile& f : files_) {
+    apply(f.path, f.node);
     ++summary_.files;
     summary_.bytes += f.node.size;
     if (progress_) progress_->files++;
   }
   for (const auto& [path, n] : others_) {
     struct stat st;
-    if (lstat(path.c_str(), &st) != 0) continue;  // skipped above (socket, device)
-    Status s = ApplyMetadata(path, n, as_root_);
-    if (!s.ok()) Warn(s.message());
+    if (!Lstat(path, &st)) continue;  // skipped above (socket, device)
+    apply(path, n);
   }
   // Directories last, deepest first: creating their contents changed their times.
-  for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
-    Status s = ApplyMetadata(it->first, it->second, as_root_);
-    if (!s.ok()) Warn(s.message());
-  }
+  for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) apply(it->first, it->second);
   if (opts_.verify) {
     for (const PlannedFile& f : files_) {
       RETURN_IF_ERROR(Verify(f));

@@ -1,8 +1,8 @@
 // FsTree: what a directory tree looks like to lstat(2), readlink(2) and getxattr(2), independent
 // of `repo`, so that a restore can be compared with its source by something other than the code
 // under test. Captures type, mode, owner, size, mtime (ns), link target, device number, xattrs,
-// hardlink grouping and allocated blocks; contents are compared by reading both files.
-// Header-only.
+// hardlink grouping and allocated blocks; contents are compared by reading both files. Works at
+// any depth (paths longer than PATH_MAX). Header-only.
 #pragma once
 
 #include <dirent.h>
@@ -17,6 +17,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace repo::test {
@@ -58,73 +59,153 @@ struct FsEntry {
   std::string hardlink_group;  // non-directories: the smallest path sharing this inode
 };
 
+// Entries are reached relative to open directories (fstatat, readlinkat, openat; xattrs through
+// "/proc/self/fd/<dir>/<name>"), never by their full path, so trees deeper than PATH_MAX (4096
+// bytes) are captured and compared too.
+
+// An owned file descriptor.
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    std::swap(fd_, o.fd_);
+    return *this;
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// `rel` under the directory `root` ("" for root itself) named for *at() calls at any depth:
+// `dir` is its parent, opened one component at a time from "/" (or "." for a relative root) with
+// O_PATH, following symlinks in `root` but not in `rel`; `name` is its last component. `dir` is
+// -1 if a directory on the way cannot be opened.
+struct AtName {
+  Fd held;  // owns `dir` when it was opened
+  int dir = AT_FDCWD;
+  std::string name;
+};
+
+inline AtName OpenParent(const std::string& root, const std::string& rel) {
+  const std::string path = rel.empty() ? root : root + "/" + rel;
+  AtName at;
+  const size_t last = path.rfind('/');
+  if (last == std::string::npos) {  // a name in the working directory
+    at.name = path;
+    return at;
+  }
+  const bool absolute = path[0] == '/';
+  at.held = Fd(open(absolute ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  for (size_t pos = absolute ? 1 : 0; at.held.get() >= 0 && pos < last;) {
+    const size_t slash = path.find('/', pos);
+    const std::string component = path.substr(pos, slash - pos);
+    const int follow = slash < root.size() ? 0 : O_NOFOLLOW;
+    if (!component.empty()) {
+      at.held = Fd(openat(at.held.get(), component.c_str(),
+                          O_PATH | O_DIRECTORY | O_CLOEXEC | follow));
+    }
+    pos = slash + 1;
+  }
+  at.dir = at.held.get();
+  at.name = path.substr(last + 1);
+  return at;
+}
+
+// The name path-only calls (l*xattr) accept for `name` in `dir` at any depth.
+inline std::string XattrName(int dir, const std::string& name) {
+  return dir == AT_FDCWD ? name : "/proc/self/fd/" + std::to_string(dir) + "/" + name;
+}
+
+namespace fs_tree_internal {
+
+inline void Capture(int dir, const std::string& name, const std::string& rel,
+                    const std::string& root, std::map<std::string, FsEntry>& out,
+                    std::map<uint64_t, std::string>& first_path) {
+  const std::string shown = Printable(rel.empty() ? root : root + "/" + rel);
+  struct stat st;
+  if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    throw std::runtime_error("lstat " + shown);
+  }
+  FsEntry e;
+  e.mode = st.st_mode;
+  e.uid = st.st_uid;
+  e.gid = st.st_gid;
+  e.size = S_ISDIR(st.st_mode) ? 0 : static_cast<uint64_t>(st.st_size);
+  e.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
+  e.nlink = st.st_nlink;
+  e.blocks = static_cast<uint64_t>(st.st_blocks);
+  e.inode = st.st_ino;
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) e.rdev = st.st_rdev;
+  if (S_ISLNK(st.st_mode)) {
+    std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+    ssize_t n = readlinkat(dir, name.c_str(), target.data(), target.size());
+    if (n < 0) throw std::runtime_error("readlink " + shown);
+    target.resize(static_cast<size_t>(n));
+    e.link_target = target;
+  }
+  const std::string xname = XattrName(dir, name);
+  std::vector<char> names(65536);
+  ssize_t n = llistxattr(xname.c_str(), names.data(), names.size());
+  if (n < 0) throw std::runtime_error("llistxattr " + shown);
+  for (ssize_t pos = 0; pos < n;) {
+    std::string xattr(names.data() + pos);
+    pos += static_cast<ssize_t>(xattr.size()) + 1;
+    std::string value(65536, '\0');
+    ssize_t v = lgetxattr(xname.c_str(), xattr.c_str(), value.data(), value.size());
+    if (v < 0) throw std::runtime_error("lgetxattr " + xattr + " " + shown);
+    value.resize(static_cast<size_t>(v));
+    e.xattrs[xattr] = value;
+  }
+  out[rel] = e;
+  if (!S_ISDIR(st.st_mode)) {
+    auto [it, inserted] = first_path.emplace(st.st_ino, rel);
+    if (!inserted && rel < it->second) it->second = rel;
+    return;
+  }
+  Fd fd(openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0) throw std::runtime_error("open directory " + shown);
+  DIR* d = fdopendir(fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
+  if (!d) throw std::runtime_error("opendir " + shown);
+  std::vector<std::string> children;
+  while (dirent* de = readdir(d)) {
+    std::string child = de->d_name;
+    if (child != "." && child != "..") children.push_back(child);
+  }
+  closedir(d);
+  for (const std::string& child : children) {
+    Capture(fd.get(), child, rel.empty() ? child : rel + "/" + child, root, out, first_path);
+  }
+}
+
+}  // namespace fs_tree_internal
+
 // Every entry under `root` (exclusive) by path relative to it, plus "" for `root` itself.
-// Throws std::runtime_error if something cannot be read.
+// `root` may be longer than PATH_MAX too. Throws std::runtime_error if something cannot be read.
 inline std::map<std::string, FsEntry> CaptureTree(const std::string& root) {
   std::map<std::string, FsEntry> out;
   std::map<uint64_t, std::string> first_path;  // inode -> smallest relative path
-  auto full = [&](const std::string& rel) { return rel.empty() ? root : root + "/" + rel; };
-  std::vector<std::string> pending = {""};
-  while (!pending.empty()) {
-    std::string rel = pending.back();
-    pending.pop_back();
-    const std::string path = full(rel);
-    struct stat st;
-    if (lstat(path.c_str(), &st) != 0) throw std::runtime_error("lstat " + Printable(path));
-    FsEntry e;
-    e.mode = st.st_mode;
-    e.uid = st.st_uid;
-    e.gid = st.st_gid;
-    e.size = S_ISDIR(st.st_mode) ? 0 : static_cast<uint64_t>(st.st_size);
-    e.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
-    e.nlink = st.st_nlink;
-    e.blocks = static_cast<uint64_t>(st.st_blocks);
-    e.inode = st.st_ino;
-    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) e.rdev = st.st_rdev;
-    if (S_ISLNK(st.st_mode)) {
-      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
-      ssize_t n = readlink(path.c_str(), target.data(), target.size());
-      if (n < 0) throw std::runtime_error("readlink " + Printable(path));
-      target.resize(static_cast<size_t>(n));
-      e.link_target = target;
-    }
-    char names[65536];
-    ssize_t n = llistxattr(path.c_str(), names, sizeof names);
-    if (n < 0) throw std::runtime_error("llistxattr " + Printable(path));
-    for (ssize_t pos = 0; pos < n;) {
-      std::string name(names + pos);
-      pos += static_cast<ssize_t>(name.size()) + 1;
-      std::string value(65536, '\0');
-      ssize_t v = lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
-      if (v < 0) throw std::runtime_error("lgetxattr " + name + " " + Printable(path));
-      value.resize(static_cast<size_t>(v));
-      e.xattrs[name] = value;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-      auto [it, inserted] = first_path.emplace(st.st_ino, rel);
-      if (!inserted && rel < it->second) it->second = rel;
-    } else {
-      DIR* d = opendir(path.c_str());
-      if (!d) throw std::runtime_error("opendir " + Printable(path));
-      while (dirent* de = readdir(d)) {
-        std::string name = de->d_name;
-        if (name == "." || name == "..") continue;
-        pending.push_back(rel.empty() ? name : rel + "/" + name);
-      }
-      closedir(d);
-    }
-    out[rel] = e;
-  }
+  AtName at = OpenParent(root, "");
+  if (at.dir == -1) throw std::runtime_error("opening the directory of " + Printable(root));
+  fs_tree_internal::Capture(at.dir, at.name, "", root, out, first_path);
   for (auto& [rel, e] : out) {
     if (!S_ISDIR(e.mode)) e.hardlink_group = first_path[e.inode];
   }
   return out;
 }
 
-// True if the regular files `a` and `b` have the same bytes; `why` says where they differ.
-inline bool SameContent(const std::string& a, const std::string& b, std::string* why) {
-  int fa = open(a.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  int fb = open(b.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+// True if the regular files `rel` under `root_a` and under `root_b` have the same bytes; `why`
+// says where they differ.
+inline bool SameContent(const std::string& root_a, const std::string& root_b,
+                        const std::string& rel, std::string* why) {
+  AtName at_a = OpenParent(root_a, rel), at_b = OpenParent(root_b, rel);
+  Fd a(openat(at_a.dir, at_a.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  Fd b(openat(at_b.dir, at_b.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  const int fa = a.get(), fb = b.get();
   bool same = fa >= 0 && fb >= 0;
   if (!same) *why = "cannot open";
   std::vector<char> ba(1 << 20), bb(1 << 20);
@@ -156,8 +237,6 @@ inline bool SameContent(const std::string& a, const std::string& b, std::string*
       offset += static_cast<uint64_t>(na);
     }
   }
-  if (fa >= 0) close(fa);
-  if (fb >= 0) close(fb);
   return same;
 }
 
@@ -226,7 +305,7 @@ inline std::vector<std::string> CompareTrees(const std::string& original,
     }
     if (S_ISREG(ea.mode) && ea.size == eb.size) {
       std::string why;
-      if (!SameContent(original + "/" + rel, restored + "/" + rel, &why)) {
+      if (!SameContent(original, restored, rel, &why)) {
         diffs.push_back(name + ": content differs: " + why);
       }
       const bool sparse = ea.blocks * 512 < ea.size;
