@@ -132,12 +132,33 @@ Status BlobStore::Flush() {
 }
 
 Result<std::optional<BlobLocation>> BlobStore::Find(const Id& id) {
+  std::vector<std::optional<BlobLocation>> out;
+  RETURN_IF_ERROR(FindMany(std::span<const Id>(&id, 1), &out));
+  return out[0];
+}
+
+Status BlobStore::FindMany(std::span<const Id> ids, std::vector<std::optional<BlobLocation>>* out) {
+  out->assign(ids.size(), std::nullopt);
+  // Packs this store wrote whose index file the cache has not merged yet come first: an entry
+  // only ever moves from there into the cache, so looking in this order misses nothing.
+  std::vector<Id> ask;
+  std::vector<size_t> where;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = unindexed_.find(id);
-    if (it != unindexed_.end() && it->second) return it->second;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto it = unindexed_.find(ids[i]);
+      if (it != unindexed_.end() && it->second) {
+        (*out)[i] = it->second;
+      } else {
+        ask.push_back(ids[i]);
+        where.push_back(i);
+      }
+    }
   }
-  return cache_.Lookup(id);
+  std::vector<std::optional<BlobLocation>> found;
+  RETURN_IF_ERROR(cache_.LookupMany(ask, &found));
+  for (size_t k = 0; k < ask.size(); ++k) (*out)[where[k]] = found[k];
+  return Status::OK();
 }
 
 Result<Bytes> BlobStore::Get(BlobType type, const Id& id) {

@@ -15,8 +15,10 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 #include "base/bytes.h"
 #include "base/id.h"
@@ -58,6 +60,8 @@ class BlobStore {
   Result<Bytes> Get(BlobType type, const Id& id);
   // Where blob `id` is stored, if it is (written packs only).
   Result<std::optional<BlobLocation>> Find(const Id& id);
+  // Find for many ids at once (one batched cache lookup): (*out)[i] is where ids[i] is.
+  Status FindMany(std::span<const Id> ids, std::vector<std::optional<BlobLocation>>* out);
   // Writes the open pack and an index file for every pack not yet indexed. After OK, every
   // blob Put so far is durable and findable by other processes.
   Status Flush();

@@ -13,6 +13,7 @@
 #include <climits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string_view>
 
 namespace repo {
@@ -63,15 +64,40 @@ Status ReadXattrs(const std::string& xpath, const std::string& path, Node* node)
   return Status::OK();
 }
 
-template <typename Lookup>
-std::string CachedName(std::mutex& mu, std::map<uint32_t, std::string>& cache, uint32_t id,
-                       Lookup lookup) {
+// Owner lookups go through NSS (by default: open and parse /etc/passwd each time), so each
+// answer is remembered for the process: a snapshot or restore asks for the same few owners once
+// per file.
+template <typename K, typename V, typename Lookup>
+V Cached(std::mutex& mu, std::map<K, V>& cache, const K& key, Lookup lookup) {
   std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(id);
+  auto it = cache.find(key);
   if (it != cache.end()) return it->second;
-  std::string name = lookup(id);
-  cache.emplace(id, name);
-  return name;
+  V value = lookup(key);
+  cache.emplace(key, value);
+  return value;
+}
+
+// The uid of user `name` / gid of group `name` on this system, if it has one.
+std::optional<uint32_t> UserId(const std::string& name) {
+  static std::mutex mu;
+  static std::map<std::string, std::optional<uint32_t>> cache;
+  return Cached(mu, cache, name, [](const std::string& n) -> std::optional<uint32_t> {
+    passwd pw, *out = nullptr;
+    char buf[4096];
+    if (getpwnam_r(n.c_str(), &pw, buf, sizeof buf, &out) == 0 && out) return pw.pw_uid;
+    return std::nullopt;
+  });
+}
+
+std::optional<uint32_t> GroupId(const std::string& name) {
+  static std::mutex mu;
+  static std::map<std::string, std::optional<uint32_t>> cache;
+  return Cached(mu, cache, name, [](const std::string& n) -> std::optional<uint32_t> {
+    group gr, *out = nullptr;
+    char buf[4096];
+    if (getgrnam_r(n.c_str(), &gr, buf, sizeof buf, &out) == 0 && out) return gr.gr_gid;
+    return std::nullopt;
+  });
 }
 
 bool HaveProcFd() {
@@ -156,7 +182,7 @@ uint64_t RaiseOpenFileLimit() {
 std::string UserName(uint32_t uid) {
   static std::mutex mu;
   static std::map<uint32_t, std::string> cache;
-  return CachedName(mu, cache, uid, [](uint32_t id) {
+  return Cached(mu, cache, uid, [](uint32_t id) {
     passwd pw, *out = nullptr;
     char buf[4096];
     return getpwuid_r(id, &pw, buf, sizeof buf, &out) == 0 && out ? std::string(pw.pw_name)
@@ -167,7 +193,7 @@ std::string UserName(uint32_t uid) {
 std::string GroupName(uint32_t gid) {
   static std::mutex mu;
   static std::map<uint32_t, std::string> cache;
-  return CachedName(mu, cache, gid, [](uint32_t id) {
+  return Cached(mu, cache, gid, [](uint32_t id) {
     group gr, *out = nullptr;
     char buf[4096];
     return getgrgid_r(id, &gr, buf, sizeof buf, &out) == 0 && out ? std::string(gr.gr_name)
@@ -203,43 +229,41 @@ Result<Node> NodeFromStat(AtPath at, const std::string& path, std::string name,
   return n;
 }
 
-Status ApplyMetadata(AtPath at, const std::string& path, const Node& node, bool set_owner) {
+Status ApplyMetadata(AtPath at, const std::string& path, const Node& node, bool set_owner,
+                     int fd) {
   Status first;
   auto note = [&](int err, const std::string& what) {
     if (first.ok()) first = Status::FromErrno(err, what + " " + path);
   };
   if (set_owner) {
-    uid_t uid = node.uid;
-    gid_t gid = node.gid;
     // Like tar: names win when they exist on this system (a restore onto another machine).
-    if (!node.user.empty()) {
-      passwd pw, *out = nullptr;
-      char buf[4096];
-      if (getpwnam_r(node.user.c_str(), &pw, buf, sizeof buf, &out) == 0 && out) uid = pw.pw_uid;
+    const uid_t uid = node.user.empty() ? node.uid : UserId(node.user).value_or(node.uid);
+    const gid_t gid = node.group.empty() ? node.gid : GroupId(node.group).value_or(node.gid);
+    if ((fd >= 0 ? fchown(fd, uid, gid) : fchownat(at.dir, at.name, uid, gid, AT_SYMLINK_NOFOLLOW)) != 0) {
+      note(errno, "chown");
     }
-    if (!node.group.empty()) {
-      group gr, *out = nullptr;
-      char buf[4096];
-      if (getgrnam_r(node.group.c_str(), &gr, buf, sizeof buf, &out) == 0 && out) gid = gr.gr_gid;
-    }
-    if (fchownat(at.dir, at.name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) note(errno, "chown");
   }
-  const std::string xpath = node.xattrs.empty() ? std::string() : XattrPath(at, path);
+  const std::string xpath = node.xattrs.empty() || fd >= 0 ? std::string() : XattrPath(at, path);
   for (const auto& [name, value] : node.xattrs) {
-    if (lsetxattr(xpath.c_str(), name.c_str(), value.data(), value.size(), 0) != 0 &&
-        errno != ENOTSUP && !(errno == EPERM && !set_owner)) {
+    const int rc = fd >= 0
+                       ? fsetxattr(fd, name.c_str(), value.data(), value.size(), 0)
+                       : lsetxattr(xpath.c_str(), name.c_str(), value.data(), value.size(), 0);
+    if (rc != 0 && errno != ENOTSUP && !(errno == EPERM && !set_owner)) {
       note(errno, "setting xattr " + name + " on");
     }
   }
   // chmod after chown: chown clears setuid/setgid bits.
-  if (node.type != NodeType::kSymlink && fchmodat(at.dir, at.name, node.mode, 0) != 0) {
+  if (node.type != NodeType::kSymlink &&
+      (fd >= 0 ? fchmod(fd, node.mode) : fchmodat(at.dir, at.name, node.mode, 0)) != 0) {
     note(errno, "chmod");
   }
   timespec times[2];
   times[0].tv_sec = node.mtime_ns / 1000000000;  // atime is not recorded: use mtime
   times[0].tv_nsec = node.mtime_ns % 1000000000;
   times[1] = times[0];
-  if (utimensat(at.dir, at.name, times, AT_SYMLINK_NOFOLLOW) != 0) note(errno, "utimes");
+  if ((fd >= 0 ? futimens(fd, times) : utimensat(at.dir, at.name, times, AT_SYMLINK_NOFOLLOW)) != 0) {
+    note(errno, "utimes");
+  }
   return first;
 }
 

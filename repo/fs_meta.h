@@ -72,7 +72,9 @@ std::string GroupName(uint32_t gid);
 // Applies `node`'s metadata to the existing `at` (full path `path`, for messages), not following
 // symlinks: owner (only when `set_owner`, i.e. running as root: ids, or ids looked up from names
 // when those exist here), xattrs, mode (not for symlinks), then mtime/atime last. Returns the
-// first failure, having tried everything.
-Status ApplyMetadata(AtPath at, const std::string& path, const Node& node, bool set_owner);
+// first failure, having tried everything. `fd`, when not -1, is open on the entry (a regular
+// file or a directory) and is used instead of `at`: no lookup of the name at all.
+Status ApplyMetadata(AtPath at, const std::string& path, const Node& node, bool set_owner,
+                     int fd = -1);
 
 }  // namespace repo

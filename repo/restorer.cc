@@ -1,16 +1,23 @@
 #include "repo/restorer.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <span>
 #include <thread>
 #include <unordered_map>
 
@@ -66,23 +73,36 @@ struct PlannedFile {
   Node node;
 };
 
-// Target files kept open while one pack is restored (closed when it is done, or when too many).
+// One file of the batch being restored: created by the first worker that writes into it, and
+// given its metadata by the worker that writes its last blob, through that worker's fd.
+struct BatchFile {
+  std::atomic<uint32_t> writes_left{0};  // blob writes still to do
+  std::atomic<bool> created{false};
+};
+
+// A worker's open target files, kept across the packs of a batch (a large file goes on in a
+// later pack); a file's fd is closed when the file is finished, or all are when too many.
 class OpenFiles {
  public:
   ~OpenFiles() { CloseAll(); }
-  Result<int> Get(uint32_t file, const std::string& path) {
+  int Find(uint32_t file) const {
     auto it = fds_.find(file);
-    if (it != fds_.end()) return it->second;
-    if (fds_.size() >= kMaxOpen) CloseAll();
-    ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(path));
-    int fd = openat(at.dir, at.name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return Status::FromErrno(errno, "opening " + path);
-    fds_.emplace(file, fd);
-    return fd;
+    return it == fds_.end() ? -1 : it->second;
   }
+  void Add(uint32_t file, int fd) {
+    if (fds_.size() >= kMaxOpen) CloseAll();
+    fds_.emplace(file, fd);
+  }
+  void Close(uint32_t file) {
+    auto it = fds_.find(file);
+    if (it == fds_.end()) return;
+    close(it->second);
+    fds_.erase(it);
+  }
+  PathResolver& resolver() { return resolver_; }
 
  private:
-  static constexpr size_t kMaxOpen = 64;
+  static constexpr size_t kMaxOpen = 256;
   void CloseAll() {
     for (auto& [file, fd] : fds_) close(fd);
     fds_.clear();
@@ -107,11 +127,19 @@ class Restorer {
  private:
   Status Plan(const Snapshot& snapshot);
   Status CheckConflicts();
+  bool TargetIsEmpty();
   Status CreateSkeleton();
+  Status CreateLinks();
   Status RestoreContents(size_t begin, size_t end);
   Status RestorePack(const Id& pack, std::vector<std::pair<BlobLocation, Id>>& blobs,
                      const std::unordered_map<Id, std::vector<Target>, IdHash>& targets,
-                     size_t first_file);
+                     OpenFiles& open);
+  // The fd of batch file `i` in `open`, creating the file if no worker has yet.
+  Result<int> OpenTarget(uint32_t i, OpenFiles& open);
+  // Creates `f` (replacing what is there with --overwrite), sized if it ends in a hole.
+  Result<int> CreateFile(const PlannedFile& f, PathResolver& resolver);
+  // Applies the metadata of `f`, whose content is complete, through `fd`; counts it restored.
+  void FinishFile(const PlannedFile& f, int fd);
   Status Verify(const PlannedFile& f);
   void Warn(const std::string& m) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -135,6 +163,11 @@ class Restorer {
   const RestoreWarning& warn_;
   const bool as_root_ = geteuid() == 0;
   PathResolver resolver_;  // the calling thread's (workers have their own)
+
+  // The batch of files being written (RestoreContents): files_[batch_begin_ + i] is batch_[i].
+  size_t batch_begin_ = 0;
+  std::unique_ptr<BatchFile[]> batch_;
+  std::array<std::mutex, 64> create_mu_;  // batch file i is created under create_mu_[i % 64]
 
   std::mutex mu_;
   RestoreSummary summary_;
@@ -242,17 +275,6 @@ Status Restorer::CreateSkeleton() {
     }
     ++summary_.dirs;
   }
-  for (const auto& f : files_) {
-    ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(f.path));
-    if (opts_.overwrite) unlinkat(at.dir, at.name, 0);  // replace whatever is there, even a symlink
-    int fd = openat(at.dir, at.name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return Status::FromErrno(errno, "creating " + f.path);
-    // The full size at once: holes of sparse files stay holes, data is written into place.
-    int rc = ftruncate(fd, static_cast<off_t>(f.node.size));
-    int err = errno;
-    close(fd);
-    if (rc != 0) return Status::FromErrno(err, "sizing " + f.path);
-  }
   for (const auto& [path, n] : others_) {
     ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(path));
     if (opts_.overwrite) unlinkat(at.dir, at.name, 0);
@@ -286,6 +308,11 @@ Status Restorer::CreateSkeleton() {
     }
     ++summary_.others;
   }
+  return Status::OK();
+}
+
+// After the contents: a link's first path is created by whichever worker writes it first.
+Status Restorer::CreateLinks() {
   PathResolver first_resolver;  // a link needs both of its ends open at once
   for (const auto& [path, first] : links_) {
     ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(path));
@@ -299,13 +326,61 @@ Status Restorer::CreateSkeleton() {
   return Status::OK();
 }
 
+Result<int> Restorer::CreateFile(const PlannedFile& f, PathResolver& resolver) {
+  ASSIGN_OR_RETURN(AtPath at, resolver.Resolve(f.path));
+  if (opts_.overwrite) unlinkat(at.dir, at.name, 0);  // replace whatever is there, even a symlink
+  int fd = openat(at.dir, at.name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "creating " + f.path);
+  // Data is written into place, which extends the file; only a trailing hole needs the size set
+  // (holes stay holes).
+  const auto& runs = f.node.content;
+  if (f.node.size > 0 && (runs.empty() || runs.back().hole) &&
+      ftruncate(fd, static_cast<off_t>(f.node.size)) != 0) {
+    int err = errno;
+    close(fd);
+    return Status::FromErrno(err, "sizing " + f.path);
+  }
+  return fd;
+}
+
+Result<int> Restorer::OpenTarget(uint32_t i, OpenFiles& open) {
+  if (int fd = open.Find(i); fd >= 0) return fd;
+  const PlannedFile& f = files_[batch_begin_ + i];
+  BatchFile& b = batch_[i];
+  int fd = -1;
+  if (!b.created.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(create_mu_[i % create_mu_.size()]);
+    if (!b.created.load(std::memory_order_relaxed)) {
+      ASSIGN_OR_RETURN(fd, CreateFile(f, open.resolver()));
+      b.created.store(true, std::memory_order_release);
+    }
+  }
+  if (fd < 0) {  // another worker created it
+    ASSIGN_OR_RETURN(AtPath at, open.resolver().Resolve(f.path));
+    fd = openat(at.dir, at.name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return Status::FromErrno(errno, "opening " + f.path);
+  }
+  open.Add(i, fd);
+  return fd;
+}
+
+void Restorer::FinishFile(const PlannedFile& f, int fd) {
+  Status s = ApplyMetadata(AtPath{}, f.path, f.node, as_root_, fd);
+  if (!s.ok()) Warn(s.message());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++summary_.files;
+    summary_.bytes += f.node.size;
+  }
+  if (progress_) progress_->files++;
+}
+
 Status Restorer::RestorePack(const Id& pack, std::vector<std::pair<BlobLocation, Id>>& blobs,
                              const std::unordered_map<Id, std::vector<Target>, IdHash>& targets,
-                             size_t first_file) {
+                             OpenFiles& open) {
   std::sort(blobs.begin(), blobs.end(), [](const auto& a, const auto& b) {
     return a.first.offset < b.first.offset;
   });
-  OpenFiles files;  // a pack's blobs mostly continue the same few files: keep them open
   size_t i = 0;
   while (i < blobs.size()) {
     // One read covers a run of adjacent blobs.
@@ -325,8 +400,8 @@ Status Restorer::RestorePack(const Id& pack, std::vector<std::pair<BlobLocation,
       ASSIGN_OR_RETURN(Bytes plain,
                        DecodeBlob(repo_.keys(), BlobType::kData, id, loc.flags, loc.raw_length, sealed));
       for (const Target& t : targets.at(id)) {
-        const PlannedFile& f = files_[first_file + t.file];
-        ASSIGN_OR_RETURN(int fd, files.Get(t.file, f.path));
+        const PlannedFile& f = files_[batch_begin_ + t.file];
+        ASSIGN_OR_RETURN(int fd, OpenTarget(t.file, open));
         size_t done = 0;
         while (done < plain.size()) {
           ssize_t n = pwrite(fd, plain.data() + done, plain.size() - done,
@@ -336,6 +411,11 @@ Status Restorer::RestorePack(const Id& pack, std::vector<std::pair<BlobLocation,
           done += static_cast<size_t>(n);
         }
         if (progress_) progress_->bytes += plain.size();
+        // The last write into the file, by whichever worker: every other write has returned.
+        if (batch_[t.file].writes_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+          FinishFile(f, fd);
+          open.Close(t.file);
+        }
       }
     }
     i = j;
@@ -344,43 +424,68 @@ Status Restorer::RestorePack(const Id& pack, std::vector<std::pair<BlobLocation,
 }
 
 Status Restorer::RestoreContents(size_t begin, size_t end) {
-  // Which blobs go where.
+  batch_begin_ = begin;
+  batch_.reset(new BatchFile[end - begin]);
+  // Which blobs go where; files without any (empty, or all hole) are made after the packs.
   std::unordered_map<Id, std::vector<Target>, IdHash> targets;
+  std::vector<uint32_t> no_content;
   for (size_t f = begin; f < end; ++f) {
+    const uint32_t i = static_cast<uint32_t>(f - begin);
     uint64_t offset = 0;
+    uint32_t writes = 0;
     for (const ContentRun& r : files_[f].node.content) {
-      if (!r.hole) targets[r.blob].push_back({static_cast<uint32_t>(f - begin), offset});
+      if (!r.hole) {
+        targets[r.blob].push_back({i, offset});
+        ++writes;
+      }
       offset += r.length;
     }
+    batch_[i].writes_left.store(writes, std::memory_order_relaxed);
+    if (writes == 0) no_content.push_back(i);
   }
-  // Where each blob is, grouped by pack.
+  // Where each blob is, grouped by pack: batched index lookups.
+  std::vector<Id> ids;
+  ids.reserve(targets.size());
+  for (const auto& [id, t] : targets) ids.push_back(id);
   std::map<Id, std::vector<std::pair<BlobLocation, Id>>> by_pack;
-  for (const auto& [id, t] : targets) {
-    ASSIGN_OR_RETURN(auto loc, store_.Find(id));
-    if (!loc) {
-      return Status::Corruption("data blob " + id.ShortHex() +
-                                " is not in the index: the repository is damaged (run 'repo check')");
+  constexpr size_t kLookupBatch = 4096;
+  std::vector<std::optional<BlobLocation>> locs;
+  for (size_t at = 0; at < ids.size(); at += kLookupBatch) {
+    std::span<const Id> some(ids.data() + at, std::min(kLookupBatch, ids.size() - at));
+    RETURN_IF_ERROR(store_.FindMany(some, &locs));
+    for (size_t k = 0; k < some.size(); ++k) {
+      if (!locs[k]) {
+        return Status::Corruption("data blob " + some[k].ShortHex() +
+                                  " is not in the index: the repository is damaged (run 'repo check')");
+      }
+      by_pack[locs[k]->pack].emplace_back(*locs[k], some[k]);
     }
-    by_pack[loc->pack].emplace_back(*loc, id);
   }
+  ids.clear();
   std::vector<std::pair<Id, std::vector<std::pair<BlobLocation, Id>>>> packs(by_pack.begin(),
                                                                               by_pack.end());
   by_pack.clear();
-  std::atomic<size_t> next{0};
+  std::atomic<size_t> next_pack{0}, next_empty{0};
+  std::atomic<bool> stop{false};
   Status failed;
   std::mutex fail_mu;
+  auto fail = [&](const Status& s) {
+    std::lock_guard<std::mutex> lock(fail_mu);
+    if (failed.ok()) failed = s;
+    stop = true;
+  };
   auto worker = [&] {
-    for (size_t p; (p = next.fetch_add(1)) < packs.size();) {
-      {
-        std::lock_guard<std::mutex> lock(fail_mu);
-        if (!failed.ok()) return;
-      }
-      Status s = RestorePack(packs[p].first, packs[p].second, targets, begin);
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(fail_mu);
-        if (failed.ok()) failed = s;
-        return;
-      }
+    OpenFiles open;
+    for (size_t p; !stop && (p = next_pack.fetch_add(1)) < packs.size();) {
+      Status s = RestorePack(packs[p].first, packs[p].second, targets, open);
+      if (!s.ok()) return fail(s);
+    }
+    for (size_t k; !stop && (k = next_empty.fetch_add(1)) < no_content.size();) {
+      const PlannedFile& f = files_[begin + no_content[k]];
+      auto fd = CreateFile(f, open.resolver());
+      if (!fd.ok()) return fail(fd.status());
+      FinishFile(f, *fd);
+      close(*fd);
     }
   };
   int n = opts_.threads > 0 ? opts_.threads
@@ -422,10 +527,34 @@ Status Restorer::Verify(const PlannedFile& f) {
   return result;
 }
 
+bool Restorer::TargetIsEmpty() {
+  if (opts_.target.empty()) return false;  // restoring to /
+  auto at = resolver_.Resolve(opts_.target);
+  if (!at.ok()) return at.status().code() == StatusCode::kNotFound;
+  int fd = openat(at->dir, at->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT;
+  DIR* d = fdopendir(fd);
+  if (!d) {
+    close(fd);
+    return false;
+  }
+  bool empty = true;
+  while (dirent* e = readdir(d)) {
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+      empty = false;
+      break;
+    }
+  }
+  closedir(d);
+  return empty;
+}
+
 Result<RestoreSummary> Restorer::Run(const Snapshot& snapshot) {
   RETURN_IF_ERROR(Plan(snapshot));
+  // Into a new or empty directory nothing can be in the way (and O_EXCL still guards each file).
+  const bool empty_target = TargetIsEmpty();
   if (!opts_.target.empty()) RETURN_IF_ERROR(MakeDirectories(opts_.target));
-  RETURN_IF_ERROR(CheckConflicts());
+  if (!empty_target) RETURN_IF_ERROR(CheckConflicts());
   RETURN_IF_ERROR(CreateSkeleton());
   size_t runs = 0, begin = 0;
   for (size_t f = 0; f < files_.size(); ++f) {
@@ -436,18 +565,15 @@ Result<RestoreSummary> Restorer::Run(const Snapshot& snapshot) {
       runs = 0;
     }
   }
-  // One failure to reach a file is a warning like any other metadata failure.
+  batch_.reset();
+  RETURN_IF_ERROR(CreateLinks());
+  // Files have their metadata already (FinishFile). One failure to reach an entry is a warning
+  // like any other metadata failure.
   auto apply = [this](const std::string& path, const Node& n) {
     auto at = resolver_.Resolve(path);
     Status s = at.ok() ? ApplyMetadata(*at, path, n, as_root_) : at.status();
     if (!s.ok()) Warn(s.message());
   };
-  for (const PlannedFile& f : files_) {
-    apply(f.path, f.node);
-    ++summary_.files;
-    summary_.bytes += f.node.size;
-    if (progress_) progress_->files++;
-  }
   for (const auto& [path, n] : others_) {
     struct stat st;
     if (!Lstat(path, &st)) continue;  // skipped above (socket, device)
