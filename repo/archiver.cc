@@ -42,6 +42,9 @@ int64_t NowNs() {
       .count();
 }
 
+// As Node's mtime_ns and ctime_ns (repo/fs_meta.cc).
+int64_t StatTimeNs(const timespec& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec; }
+
 std::string JoinPath(const std::string& dir, const std::string& name) {
   return dir == "/" ? "/" + name : dir + "/" + name;
 }
@@ -125,7 +128,39 @@ struct FileState {
   std::shared_ptr<DirState> dir;
   size_t slot = 0;
   bool drop = false;  // reading failed: leave the file out of the snapshot
+  // The link of a multiply-linked inode that later links follow (Archiver::links_): on
+  // completion its content goes to them.
+  bool first_link = false;
 };
+
+// A later link of a multiply-linked inode, waiting for the first link's content.
+struct LinkFollower {
+  Node node;  // its own name; the inode's metadata
+  std::shared_ptr<DirState> dir;
+  size_t slot = 0;
+};
+
+// A regular file with more than one link, met during the walk: its links are read once. The
+// first link met is read; a later one whose size, mtime and ctime equal the first's stat takes
+// the first's content, at once if it is stored, else when it completes. Forgotten when the walk
+// has met as many links as the first's st_nlink.
+struct LinkedInode {
+  enum class State {
+    kReading,  // the first link is being read or its chunks stored: later links wait
+    kDone,     // `content` is the first link's
+    kUnread,   // the first link was dropped or changed while read: the next link is read
+  };
+  State state = State::kReading;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0, ctime_ns = 0;   // the first link's stat, before it was read
+  uint64_t links_left = 0;              // links the walk has not met yet
+  std::vector<ContentRun> content;      // kDone
+  std::vector<LinkFollower> followers;  // kReading
+};
+
+// (st_dev, st_ino)
+using InodeKey = std::pair<uint64_t, uint64_t>;
+InodeKey KeyOf(const Node& node) { return {node.device, node.inode}; }
 
 struct ChunkJob {
   std::shared_ptr<FileState> file;
@@ -162,6 +197,16 @@ class Archiver {
                const Node* previous, dev_t root_dev);
   void ReadFile(AtPath at, const std::string& path, Node node,
                 const std::shared_ptr<DirState>& dir, size_t slot, const Node* previous);
+  // Hardlinks (walker). For a link of a multiply-linked file that is not unchanged since the
+  // parent: true if it takes the content of a link met before (it is then resolved, at once or
+  // when that link completes, and counted); false if the caller reads it, with `*first` set if
+  // later links are to follow it (then LeaveLink or, on completion, ShareLinkContent).
+  bool FollowLink(Node& node, const std::shared_ptr<DirState>& dir, size_t slot, bool had_previous,
+                  bool* first);
+  // A link unchanged since the parent: later links may take its content.
+  void NoteReusedLink(const Node& node);
+  // The first link of `key` will not give content (dropped, or changed while read).
+  void LeaveLink(InodeKey key);
   // Opens the directory `name` in `dirfd` with `flags` for the walk, or warns (naming `path`)
   // and returns -1: it cannot be opened, or the walk holds as many directories as it may.
   int OpenWalkDir(int dirfd, const std::string& name, const std::string& path, int flags);
@@ -176,6 +221,8 @@ class Archiver {
   // Completion (any thread).
   void Resolve(const std::shared_ptr<DirState>& dir, size_t slot, std::optional<Node> node);
   void CompleteFile(const std::shared_ptr<FileState>& file);
+  // `first`, complete, gives its content to the links that wait for it.
+  void ShareLinkContent(const Node& first);
   void CompleteDir(const std::shared_ptr<DirState>& dir);
   void Worker();
   void Fail(const Status& s);
@@ -203,6 +250,10 @@ class Archiver {
   Status error_;
   SnapshotSummary summary_;
   std::optional<std::vector<Id>> root_tree_;
+
+  // Multiply-linked inodes whose links the walk has not all met. Never held with mu_.
+  std::mutex links_mu_;
+  std::map<InodeKey, LinkedInode> links_;
 
   std::unique_ptr<uint8_t[]> read_buf_{new uint8_t[kReadBlock]};  // walker thread only
   WalkDepth depth_{0, false};  // walker thread only, like open_dirs_
@@ -283,7 +334,102 @@ void Archiver::CompleteFile(const std::shared_ptr<FileState>& file) {
     return;
   }
   file->node.content.assign(file->runs.begin(), file->runs.end());
+  if (file->first_link) ShareLinkContent(file->node);
   Resolve(file->dir, file->slot, std::move(file->node));
+}
+
+void Archiver::ShareLinkContent(const Node& first) {
+  std::vector<LinkFollower> followers;
+  {
+    std::lock_guard<std::mutex> lock(links_mu_);
+    auto it = links_.find(KeyOf(first));  // present: nothing forgets a link being read
+    followers = std::move(it->second.followers);
+    if (it->second.links_left == 0) {
+      links_.erase(it);
+    } else {
+      it->second.state = LinkedInode::State::kDone;
+      it->second.content = first.content;
+    }
+  }
+  for (LinkFollower& f : followers) {
+    f.node.content = first.content;
+    if (progress_) {
+      progress_->files++;
+      progress_->bytes += f.node.size;
+    }
+    Resolve(f.dir, f.slot, std::move(f.node));
+  }
+}
+
+bool Archiver::FollowLink(Node& node, const std::shared_ptr<DirState>& dir, size_t slot,
+                          bool had_previous, bool* first) {
+  using State = LinkedInode::State;
+  std::unique_lock<std::mutex> lock(links_mu_);
+  auto [it, inserted] = links_.try_emplace(KeyOf(node));
+  LinkedInode& l = it->second;
+  if (inserted) l.links_left = node.nlink;
+  if (l.links_left > 0) --l.links_left;
+  if (inserted || l.state == State::kUnread) {
+    l.state = State::kReading;
+    l.size = node.size;
+    l.mtime_ns = node.mtime_ns;
+    l.ctime_ns = node.ctime_ns;
+    l.content.clear();
+    *first = true;
+    return false;
+  }
+  if (l.size != node.size || l.mtime_ns != node.mtime_ns || l.ctime_ns != node.ctime_ns) {
+    // Changed since the first link was met: read this one on its own.
+    if (l.links_left == 0 && l.state == State::kDone) links_.erase(it);
+    return false;
+  }
+  const uint64_t size = node.size;
+  const bool waits = l.state == State::kReading;
+  if (waits) {
+    l.followers.push_back(LinkFollower{std::move(node), dir, slot});
+  } else {
+    node.content = l.content;
+    if (l.links_left == 0) links_.erase(it);
+  }
+  lock.unlock();
+  // Counted now, like a file read: the first link's content is certain to come (a first link
+  // that fails is made kUnread before the walk goes on).
+  {
+    std::lock_guard<std::mutex> summary_lock(mu_);
+    ++(had_previous ? summary_.files_changed : summary_.files_new);
+    summary_.bytes_processed += size;
+  }
+  if (!waits) {
+    if (progress_) {
+      progress_->files++;
+      progress_->bytes += size;
+    }
+    Resolve(dir, slot, std::move(node));
+  }
+  return true;
+}
+
+void Archiver::NoteReusedLink(const Node& node) {
+  std::lock_guard<std::mutex> lock(links_mu_);
+  auto [it, inserted] = links_.try_emplace(KeyOf(node));
+  LinkedInode& l = it->second;
+  if (inserted) l.links_left = node.nlink;
+  if (inserted || l.state == LinkedInode::State::kUnread) {
+    l.state = LinkedInode::State::kDone;
+    l.size = node.size;
+    l.mtime_ns = node.mtime_ns;
+    l.ctime_ns = node.ctime_ns;
+    l.content = node.content;
+  }
+  if (l.links_left > 0) --l.links_left;
+  if (l.links_left == 0 && l.state != LinkedInode::State::kReading) links_.erase(it);
+}
+
+void Archiver::LeaveLink(InodeKey key) {
+  std::lock_guard<std::mutex> lock(links_mu_);
+  auto it = links_.find(key);
+  it->second.state = LinkedInode::State::kUnread;  // no followers: the walk is still on the first
+  if (it->second.links_left == 0) links_.erase(it);
 }
 
 void Archiver::Resolve(const std::shared_ptr<DirState>& dir, size_t slot,
@@ -392,6 +538,7 @@ void Archiver::ReadFile(AtPath at, const std::string& path, Node node,
       previous->mtime_ns == node.mtime_ns && previous->ctime_ns == node.ctime_ns &&
       previous->inode == node.inode) {
     node.content = previous->content;
+    if (node.nlink > 1) NoteReusedLink(node);
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++summary_.files_unchanged;
@@ -404,10 +551,14 @@ void Archiver::ReadFile(AtPath at, const std::string& path, Node node,
     Resolve(dir, slot, std::move(node));
     return;
   }
+  bool first_link = false;
+  if (node.nlink > 1 && FollowLink(node, dir, slot, had_previous, &first_link)) return;
+  const InodeKey key = KeyOf(node);
   int fd = openat(at.dir, at.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
   if (fd < 0 && errno == EPERM) fd = openat(at.dir, at.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     Warn(Status::FromErrno(errno, "cannot read " + path).message());
+    if (first_link) LeaveLink(key);
     Resolve(dir, slot, std::nullopt);
     return;
   }
@@ -418,7 +569,7 @@ void Archiver::ReadFile(AtPath at, const std::string& path, Node node,
   file->node = std::move(node);
   file->dir = dir;
   file->slot = slot;
-  uint64_t read_bytes = 0;
+  uint64_t read_bytes = 0, hole_bytes = 0;  // holes counted here: the workers write data runs
   Status s;
   // Sparse files (fewer blocks than their size): store only the data regions, holes as runs.
   const bool sparse = static_cast<uint64_t>(before.st_blocks) * 512 <
@@ -430,6 +581,7 @@ void Archiver::ReadFile(AtPath at, const std::string& path, Node node,
       uint64_t data_at = data < 0 ? size : static_cast<uint64_t>(data);
       if (data_at > pos) {
         file->runs.push_back(ContentRun{Id(), data_at - pos, true});
+        hole_bytes += data_at - pos;
         pos = data_at;
       }
       if (pos >= size) break;
@@ -451,9 +603,20 @@ void Archiver::ReadFile(AtPath at, const std::string& path, Node node,
              after.st_mtim.tv_nsec != before.st_mtim.tv_nsec || after.st_size != before.st_size) {
     Warn("file " + path + " changed while it was read; the snapshot has what was read");
   }
-  uint64_t hole_bytes = 0;
-  for (const ContentRun& r : file->runs) hole_bytes += r.hole ? r.length : 0;
+  const uint64_t stat_size = file->node.size;
   file->node.size = read_bytes + hole_bytes;
+  if (first_link) {
+    // Later links follow only content that matches the stat they are compared with.
+    const bool same = s.ok() && file->node.size == stat_size &&
+                      static_cast<uint64_t>(after.st_size) == stat_size &&
+                      StatTimeNs(after.st_mtim) == file->node.mtime_ns &&
+                      StatTimeNs(after.st_ctim) == file->node.ctime_ns;
+    if (same) {
+      file->first_link = true;
+    } else {
+      LeaveLink(key);
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     summary_.bytes_read += read_bytes;

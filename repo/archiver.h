@@ -9,6 +9,9 @@
 //
 // Incremental: a file whose type, size, mtime, ctime and inode equal the parent snapshot's node
 // at the same path is not read; its content list is reused (unless `force`).
+//
+// Hardlinks: a regular file with several links is read once per snapshot; a later link of the
+// same inode with equal size, mtime and ctime takes the first link's content list.
 #pragma once
 
 #include <atomic>
