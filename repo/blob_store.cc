@@ -49,10 +49,16 @@ Result<PutResult> BlobStore::Put(BlobType type, ByteSpan plaintext) {
   }
   PutResult result;
   result.id = ComputeBlobId(keys_, type, plaintext);
+  // The cache is asked without the lock. An index file written meanwhile moves its entries from
+  // unindexed_ into the cache, where this lookup may have missed them: then ask again.
+  uint64_t generation = index_generation_.load(std::memory_order_acquire);
   ASSIGN_OR_RETURN(auto cached, cache_.Lookup(result.id));
   {
     std::lock_guard<std::mutex> lock(mu_);
     RETURN_IF_ERROR(broken_);
+    if (!cached && generation != index_generation_.load(std::memory_order_relaxed)) {
+      ASSIGN_OR_RETURN(cached, cache_.Lookup(result.id));
+    }
     if (cached || !unindexed_.try_emplace(result.id, std::nullopt).second) {
       ++stats_.blobs_deduplicated;
       return result;
@@ -121,6 +127,7 @@ Status BlobStore::WriteIndexLocked() {
   if (!c.ok()) return FailLocked(c);
   for (const IndexEntry& e : pending_) unindexed_.erase(e.blob);
   pending_.clear();
+  index_generation_.fetch_add(1, std::memory_order_release);
   return Status::OK();
 }
 

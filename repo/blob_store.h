@@ -12,6 +12,7 @@
 // refuses further writes.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -93,6 +94,9 @@ class BlobStore {
   // being encoded or sit in the open pack; their location once their pack is written.
   std::unordered_map<Id, std::optional<BlobLocation>, IdHash> unindexed_;
   std::vector<IndexEntry> pending_;  // entries of written packs awaiting an index file
+  // Index files this store has added to the cache (changed under mu_): Put's unlocked cache
+  // lookup is repeated if it changed meanwhile, so no blob is stored twice by one store.
+  std::atomic<uint64_t> index_generation_{0};
   BlobStoreStats stats_;
 };
 

@@ -342,6 +342,40 @@ TEST_F(BlobStoreTest, ConcurrentPutsStoreEachContentOnce) {
   }
 }
 
+TEST_F(BlobStoreTest, ConcurrentPutsStoreEachContentOnceAcrossMidRunIndexFiles) {
+  // Enough tiny blobs for index files to be written mid-run (~21,800 fit a pack, an index file
+  // follows every ~32,768 entries of written packs), put by two threads, the second starting
+  // more than a pack behind the first: its blobs are then mostly in written packs awaiting an
+  // index file. A Put whose cache lookup ran just before that index file moved its blob from the
+  // store's own table into the cache must not store the blob again.
+  constexpr uint64_t kBlobs = 4 * BlobStore::kIndexFileEntries, kLag = 30000;
+  std::atomic<uint64_t> stored{0}, leader_done{0};
+  std::atomic<int> errors{0};
+  auto put_all = [&](bool leader) {
+    if (!leader) {
+      while (leader_done.load() < kLag) std::this_thread::yield();
+    }
+    Bytes plain(8);
+    for (uint64_t i = 0; i < kBlobs; ++i) {
+      for (int b = 0; b < 8; ++b) plain[b] = static_cast<uint8_t>(i >> (8 * b));
+      Result<PutResult> r = store_->Put(BlobType::kData, plain);
+      if (!r.ok())
+        ++errors;
+      else if (r->stored)
+        ++stored;
+      if (leader) ++leader_done;
+    }
+  };
+  std::thread leader(put_all, true), follower(put_all, false);
+  leader.join();
+  follower.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_GE(store_->stats().index_files_written, 2u);
+  EXPECT_EQ(stored.load(), kBlobs);
+  ASSERT_TRUE(store_->Flush().ok());
+  EXPECT_EQ(AllIndexEntries(storage_, repo_->keys()).size(), size_t{kBlobs});
+}
+
 TEST_F(BlobStoreTest, StoreThatFailedOnceRefusesFurtherWrites) {
   FaultyBackend faulty(storage_);
   auto r = Repository::Open(test::Borrow(faulty), test::Password(test::kPassword), FreshCache());
