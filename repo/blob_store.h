@@ -7,8 +7,9 @@
 // repository that checks clean (at worst a pack no index lists, which `repair index` adopts).
 //
 // Thread-safety: Put, Get, Find and Flush may be called concurrently. Hashing, compression,
-// encryption, and sealing and writing a full pack all run outside the store's lock, so one
-// thread's pack write (with its fsync) does not stall the others. A store whose write failed
+// encryption, sealing and writing a full pack, and writing an index file and adding it to the
+// cache all run outside the store's lock, so one thread's write (with its fsync) does not stall
+// the others. A store whose write failed
 // refuses further writes.
 #pragma once
 
@@ -77,7 +78,9 @@ class BlobStore {
   Status WritePack(std::unique_ptr<PackWriter> pack, std::unique_lock<std::mutex>& lock);
   // Waits for pack writes in flight, then writes the open pack. REQUIRES: lock holds mu_.
   Status WriteOpenPack(std::unique_lock<std::mutex>& lock);
-  Status WriteIndexLocked();
+  // Writes the pending entries' index file, then adds them to the cache (no lock held while it
+  // does). REQUIRES: lock holds mu_; holds it again on return.
+  Status WriteIndex(std::unique_lock<std::mutex>& lock);
   Status FailLocked(Status s);
 
   Backend& backend_;
@@ -86,10 +89,10 @@ class BlobStore {
   IndexCache& cache_;
 
   mutable std::mutex mu_;
-  std::condition_variable written_;  // signalled when a pack write finishes
+  std::condition_variable written_;  // signalled when a pack or index file write finishes
   Status broken_;  // first write error; refuses further writes
   std::unique_ptr<PackWriter> pack_;  // the open pack
-  int writes_in_flight_ = 0;          // packs being sealed and written without the lock
+  int writes_in_flight_ = 0;  // packs and index files being written without the lock
   // Blobs this store has taken but that the cache does not know yet: nullopt while they are
   // being encoded or sit in the open pack; their location once their pack is written.
   std::unordered_map<Id, std::optional<BlobLocation>, IdHash> unindexed_;
