@@ -267,6 +267,9 @@ repo_init "$work/repo-files"
 rec restic.compression "$(restic -r "$work/restic-files" cat config | \
   python3 -c 'import json,sys; c=json.load(sys.stdin); print("repository v%d" % c["version"])')" \
   "compression auto"
+# The zstd level `repo init` used: its default, as its help states it.
+rec repo.compression "$("$REPO_BIN" init --help | sed -n 's/.*--compression.*(default: \([0-9]*\)).*/\1/p')" \
+  "zstd level, repo init's default"
 
 # Each tool's command runs with the source, its repository and its cache freshly read.
 # The copy and pgbench above load the machine; let the load average settle before timing.

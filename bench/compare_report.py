@@ -165,7 +165,7 @@ def report(path):
     print(f"Versions: {r['version.restic']}; {r['version.borg']}; {r['version.repo']} at "
           f"{r['version.repo_commit']}; {r['version.postgres']}")
     print(f"Compression: restic auto ({r['restic.compression']}), borg lz4 (default), "
-          f"repo zstd 3 (default). Encryption on for all.")
+          f"repo zstd {r.get('repo.compression', '?')} (default). Encryption on for all.")
     print(f"Tree: {tree / mb:.0f} MB in files ({num('tree.file_bytes') / mb:.0f} MB counting each "
           f"hard link again; du -sb {num('tree.du_bytes') / mb:.0f} MB) in {r['tree.files']} "
           f"files, {r['tree.dirs']} dirs, "

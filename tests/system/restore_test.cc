@@ -138,6 +138,33 @@ TEST_F(RestoreTest, RefusesWhenASymlinkOrDirectoryIsInTheWay) {
   EXPECT_EQ(ReadFile(target2 + src_ + "/sub"), "a file where a directory goes");
 }
 
+TEST_F(RestoreTest, RestoresIntoAnEmptyDirectoryAndBesideUnrelatedFiles) {
+  const std::string id = Snapshot();
+  // An existing empty target (the conflict scan is skipped: nothing can be in the way).
+  const std::string empty = dir_.Sub("empty");
+  std::filesystem::create_directories(empty);
+  RunResult r = Restore(id, empty);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(empty + src_ + "/sub/c.txt"), "charlie\n");
+  struct stat src_st, got;
+  ASSERT_EQ(lstat((src_ + "/exec.sh").c_str(), &src_st), 0);
+  ASSERT_EQ(lstat((empty + src_ + "/exec.sh").c_str(), &got), 0);
+  EXPECT_EQ(got.st_mode, src_st.st_mode);
+  EXPECT_EQ(got.st_mtim.tv_sec, src_st.st_mtim.tv_sec);
+  EXPECT_EQ(got.st_mtim.tv_nsec, src_st.st_mtim.tv_nsec);
+
+  // A target holding other files: they are left alone, and nothing of the snapshot is in the way.
+  const std::string busy = dir_.Sub("busy");
+  std::filesystem::create_directories(busy + src_ + "/sub");
+  WriteFile(busy + "/unrelated.txt", "keep me\n");
+  WriteFile(busy + src_ + "/sub/other.txt", "keep me too\n");
+  r = Restore(id, busy);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(busy + "/unrelated.txt"), "keep me\n");
+  EXPECT_EQ(ReadFile(busy + src_ + "/sub/other.txt"), "keep me too\n");
+  EXPECT_EQ(ReadFile(busy + src_ + "/b.txt"), "bravo bravo\n");
+}
+
 TEST_F(RestoreTest, IncludeAndExcludeRestoreASubset) {
   const std::string id = Snapshot();
   struct Case {
