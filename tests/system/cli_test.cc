@@ -186,9 +186,13 @@ TEST_F(CliTest, NewerFormatIsRefusedBeforeAskingForPassword) {
 TEST_F(CliTest, DamagedKeyFileIsAWrongPasswordNotACrash) {
   Init();
   for (const auto& e : std::filesystem::directory_iterator(repo_ + "/keys")) {
+    // Flip a bit (writing a fixed byte left the file as it was whenever that byte was already
+    // there: 1 run in 256, the key file being random bytes).
     std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-20, std::ios::end);
+    const char c = static_cast<char>(f.get());
     f.seekp(-20, std::ios::end);
-    f.put('X');
+    f.put(static_cast<char>(c ^ 0x01));
   }
   RunResult r = RepoPw("pw", {"key", "list"});
   EXPECT_EQ(r.exit_code, 12);

@@ -590,6 +590,15 @@ TEST(LongPathTest, DeeperThanTheOpenFileLimitIsWarnedAbout) {
   EXPECT_EQ(r.out.find("/d30"), std::string::npos) << "the walk went deeper than its limit";
 }
 
+// Expects CompareTrees(a, b) to report a difference whose line contains `needle`.
+void ExpectReported(const std::string& a, const std::string& b, const std::string& what,
+                    const std::string& needle) {
+  auto d = CompareTrees(a, b);
+  bool found = false;
+  for (const auto& line : d) found = found || line.find(needle) != std::string::npos;
+  EXPECT_TRUE(found) << what << " was not reported; differences:\n" << Join(d);
+}
+
 // The comparison itself, checked against a tool that is not repo: `cp -a` of a random tree
 // compares equal, and each kind of change to the copy is reported. (Without the branch deeper
 // than PATH_MAX: GNU cp 9.1, and tar 1.34 when extracting, fail on it with ENAMETOOLONG.)
@@ -608,10 +617,7 @@ TEST(CompareTreesTest, CpArchiveCopyIsIdenticalAndChangesAreFound) {
   ASSERT_TRUE(diffs.empty()) << Join(diffs);
 
   auto expect_found = [&](const std::string& what, const std::string& needle) {
-    auto d = CompareTrees(src, copy);
-    bool found = false;
-    for (const auto& line : d) found = found || line.find(needle) != std::string::npos;
-    EXPECT_TRUE(found) << what << " was not reported; differences:\n" << Join(d);
+    ExpectReported(src, copy, what, needle);
   };
   const std::string f = copy + "/zero_length";
   timespec t[2] = {{1234567890, 1}, {1234567890, 1}};
@@ -652,10 +658,7 @@ TEST(CompareTreesTest, ChangesBeyondPathMaxAreFound) {
   ASSERT_TRUE(diffs.empty()) << Join(diffs);
 
   auto expect_found = [&](const std::string& what, const std::string& needle) {
-    auto d = CompareTrees(src, copy);
-    bool found = false;
-    for (const auto& line : d) found = found || line.find(needle) != std::string::npos;
-    EXPECT_TRUE(found) << what << " was not reported; differences:\n" << Join(d);
+    ExpectReported(src, copy, what, needle);
   };
   std::string deep = "very_deep";
   for (int i = 0; i < 22; ++i) {
