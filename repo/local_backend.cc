@@ -82,8 +82,13 @@ Status WriteLarge(int fd, ByteSpan data, const std::string& path) {
   while (done < aligned) {
     const size_t n = std::min(kBounce, aligned - done);
     std::memcpy(bounce.get(), data.data() + done, n);
-    RETURN_IF_ERROR(WriteAll(fd, ByteSpan(bounce.get(), n), path));
-    done += n;
+    ssize_t w = write(fd, bounce.get(), n);
+    if (w < 0 && errno == EINTR) continue;
+    // Refused (EINVAL: a filesystem that took the flag but not the write) or short: the rest
+    // goes the ordinary way below.
+    if (w < 0 && errno != EINVAL) return Status::FromErrno(errno, "writing " + path);
+    if (w > 0) done += static_cast<size_t>(w);
+    if (w != static_cast<ssize_t>(n)) break;
   }
   if (fcntl(fd, F_SETFL, flags) != 0) return Status::FromErrno(errno, "writing " + path);
   return WriteAll(fd, data.subspan(done), path);
