@@ -18,6 +18,7 @@
 #include <optional>
 #include <set>
 #include <span>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 
@@ -195,8 +196,13 @@ Status Restorer::Plan(const Snapshot& snapshot) {
   std::set<std::string> created_dirs;
   // Directories seen but not yet needed (only walked through to reach an include).
   std::map<std::string, Node> pending_dirs;
+  std::string known_parent;  // the last parent whose chain is done: its ancestors are too
   auto need_dir_chain = [&](const std::string& snap_path) {
     // Make every ancestor directory of snap_path part of the restore.
+    const size_t last = snap_path.rfind('/');
+    if (last == std::string::npos || last == 0) return;
+    const std::string_view parent(snap_path.data(), last);
+    if (parent == known_parent) return;  // a sibling of the previous entry: the common case
     std::vector<std::string> chain;
     for (size_t end = snap_path.rfind('/'); end != std::string::npos && end > 0;
          end = snap_path.rfind('/', end - 1)) {
@@ -209,6 +215,7 @@ Status Restorer::Plan(const Snapshot& snapshot) {
         if (it != pending_dirs.end()) dirs_.emplace_back(TargetPath(d), it->second);
       }
     }
+    known_parent.assign(parent);
   };
   return WalkTree(store_, snapshot.tree, [&](const std::string& path, const Node& n) -> Result<bool> {
     bool descend_only = false;
