@@ -42,9 +42,6 @@ int64_t NowNs() {
       .count();
 }
 
-// As Node's mtime_ns and ctime_ns (repo/fs_meta.cc).
-int64_t StatTimeNs(const timespec& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec; }
-
 std::string JoinPath(const std::string& dir, const std::string& name) {
   return dir == "/" ? "/" + name : dir + "/" + name;
 }
@@ -609,8 +606,8 @@ void Archiver::ReadFile(AtPath at, const std::string& path, Node node,
     // Later links follow only content that matches the stat they are compared with.
     const bool same = s.ok() && file->node.size == stat_size &&
                       static_cast<uint64_t>(after.st_size) == stat_size &&
-                      StatTimeNs(after.st_mtim) == file->node.mtime_ns &&
-                      StatTimeNs(after.st_ctim) == file->node.ctime_ns;
+                      TimespecNs(after.st_mtim) == file->node.mtime_ns &&
+                      TimespecNs(after.st_ctim) == file->node.ctime_ns;
     if (same) {
       file->first_link = true;
     } else {

@@ -29,8 +29,6 @@ NodeType TypeOf(mode_t m) {
   return NodeType::kSocket;
 }
 
-int64_t Ns(const timespec& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec; }
-
 // `xpath` names the entry for l*xattr (XattrPath); `path` is its full path, for messages.
 Status ReadXattrs(const std::string& xpath, const std::string& path, Node* node) {
   std::string names(1024, '\0');
@@ -211,8 +209,8 @@ Result<Node> NodeFromStat(AtPath at, const std::string& path, std::string name,
   n.gid = st.st_gid;
   n.user = UserName(st.st_uid);
   n.group = GroupName(st.st_gid);
-  n.mtime_ns = Ns(st.st_mtim);
-  n.ctime_ns = Ns(st.st_ctim);
+  n.mtime_ns = TimespecNs(st.st_mtim);
+  n.ctime_ns = TimespecNs(st.st_ctim);
   n.size = n.type == NodeType::kFile ? static_cast<uint64_t>(st.st_size) : 0;
   n.inode = st.st_ino;
   n.device = st.st_dev;

@@ -55,6 +55,11 @@ class PathResolver {
   std::string dir_;  // a path of PATH_MAX bytes or more
 };
 
+// A stat time as Node's mtime_ns/ctime_ns hold it: nanoseconds since the epoch.
+inline int64_t TimespecNs(const timespec& t) {
+  return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec;
+}
+
 // Raises the soft RLIMIT_NOFILE to the hard limit (the first call only; a walk holds one
 // directory fd per level) and returns the soft limit in force.
 uint64_t RaiseOpenFileLimit();
