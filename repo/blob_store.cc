@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "crypto/hash.h"
+#include "repo/blob_codec.h"
 #include "repo/index_file.h"
 
 namespace repo {
@@ -43,12 +44,26 @@ Status BlobStore::FailLocked(Status s) {
 }
 
 Result<PutResult> BlobStore::Put(BlobType type, ByteSpan plaintext) {
+  return PutWithId(type, ComputeBlobId(keys_, type, plaintext), plaintext);
+}
+
+Status BlobStore::PutMany(BlobType type, std::span<const ByteSpan> plaintexts,
+                          std::span<PutResult> results) {
+  std::vector<Id> ids(plaintexts.size());
+  ComputeBlobIds(keys_, type, plaintexts, ids);
+  for (size_t i = 0; i < plaintexts.size(); ++i) {
+    ASSIGN_OR_RETURN(results[i], PutWithId(type, ids[i], plaintexts[i]));
+  }
+  return Status::OK();
+}
+
+Result<PutResult> BlobStore::PutWithId(BlobType type, const Id& id, ByteSpan plaintext) {
   if (plaintext.size() > config_.pack_size) {
     return Status::InvalidArgument("blob of " + std::to_string(plaintext.size()) +
                                    " bytes exceeds the pack size");
   }
   PutResult result;
-  result.id = ComputeBlobId(keys_, type, plaintext);
+  result.id = id;
   // The cache is asked without the lock. An index file written meanwhile moves its entries from
   // unindexed_ into the cache, where this lookup may have missed them: then ask again.
   uint64_t generation = index_generation_.load(std::memory_order_acquire);

@@ -58,6 +58,10 @@ class BlobStore {
 
   // Stores `plaintext` unless a blob with its id exists. Returns its id.
   Result<PutResult> Put(BlobType type, ByteSpan plaintext);
+  // Put of each plaintext in turn into results[i], with their ids hashed as one batch (several
+  // at a time: ComputeBlobIds). On error, results are unspecified and the store refuses further
+  // writes, as after a failed Put. REQUIRES: results.size() == plaintexts.size().
+  Status PutMany(BlobType type, std::span<const ByteSpan> plaintexts, std::span<PutResult> results);
   // The plaintext of blob `id`, verified against its id. NotFound if no index lists it.
   Result<Bytes> Get(BlobType type, const Id& id);
   // Where blob `id` is stored, if it is (written packs only).
@@ -74,6 +78,8 @@ class BlobStore {
   static constexpr size_t kIndexFileEntries = 32768;
 
  private:
+  // Put of a blob whose id is known. REQUIRES: id == ComputeBlobId(keys_, type, plaintext).
+  Result<PutResult> PutWithId(BlobType type, const Id& id, ByteSpan plaintext);
   // Seals and writes `pack` (no lock held), then records its entries (lock taken).
   Status WritePack(std::unique_ptr<PackWriter> pack, std::unique_lock<std::mutex>& lock);
   // Waits for pack writes in flight, then writes the open pack. REQUIRES: lock holds mu_.

@@ -35,6 +35,8 @@ constexpr size_t kRunsPerBatch = 500000;
 // Adjacent blobs of one pack are fetched in one read of up to this many bytes (one such buffer
 // per worker: 16 MiB cost ~25 MB of peak RSS and was no faster).
 constexpr uint64_t kMaxRead = 4u << 20;
+// Blobs of a read decoded together: their ids are re-hashed as one batch (KeyedHashMany).
+constexpr size_t kDecodeBatch = 32;
 
 // Paths under the target can be longer than PATH_MAX: every call below names its file through a
 // PathResolver (fs_meta.h), which passes ordinary paths through unchanged.
@@ -136,6 +138,8 @@ class Restorer {
   Status RestorePack(const Id& pack, std::vector<std::pair<BlobLocation, Id>>& blobs,
                      const std::unordered_map<Id, std::vector<Target>, IdHash>& targets,
                      OpenFiles& open);
+  // Writes the plaintext of a blob to each of its targets, finishing the files it completes.
+  Status WriteBlob(const std::vector<Target>& targets, ByteSpan plain, OpenFiles& open);
   // The fd of batch file `i` in `open`, creating the file if no worker has yet.
   Result<int> OpenTarget(uint32_t i, OpenFiles& open);
   // Creates `f` (replacing what is there with --overwrite), sized if it ends in a hole.
@@ -383,12 +387,36 @@ void Restorer::FinishFile(const PlannedFile& f, int fd) {
   if (progress_) progress_->files++;
 }
 
+Status Restorer::WriteBlob(const std::vector<Target>& targets, ByteSpan plain, OpenFiles& open) {
+  for (const Target& t : targets) {
+    const PlannedFile& f = files_[batch_begin_ + t.file];
+    ASSIGN_OR_RETURN(int fd, OpenTarget(t.file, open));
+    size_t done = 0;
+    while (done < plain.size()) {
+      ssize_t n = pwrite(fd, plain.data() + done, plain.size() - done,
+                         static_cast<off_t>(t.offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return Status::FromErrno(errno, "writing " + f.path);
+      done += static_cast<size_t>(n);
+    }
+    if (progress_) progress_->bytes += plain.size();
+    // The last write into the file, by whichever worker: every other write has returned.
+    if (batch_[t.file].writes_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      FinishFile(f, fd);
+      open.Close(t.file);
+    }
+  }
+  return Status::OK();
+}
+
 Status Restorer::RestorePack(const Id& pack, std::vector<std::pair<BlobLocation, Id>>& blobs,
                              const std::unordered_map<Id, std::vector<Target>, IdHash>& targets,
                              OpenFiles& open) {
   std::sort(blobs.begin(), blobs.end(), [](const auto& a, const auto& b) {
     return a.first.offset < b.first.offset;
   });
+  std::vector<SealedBlob> sealed;
+  std::vector<Bytes> plain;
   size_t i = 0;
   while (i < blobs.size()) {
     // One read covers a run of adjacent blobs.
@@ -401,29 +429,18 @@ Status Restorer::RestorePack(const Id& pack, std::vector<std::pair<BlobLocation,
     }
     ASSIGN_OR_RETURN(Bytes region, repo_.backend().Read({FileType::kPack, pack.Hex()}, start,
                                                         end - start));
-    for (size_t k = i; k < j; ++k) {
-      const BlobLocation& loc = blobs[k].first;
-      const Id& id = blobs[k].second;
-      ByteSpan sealed(region.data() + (loc.offset - start), loc.length);
-      ASSIGN_OR_RETURN(Bytes plain,
-                       DecodeBlob(repo_.keys(), BlobType::kData, id, loc.flags, loc.raw_length, sealed));
-      for (const Target& t : targets.at(id)) {
-        const PlannedFile& f = files_[batch_begin_ + t.file];
-        ASSIGN_OR_RETURN(int fd, OpenTarget(t.file, open));
-        size_t done = 0;
-        while (done < plain.size()) {
-          ssize_t n = pwrite(fd, plain.data() + done, plain.size() - done,
-                             static_cast<off_t>(t.offset + done));
-          if (n < 0 && errno == EINTR) continue;
-          if (n <= 0) return Status::FromErrno(errno, "writing " + f.path);
-          done += static_cast<size_t>(n);
-        }
-        if (progress_) progress_->bytes += plain.size();
-        // The last write into the file, by whichever worker: every other write has returned.
-        if (batch_[t.file].writes_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-          FinishFile(f, fd);
-          open.Close(t.file);
-        }
+    // Decoded a batch at a time (their ids re-hashed together), then written.
+    for (size_t b = i; b < j; b += kDecodeBatch) {
+      const size_t e = std::min(j, b + kDecodeBatch);
+      sealed.clear();
+      for (size_t k = b; k < e; ++k) {
+        const BlobLocation& loc = blobs[k].first;
+        sealed.push_back(SealedBlob{blobs[k].second, loc.flags, loc.raw_length,
+                                    ByteSpan(region.data() + (loc.offset - start), loc.length)});
+      }
+      RETURN_IF_ERROR(DecodeBlobs(repo_.keys(), BlobType::kData, sealed, &plain));
+      for (size_t k = b; k < e; ++k) {
+        RETURN_IF_ERROR(WriteBlob(targets.at(blobs[k].second), plain[k - b], open));
       }
     }
     i = j;
