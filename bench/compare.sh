@@ -305,7 +305,7 @@ for i in 1 2 3; do
 done
 
 # Restores of the initial snapshot, and `cp -a` of the source as the baseline. Every target is
-# a fresh ext4 filesystem of its own: a sparse image under the scratch dir (2 x the file bytes
+# a fresh ext4 filesystem of its own: a sparse image under the scratch dir (4 x the file bytes
 # plus 1 GiB), made with the inode tables and journal zeroed up front (lazy_itable_init=0,
 # lazy_journal_init=0, so no ext4lazyinit thread writes during the timed command; nodiscard, as
 # a sparse image has nothing to discard) and attached
@@ -323,7 +323,12 @@ done
 # tree took 3.6-27 s), so the baseline runs next to repo's restore are still the fairest; all
 # three are reported, the first one also as the neighbour of restic's and borg's restores.
 # `latest` is the last no-op snapshot: the same tree as the initial one (borg names it).
-img_bytes=$((((2 * file_bytes >> 20) + 1025) << 20))  # whole MiB: a loop device takes whole sectors
+# Roomy (the image is sparse, so free space costs nothing): ext4 makes every writer wait for
+# writeback of the whole filesystem once free space falls below 1.5x its dirty data
+# (ext4_nonda_switch). With 2x, the end of each restore and copy ran into that: repo's restore of
+# the 2 GB tree took 6.2 s into a 4 GiB filesystem, its workers in wb_wait_for_completion, and
+# 4.5 s into a 10 GiB one.
+img_bytes=$((((4 * file_bytes >> 20) + 1025) << 20))  # whole MiB: a loop device takes whole sectors
 if [[ ! -e /dev/loop-control ]]; then
   fresh_fs=0
 elif ! fs_up "$work/probe" $((64 << 20)); then  # can this process mount loop images at all?

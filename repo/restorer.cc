@@ -120,6 +120,13 @@ struct Target {
   uint64_t offset;  // in the file
 };
 
+// What a batch of files needs: which blobs go where, and the blobs grouped by pack.
+struct BatchPlan {
+  std::unordered_map<Id, std::vector<Target>, IdHash> targets;
+  std::vector<uint32_t> no_content;  // files without any blob (empty, or all hole)
+  std::vector<std::pair<Id, std::vector<std::pair<BlobLocation, Id>>>> packs;
+};
+
 class Restorer {
  public:
   Restorer(Repository& repo, BlobStore& store, const RestoreOptions& opts,
@@ -134,7 +141,11 @@ class Restorer {
   bool TargetIsEmpty();
   Status CreateSkeleton();
   Status CreateLinks();
-  Status RestoreContents(size_t begin, size_t end);
+  // Starts the batch of files_[begin, end): its countdowns, and where its blobs are (batched
+  // index lookups). Uses no path resolver, so it may run beside CreateSkeleton.
+  Result<BatchPlan> PlanBatch(size_t begin, size_t end);
+  // Writes the batch's files with one worker per core.
+  Status RestoreBatch(BatchPlan& plan);
   Status RestorePack(const Id& pack, std::vector<std::pair<BlobLocation, Id>>& blobs,
                      const std::unordered_map<Id, std::vector<Target>, IdHash>& targets,
                      OpenFiles& open);
@@ -170,7 +181,8 @@ class Restorer {
   const bool as_root_ = geteuid() == 0;
   PathResolver resolver_;  // the calling thread's (workers have their own)
 
-  // The batch of files being written (RestoreContents): files_[batch_begin_ + i] is batch_[i].
+  // The batch of files being written (PlanBatch, RestoreBatch): files_[batch_begin_ + i] is
+  // batch_[i].
   size_t batch_begin_ = 0;
   std::unique_ptr<BatchFile[]> batch_;
   std::array<std::mutex, 64> create_mu_;  // batch file i is created under create_mu_[i % 64]
@@ -448,30 +460,28 @@ Status Restorer::RestorePack(const Id& pack, std::vector<std::pair<BlobLocation,
   return Status::OK();
 }
 
-Status Restorer::RestoreContents(size_t begin, size_t end) {
+Result<BatchPlan> Restorer::PlanBatch(size_t begin, size_t end) {
   batch_begin_ = begin;
   batch_.reset(new BatchFile[end - begin]);
-  // Which blobs go where; files without any (empty, or all hole) are made after the packs.
-  std::unordered_map<Id, std::vector<Target>, IdHash> targets;
-  std::vector<uint32_t> no_content;
+  BatchPlan plan;
   for (size_t f = begin; f < end; ++f) {
     const uint32_t i = static_cast<uint32_t>(f - begin);
     uint64_t offset = 0;
     uint32_t writes = 0;
     for (const ContentRun& r : files_[f].node.content) {
       if (!r.hole) {
-        targets[r.blob].push_back({i, offset});
+        plan.targets[r.blob].push_back({i, offset});
         ++writes;
       }
       offset += r.length;
     }
     batch_[i].writes_left.store(writes, std::memory_order_relaxed);
-    if (writes == 0) no_content.push_back(i);
+    if (writes == 0) plan.no_content.push_back(i);
   }
   // Where each blob is, grouped by pack: batched index lookups.
   std::vector<Id> ids;
-  ids.reserve(targets.size());
-  for (const auto& [id, t] : targets) ids.push_back(id);
+  ids.reserve(plan.targets.size());
+  for (const auto& [id, t] : plan.targets) ids.push_back(id);
   std::map<Id, std::vector<std::pair<BlobLocation, Id>>> by_pack;
   constexpr size_t kLookupBatch = 4096;
   std::vector<std::optional<BlobLocation>> locs;
@@ -486,10 +496,15 @@ Status Restorer::RestoreContents(size_t begin, size_t end) {
       by_pack[locs[k]->pack].emplace_back(*locs[k], some[k]);
     }
   }
-  ids.clear();
-  std::vector<std::pair<Id, std::vector<std::pair<BlobLocation, Id>>>> packs(by_pack.begin(),
-                                                                              by_pack.end());
-  by_pack.clear();
+  plan.packs.assign(std::make_move_iterator(by_pack.begin()), std::make_move_iterator(by_pack.end()));
+  return plan;
+}
+
+Status Restorer::RestoreBatch(BatchPlan& plan) {
+  auto& packs = plan.packs;
+  const auto& targets = plan.targets;
+  const auto& no_content = plan.no_content;
+  const size_t begin = batch_begin_;
   std::atomic<size_t> next_pack{0}, next_empty{0};
   std::atomic<bool> stop{false};
   Status failed;
@@ -580,15 +595,29 @@ Result<RestoreSummary> Restorer::Run(const Snapshot& snapshot) {
   const bool empty_target = TargetIsEmpty();
   if (!opts_.target.empty()) RETURN_IF_ERROR(MakeDirectories(opts_.target));
   if (!empty_target) RETURN_IF_ERROR(CheckConflicts());
-  RETURN_IF_ERROR(CreateSkeleton());
+  std::vector<std::pair<size_t, size_t>> batches;  // [begin, end) of files_
   size_t runs = 0, begin = 0;
   for (size_t f = 0; f < files_.size(); ++f) {
     runs += files_[f].node.content.size();
     if (runs >= kRunsPerBatch || f + 1 == files_.size()) {
-      RETURN_IF_ERROR(RestoreContents(begin, f + 1));
+      batches.emplace_back(begin, f + 1);
       begin = f + 1;
       runs = 0;
     }
+  }
+  if (batches.empty()) RETURN_IF_ERROR(CreateSkeleton());
+  for (size_t b = 0; b < batches.size(); ++b) {
+    const auto [first, last] = batches[b];
+    Status skeleton;
+    Result<BatchPlan> plan = [&] {
+      if (b > 0) return PlanBatch(first, last);
+      // The first batch's index lookups run while the directories and special files are made.
+      std::jthread maker([&] { skeleton = CreateSkeleton(); });
+      return PlanBatch(first, last);
+    }();
+    RETURN_IF_ERROR(skeleton);
+    if (!plan.ok()) return plan.status();
+    RETURN_IF_ERROR(RestoreBatch(*plan));
   }
   batch_.reset();
   RETURN_IF_ERROR(CreateLinks());
