@@ -29,6 +29,13 @@ BlobStore::BlobStore(Backend& backend, const MasterKeys& keys, const RepositoryC
       cache_(cache),
       pack_(std::make_unique<PackWriter>(keys.enc_key, PackReserve(config))) {}
 
+std::unique_ptr<PackWriter> BlobStore::NewPack() {
+  if (spare_buffers_.empty()) return std::make_unique<PackWriter>(keys_.enc_key, PackReserve(config_));
+  Bytes buffer = std::move(spare_buffers_.back());
+  spare_buffers_.pop_back();
+  return std::make_unique<PackWriter>(keys_.enc_key, std::move(buffer));
+}
+
 BlobStore::~BlobStore() {
   std::unique_lock<std::mutex> lock(mu_);
   written_.wait(lock, [&] { return writes_in_flight_ == 0; });
@@ -88,7 +95,7 @@ Result<PutResult> BlobStore::PutWithId(BlobType type, const Id& id, ByteSpan pla
   ++stats_.blobs_stored;
   stats_.bytes_stored += blob.sealed.size();
   if (pack_->size() >= config_.pack_size) {
-    auto full = std::exchange(pack_, std::make_unique<PackWriter>(keys_.enc_key, PackReserve(config_)));
+    auto full = std::exchange(pack_, NewPack());
     RETURN_IF_ERROR(WritePack(std::move(full), lock));
   }
   return result;
@@ -108,6 +115,8 @@ Status BlobStore::WritePack(std::unique_ptr<PackWriter> pack, std::unique_lock<s
   lock.lock();
   --writes_in_flight_;
   written_.notify_all();
+  // At most one buffer per pack that can be open or in flight at once is ever kept.
+  if (finished.ok() && spare_buffers_.size() < 2) spare_buffers_.push_back(std::move(finished->bytes));
   if (!s.ok()) return FailLocked(s);
   ++stats_.packs_written;
   for (const IndexEntry& e : finished->entries) {
@@ -122,7 +131,7 @@ Status BlobStore::WriteOpenPack(std::unique_lock<std::mutex>& lock) {
   written_.wait(lock, [&] { return writes_in_flight_ == 0; });
   RETURN_IF_ERROR(broken_);
   if (pack_->count() == 0) return Status::OK();
-  auto open = std::exchange(pack_, std::make_unique<PackWriter>(keys_.enc_key, PackReserve(config_)));
+  auto open = std::exchange(pack_, NewPack());
   RETURN_IF_ERROR(WritePack(std::move(open), lock));
   // Another thread may have filled and started a pack while the lock was released.
   written_.wait(lock, [&] { return writes_in_flight_ == 0; });

@@ -88,6 +88,8 @@ class BlobStore {
   // does). REQUIRES: lock holds mu_; holds it again on return.
   Status WriteIndex(std::unique_lock<std::mutex>& lock);
   Status FailLocked(Status s);
+  // A writer for the next pack, in a spare buffer if there is one. REQUIRES: mu_ held.
+  std::unique_ptr<PackWriter> NewPack();
 
   Backend& backend_;
   const MasterKeys& keys_;
@@ -98,6 +100,9 @@ class BlobStore {
   std::condition_variable written_;  // signalled when a pack or index file write finishes
   Status broken_;  // first write error; refuses further writes
   std::unique_ptr<PackWriter> pack_;  // the open pack
+  // Buffers of written packs, reused by the next ones: a fixed few pack-sized buffers, where
+  // fresh ones from malloc left a pack's worth of freed memory in each thread's arena.
+  std::vector<Bytes> spare_buffers_;
   int writes_in_flight_ = 0;  // packs and index files being written without the lock
   // Blobs this store has taken but that the cache does not know yet: nullopt while they are
   // being encoded or sit in the open pack; their location once their pack is written.

@@ -38,6 +38,11 @@ class PackWriter {
   explicit PackWriter(const SecretBytes& enc_key, size_t expected_size = 0) : enc_key_(enc_key) {
     bytes_.reserve(expected_size);
   }
+  // Writes into `buffer`'s memory (its contents are dropped): a finished pack's bytes, given
+  // back once written, whose pages are already resident and big enough.
+  PackWriter(const SecretBytes& enc_key, Bytes buffer) : enc_key_(enc_key), bytes_(std::move(buffer)) {
+    bytes_.clear();
+  }
 
   // Appends a sealed blob. REQUIRES: size() + blob.sealed.size() < 4 GiB.
   void Add(BlobType type, const Id& id, const EncodedBlob& blob);
