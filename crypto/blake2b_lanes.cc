@@ -133,6 +133,7 @@ LANES_TARGET void HashLanes(ByteSpan key, std::span<const ByteSpan> data, std::s
     __m512i m[16];
     LoadBlocks(p, m);
     Compress(keyed, m, Splat(kBlock), _mm512_setzero_si512());
+    sodium_memzero(m, sizeof m);
   }
 
   // Longest first, so that the lanes run dry at about the same time at the end of the batch.
@@ -197,7 +198,11 @@ LANES_TARGET void HashLanes(ByteSpan key, std::span<const ByteSpan> data, std::s
     }
     for (int i = 0; i < 8; ++i) h[i] = _mm512_mask_blend_epi64(fresh, h[i], keyed[i]);
   }
-  sodium_memzero(block, sizeof block);  // the key does not outlive the call on the stack
+  // The key, and the states after its block (as good as the key for making ids), are wiped
+  // where this function keeps them in memory.
+  sodium_memzero(block, sizeof block);
+  sodium_memzero(keyed, sizeof keyed);
+  sodium_memzero(h, sizeof h);
 }
 
 }  // namespace

@@ -313,7 +313,7 @@ void Archiver::Worker() {
       }
       if (queue_.empty()) return;
       // A batch, so that its ids are hashed several at a time; at most half of what waits, so
-      // that the other worker finds its share.
+      // that other workers find their share.
       const size_t take = std::clamp<size_t>(queue_.size() / 2, 1, kWorkerBatch);
       for (size_t i = 0; i < take; ++i) {
         cost += JobCost(queue_.front());

@@ -59,8 +59,8 @@ class BlobStore {
   // Stores `plaintext` unless a blob with its id exists. Returns its id.
   Result<PutResult> Put(BlobType type, ByteSpan plaintext);
   // Put of each plaintext in turn into results[i], with their ids hashed as one batch (several
-  // at a time: ComputeBlobIds). On error, results are unspecified and the store refuses further
-  // writes, as after a failed Put. REQUIRES: results.size() == plaintexts.size().
+  // at a time: ComputeBlobIds). Stops at the first error, which it returns, as that Put would
+  // (results are then unspecified). REQUIRES: results.size() == plaintexts.size().
   Status PutMany(BlobType type, std::span<const ByteSpan> plaintexts, std::span<PutResult> results);
   // The plaintext of blob `id`, verified against its id. NotFound if no index lists it.
   Result<Bytes> Get(BlobType type, const Id& id);

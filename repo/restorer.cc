@@ -35,8 +35,11 @@ constexpr size_t kRunsPerBatch = 500000;
 // Adjacent blobs of one pack are fetched in one read of up to this many bytes (one such buffer
 // per worker: 16 MiB cost ~25 MB of peak RSS and was no faster).
 constexpr uint64_t kMaxRead = 4u << 20;
-// Blobs of a read decoded together: their ids are re-hashed as one batch (KeyedHashMany).
+// Blobs of a read decoded together: their ids are re-hashed as one batch (KeyedHashMany). A
+// batch also ends once its plaintext reaches kDecodeBytes, which bounds a worker's decoded
+// blobs whatever the repository's chunk size.
 constexpr size_t kDecodeBatch = 32;
+constexpr uint64_t kDecodeBytes = 4u << 20;
 
 // Paths under the target can be longer than PATH_MAX: every call below names its file through a
 // PathResolver (fs_meta.h), which passes ordinary paths through unchanged.
@@ -442,18 +445,21 @@ Status Restorer::RestorePack(const Id& pack, std::vector<std::pair<BlobLocation,
     ASSIGN_OR_RETURN(Bytes region, repo_.backend().Read({FileType::kPack, pack.Hex()}, start,
                                                         end - start));
     // Decoded a batch at a time (their ids re-hashed together), then written.
-    for (size_t b = i; b < j; b += kDecodeBatch) {
-      const size_t e = std::min(j, b + kDecodeBatch);
+    for (size_t b = i; b < j;) {
       sealed.clear();
-      for (size_t k = b; k < e; ++k) {
-        const BlobLocation& loc = blobs[k].first;
-        sealed.push_back(SealedBlob{blobs[k].second, loc.flags, loc.raw_length,
+      uint64_t raw = 0;
+      size_t e = b;
+      for (; e < j && sealed.size() < kDecodeBatch && (e == b || raw < kDecodeBytes); ++e) {
+        const BlobLocation& loc = blobs[e].first;
+        raw += loc.raw_length;
+        sealed.push_back(SealedBlob{blobs[e].second, loc.flags, loc.raw_length,
                                     ByteSpan(region.data() + (loc.offset - start), loc.length)});
       }
       RETURN_IF_ERROR(DecodeBlobs(repo_.keys(), BlobType::kData, sealed, &plain));
       for (size_t k = b; k < e; ++k) {
         RETURN_IF_ERROR(WriteBlob(targets.at(blobs[k].second), plain[k - b], open));
       }
+      b = e;
     }
     i = j;
   }
@@ -607,7 +613,7 @@ Result<RestoreSummary> Restorer::Run(const Snapshot& snapshot) {
   }
   if (batches.empty()) RETURN_IF_ERROR(CreateSkeleton());
   for (size_t b = 0; b < batches.size(); ++b) {
-    const auto [first, last] = batches[b];
+    const size_t first = batches[b].first, last = batches[b].second;
     Status skeleton;
     Result<BatchPlan> plan = [&] {
       if (b > 0) return PlanBatch(first, last);

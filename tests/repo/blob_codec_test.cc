@@ -122,6 +122,30 @@ TEST_F(BlobCodecTest, ContentNotMatchingItsIdFails) {
       << got.status().message();
 }
 
+// DecodeBlobs (a restore's batches, ids re-hashed together): the same plaintexts as DecodeBlob
+// one by one, and one blob whose content is not its id fails the batch, naming that blob.
+TEST_F(BlobCodecTest, BatchDecodesLikeOneByOneAndCatchesAContentNotMatchingItsId) {
+  std::vector<Sealed> blobs;
+  for (size_t i = 0; i < 12; ++i) {
+    blobs.push_back(Encode(i % 2 ? CompressibleBytes(1000 * i + 1, i) : RandomBytes(3000 + i, i)));
+  }
+  auto batch = [&] {
+    std::vector<SealedBlob> in;
+    for (const Sealed& s : blobs) in.push_back({s.id, s.blob.flags, s.blob.raw_length, s.blob.sealed});
+    return in;
+  };
+  std::vector<Bytes> plain;
+  ASSERT_TRUE(DecodeBlobs(keys_, BlobType::kData, batch(), &plain).ok());
+  ASSERT_EQ(plain.size(), blobs.size());
+  for (size_t i = 0; i < blobs.size(); ++i) EXPECT_EQ(plain[i], *Decode(blobs[i])) << i;
+
+  Id wrong = KeyedHash(keys_.id_key, RandomBytes(100, 10));
+  blobs[7] = Sealed{wrong, EncodeBlob(keys_, BlobType::kData, wrong, RandomBytes(100, 9), 3)};
+  Status s = DecodeBlobs(keys_, BlobType::kData, batch(), &plain);
+  EXPECT_EQ(s.code(), StatusCode::kCorruption);
+  EXPECT_NE(s.message().find(wrong.ShortHex()), std::string::npos) << s.message();
+}
+
 TEST_F(BlobCodecTest, WrongRecordedLengthOrFlagsFail) {
   for (const Bytes& plain : {CompressibleBytes(5000, 11), RandomBytes(5000, 12)}) {
     Sealed s = Encode(plain);
