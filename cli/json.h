@@ -1,5 +1,7 @@
-// A minimal JSON writer for --json output: objects and arrays built in order, strings escaped
-// (bytes that are not valid UTF-8 are written as \u00XX of each byte, so output is always valid).
+// A minimal JSON writer for --json output: objects and arrays built in order, strings escaped.
+// Strings are bytes (file names): well-formed UTF-8 is written as it is, and each other byte XX
+// as the lone surrogate \udcXX (Python's "surrogateescape"), so output is always valid JSON text
+// and a name's bytes can be recovered exactly (docs/cli.md, "--json").
 #pragma once
 
 #include <cstdint>

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <set>
 
 #include "tests/support/mini_json.h"
 #include "tests/support/repo_cli.h"
@@ -69,6 +70,29 @@ class CmdsTest : public ::testing::Test {
 };
 
 int Lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+// --- JSON names --------------------------------------------------------------------------------
+
+// Names are bytes: in --json output, well-formed UTF-8 stays as it is and any other byte is
+// escaped so that a script gets the exact name back (a Latin-1 "é" is not the UTF-8 "é").
+TEST_F(CmdsTest, JsonNamesGiveBackTheirExactBytes) {
+  const std::vector<std::string> names = {
+      "plain",         "\xc3\xa9t\xc3\xa9" /* UTF-8 */, "caf\xe9" /* Latin-1 */,
+      "\xff\xfe",       "\xc0\xaf" /* overlong */,      "\xed\xa0\x80" /* surrogate */,
+      "\xf4\x90\x80\x80" /* above U+10FFFF */,          "cut \xe2\x82",
+      "\xf0\x9f\x92\xbe disk", "tab\tquote\"back\\"};
+  for (const std::string& n : names) Write(n, n);
+  Snapshot();
+  RunResult r = Run({"ls", "latest", "--recursive", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lines = JsonValue::ParseLines(r.out);
+  ASSERT_TRUE(lines.has_value()) << "not JSON lines: " << r.out;
+  std::set<std::string> listed;
+  for (const JsonValue& v : *lines) listed.insert(v["name"].Str());
+  for (const std::string& n : names) EXPECT_TRUE(listed.count(n)) << "name not given back: " << n;
+  // Latin-1 "é" did not come back as the UTF-8 one (the old \u00e9 escape made them one).
+  EXPECT_EQ(r.out.find("caf\\u00e9"), std::string::npos) << r.out;
+}
 
 // --- find ------------------------------------------------------------------------------------
 

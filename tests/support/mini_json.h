@@ -1,7 +1,8 @@
 // A small JSON reader for system tests: parses what `repo --json` prints, so tests check fields
 // by name (and that the output is valid JSON) instead of searching for substrings. Header-only.
 // Numbers are kept as int64 when they are integers (ids, sizes and nanosecond times need all 64
-// bits), as double otherwise. \uXXXX escapes become UTF-8 (surrogate pairs joined).
+// bits), as double otherwise. \uXXXX escapes become UTF-8 (surrogate pairs joined), and a lone \udc80-\udcff the byte 80-ff
+// it carries, as repo's JSON writer escapes bytes that are not UTF-8 (cli/json.h).
 #pragma once
 
 #include <cstdint>
@@ -146,7 +147,11 @@ class JsonValue {
               p = save;
             }
           }
-          AppendUtf8(out, cp);
+          if (cp >= 0xDC80 && cp <= 0xDCFF) {
+            out += static_cast<char>(cp - 0xDC00);  // a lone escaped byte ("surrogateescape")
+          } else {
+            AppendUtf8(out, cp);
+          }
           break;
         }
         default:
