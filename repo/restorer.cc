@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -160,7 +161,20 @@ class Restorer {
   Result<int> CreateFile(const PlannedFile& f, PathResolver& resolver);
   // Applies the metadata of `f`, whose content is complete, through `fd`; counts it restored.
   void FinishFile(const PlannedFile& f, int fd);
-  Status Verify(const PlannedFile& f);
+  // Runs `worker` on one thread per core (or opts_.threads) and waits for them all.
+  void RunWorkers(const std::function<void()>& worker) {
+    const int n = opts_.threads > 0
+                      ? opts_.threads
+                      : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+  }
+  // --verify: re-reads every restored file, spread over one worker per core.
+  Status VerifyFiles();
+  // Re-reads `f` (found with `resolver`) and checks its size, its holes and the ids of its
+  // blobs, hashed as batches of up to kDecodeBatch runs read in one request; `buf` is reused.
+  Status Verify(const PlannedFile& f, PathResolver& resolver, Bytes& buf);
   void Warn(const std::string& m) {
     std::lock_guard<std::mutex> lock(mu_);
     ++summary_.warnings;
@@ -534,17 +548,34 @@ Status Restorer::RestoreBatch(BatchPlan& plan) {
       close(*fd);
     }
   };
-  int n = opts_.threads > 0 ? opts_.threads
-                            : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  std::vector<std::thread> threads;
-  for (int i = 0; i < n; ++i) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
+  RunWorkers(worker);
   summary_.packs_read += packs.size();
   return failed;
 }
 
-Status Restorer::Verify(const PlannedFile& f) {
-  ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(f.path));
+Status Restorer::VerifyFiles() {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  Status failed;
+  std::mutex fail_mu;
+  auto worker = [&] {
+    PathResolver resolver;
+    Bytes buf;
+    for (size_t i; !stop && (i = next.fetch_add(1)) < files_.size();) {
+      Status s = Verify(files_[i], resolver, buf);
+      if (s.ok()) continue;
+      std::lock_guard<std::mutex> lock(fail_mu);
+      if (failed.ok()) failed = s;
+      stop = true;
+    }
+  };
+  RunWorkers(worker);
+  if (failed.ok()) summary_.verified_files += files_.size();
+  return failed;
+}
+
+Status Restorer::Verify(const PlannedFile& f, PathResolver& resolver, Bytes& buf) {
+  ASSIGN_OR_RETURN(AtPath at, resolver.Resolve(f.path));
   int fd = openat(at.dir, at.name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return Status::FromErrno(errno, "verifying " + f.path);
   struct stat st;
@@ -554,20 +585,55 @@ Status Restorer::Verify(const PlannedFile& f) {
     result = Status::Corruption(f.path + ": size " + std::to_string(st.st_size) + ", snapshot has " +
                                 std::to_string(f.node.size));
   }
+  const std::vector<ContentRun>& runs = f.node.content;
+  std::vector<ByteSpan> data;
+  std::vector<size_t> which;  // data[k] is runs[which[k]]
+  std::vector<Id> ids;
   uint64_t offset = 0;
-  Bytes buf;
-  for (const ContentRun& r : f.node.content) {
-    if (!result.ok()) break;
-    buf.resize(r.length);
-    ssize_t n = pread(fd, buf.data(), buf.size(), static_cast<off_t>(offset));
-    if (n != static_cast<ssize_t>(buf.size())) {
-      result = Status::Corruption(f.path + ": short read at offset " + std::to_string(offset));
-    } else if (r.hole ? std::any_of(buf.begin(), buf.end(), [](uint8_t b) { return b != 0; })
-                      : ComputeBlobId(repo_.keys(), BlobType::kData, buf) != r.blob) {
-      result = Status::Corruption(f.path + ": content differs from the snapshot at offset " +
-                                  std::to_string(offset));
+  for (size_t i = 0; i < runs.size() && result.ok();) {
+    // Runs tile the file: a group of them is one read.
+    size_t j = i;
+    uint64_t len = 0;
+    while (j < runs.size() && j - i < kDecodeBatch && (j == i || len < kDecodeBytes)) {
+      len += runs[j++].length;
     }
-    offset += r.length;
+    buf.resize(len);
+    size_t got = 0;
+    while (got < len) {
+      ssize_t n = pread(fd, buf.data() + got, len - got, static_cast<off_t>(offset + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    data.clear();
+    which.clear();
+    uint64_t at_run = 0;  // offset of runs[k] within buf
+    for (size_t k = i; k < j && result.ok(); at_run += runs[k++].length) {
+      const uint64_t run_offset = offset + at_run;
+      if (at_run + runs[k].length > got) {
+        result = Status::Corruption(f.path + ": short read at offset " + std::to_string(run_offset));
+      } else if (runs[k].hole) {
+        if (std::any_of(buf.begin() + at_run, buf.begin() + at_run + runs[k].length,
+                        [](uint8_t b) { return b != 0; })) {
+          result = Status::Corruption(f.path + ": content differs from the snapshot at offset " +
+                                      std::to_string(run_offset));
+        }
+      } else {
+        data.push_back(ByteSpan(buf).subspan(at_run, runs[k].length));
+        which.push_back(k);
+      }
+    }
+    ids.resize(data.size());
+    ComputeBlobIds(repo_.keys(), BlobType::kData, data, ids);
+    uint64_t run_offset = offset;
+    for (size_t k = i, d = 0; k < j && result.ok(); run_offset += runs[k++].length) {
+      if (d < which.size() && which[d] == k && ids[d++] != runs[k].blob) {
+        result = Status::Corruption(f.path + ": content differs from the snapshot at offset " +
+                                    std::to_string(run_offset));
+      }
+    }
+    offset += len;
+    i = j;
   }
   close(fd);
   return result;
@@ -641,12 +707,7 @@ Result<RestoreSummary> Restorer::Run(const Snapshot& snapshot) {
   }
   // Directories last, deepest first: creating their contents changed their times.
   for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) apply(it->first, it->second);
-  if (opts_.verify) {
-    for (const PlannedFile& f : files_) {
-      RETURN_IF_ERROR(Verify(f));
-      ++summary_.verified_files;
-    }
-  }
+  if (opts_.verify) RETURN_IF_ERROR(VerifyFiles());
   return summary_;
 }
 
