@@ -172,8 +172,9 @@ class Restorer {
   }
   // --verify: re-reads every restored file, spread over one worker per core.
   Status VerifyFiles();
-  // Re-reads `f` (found with `resolver`) and checks its size, its holes and the ids of its
-  // blobs, hashed as batches of up to kDecodeBatch runs read in one request; `buf` is reused.
+  // Re-reads `f` (found with `resolver`) and checks its size, its holes (read a bounded piece
+  // at a time) and the ids of its blobs: up to kDecodeBatch adjacent runs, within kDecodeBytes
+  // unless one run is larger, are one read with their ids hashed together; `buf` is reused.
   Status Verify(const PlannedFile& f, PathResolver& resolver, Bytes& buf);
   void Warn(const std::string& m) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -579,60 +580,74 @@ Status Restorer::Verify(const PlannedFile& f, PathResolver& resolver, Bytes& buf
   int fd = openat(at.dir, at.name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return Status::FromErrno(errno, "verifying " + f.path);
   struct stat st;
-  fstat(fd, &st);
-  Status result;
-  if (static_cast<uint64_t>(st.st_size) != f.node.size) {
-    result = Status::Corruption(f.path + ": size " + std::to_string(st.st_size) + ", snapshot has " +
-                                std::to_string(f.node.size));
+  if (fstat(fd, &st) != 0) {
+    Status s = Status::FromErrno(errno, "verifying " + f.path);
+    close(fd);
+    return s;
   }
-  const std::vector<ContentRun>& runs = f.node.content;
-  std::vector<ByteSpan> data;
-  std::vector<size_t> which;  // data[k] is runs[which[k]]
-  std::vector<Id> ids;
-  uint64_t offset = 0;
-  for (size_t i = 0; i < runs.size() && result.ok();) {
-    // Runs tile the file: a group of them is one read.
-    size_t j = i;
-    uint64_t len = 0;
-    while (j < runs.size() && j - i < kDecodeBatch && (j == i || len < kDecodeBytes)) {
-      len += runs[j++].length;
-    }
+  if (static_cast<uint64_t>(st.st_size) != f.node.size) {
+    close(fd);
+    return Status::Corruption(f.path + ": size " + std::to_string(st.st_size) +
+                              ", snapshot has " + std::to_string(f.node.size));
+  }
+  // Reads [offset, offset + len) into buf: OK, or what failed (a short read is Corruption).
+  auto read = [&](uint64_t offset, size_t len) -> Status {
     buf.resize(len);
-    size_t got = 0;
-    while (got < len) {
+    for (size_t got = 0; got < len;) {
       ssize_t n = pread(fd, buf.data() + got, len - got, static_cast<off_t>(offset + got));
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
+      if (n < 0) return Status::FromErrno(errno, "verifying " + f.path);
+      if (n == 0) {
+        return Status::Corruption(f.path + ": short read at offset " + std::to_string(offset + got));
+      }
       got += static_cast<size_t>(n);
     }
-    data.clear();
-    which.clear();
-    uint64_t at_run = 0;  // offset of runs[k] within buf
-    for (size_t k = i; k < j && result.ok(); at_run += runs[k++].length) {
-      const uint64_t run_offset = offset + at_run;
-      if (at_run + runs[k].length > got) {
-        result = Status::Corruption(f.path + ": short read at offset " + std::to_string(run_offset));
-      } else if (runs[k].hole) {
-        if (std::any_of(buf.begin() + at_run, buf.begin() + at_run + runs[k].length,
-                        [](uint8_t b) { return b != 0; })) {
-          result = Status::Corruption(f.path + ": content differs from the snapshot at offset " +
-                                      std::to_string(run_offset));
-        }
-      } else {
-        data.push_back(ByteSpan(buf).subspan(at_run, runs[k].length));
-        which.push_back(k);
+    return Status::OK();
+  };
+  auto differs = [&](uint64_t offset) {
+    return Status::Corruption(f.path + ": content differs from the snapshot at offset " +
+                              std::to_string(offset));
+  };
+  const std::vector<ContentRun>& runs = f.node.content;
+  std::vector<ByteSpan> data;
+  std::vector<Id> ids;
+  Status result;
+  uint64_t offset = 0;  // of runs[i]
+  for (size_t i = 0; i < runs.size() && result.ok();) {
+    if (runs[i].hole) {
+      // A hole must read as zeros. Where the filesystem reports no data in it (SEEK_DATA), it
+      // does; otherwise it is read and checked a bounded piece at a time, whatever its length.
+      const off_t data_at = lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
+      const bool unwritten = (data_at < 0 && errno == ENXIO) ||
+                             (data_at >= 0 && static_cast<uint64_t>(data_at) >= offset + runs[i].length);
+      for (uint64_t done = unwritten ? runs[i].length : 0; done < runs[i].length && result.ok();) {
+        const size_t piece = static_cast<size_t>(std::min(runs[i].length - done, kDecodeBytes));
+        result = read(offset + done, piece);
+        const auto nonzero = std::find_if(buf.begin(), buf.end(), [](uint8_t b) { return b != 0; });
+        if (result.ok() && nonzero != buf.end()) result = differs(offset + done + (nonzero - buf.begin()));
+        done += piece;
       }
+      offset += runs[i++].length;
+      continue;
+    }
+    // Adjacent data runs (up to kDecodeBatch, about kDecodeBytes): one read, ids hashed together.
+    size_t j = i;
+    uint64_t len = 0;
+    while (j < runs.size() && !runs[j].hole && j - i < kDecodeBatch &&
+           (j == i || len + runs[j].length <= kDecodeBytes)) {
+      len += runs[j++].length;
+    }
+    result = read(offset, static_cast<size_t>(len));
+    if (!result.ok()) break;
+    data.clear();
+    for (uint64_t at_run = 0, k = i; k < j; at_run += runs[k++].length) {
+      data.push_back(ByteSpan(buf).subspan(at_run, runs[k].length));
     }
     ids.resize(data.size());
     ComputeBlobIds(repo_.keys(), BlobType::kData, data, ids);
-    uint64_t run_offset = offset;
-    for (size_t k = i, d = 0; k < j && result.ok(); run_offset += runs[k++].length) {
-      if (d < which.size() && which[d] == k && ids[d++] != runs[k].blob) {
-        result = Status::Corruption(f.path + ": content differs from the snapshot at offset " +
-                                    std::to_string(run_offset));
-      }
+    for (size_t k = i; k < j; offset += runs[k++].length) {
+      if (result.ok() && ids[k - i] != runs[k].blob) result = differs(offset);
     }
-    offset += len;
     i = j;
   }
   close(fd);

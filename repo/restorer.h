@@ -46,7 +46,8 @@ struct RestoreSummary {
 using RestoreWarning = std::function<void(const std::string& message)>;
 
 // Restores `snapshot`. AlreadyExists (naming the first file) before anything is written if a
-// file to restore exists and !overwrite. With verify, Corruption names each file that differs.
+// file to restore exists and !overwrite. With verify, Corruption names a file that differs (the
+// first one a worker found).
 Result<RestoreSummary> RestoreSnapshot(Repository& repo, const Snapshot& snapshot,
                                        const RestoreOptions& options, RestoreProgress* progress,
                                        const RestoreWarning& warn);

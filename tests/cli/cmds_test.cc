@@ -80,7 +80,8 @@ TEST_F(CmdsTest, JsonNamesGiveBackTheirExactBytes) {
       "plain",         "\xc3\xa9t\xc3\xa9" /* UTF-8 */, "caf\xe9" /* Latin-1 */,
       "\xff\xfe",       "\xc0\xaf" /* overlong */,      "\xed\xa0\x80" /* surrogate */,
       "\xf4\x90\x80\x80" /* above U+10FFFF */,          "cut \xe2\x82",
-      "\xf0\x9f\x92\xbe disk", "tab\tquote\"back\\"};
+      "\xf0\x9f\x92\xbe disk", "tab\tquote\"back\\", "\xe0\x80\xaf" /* overlong, 3 */,
+      "\xf0\x80\x80\xaf" /* overlong, 4 */};
   for (const std::string& n : names) Write(n, n);
   Snapshot();
   RunResult r = Run({"ls", "latest", "--recursive", "--json"});
