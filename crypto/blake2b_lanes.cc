@@ -45,7 +45,9 @@ constexpr uint64_t kParam0 = 0x01010000 | (32 << 8) | 32;
 
 alignas(64) constexpr uint8_t kZeroBlock[kBlock] = {};
 
-LANES_TARGET inline __m512i Splat(uint64_t x) { return _mm512_set1_epi64(static_cast<long long>(x)); }
+LANES_TARGET inline __m512i Splat(uint64_t x) {
+  return _mm512_set1_epi64(static_cast<long long>(x));
+}
 
 LANES_TARGET inline void G(__m512i& a, __m512i& b, __m512i& c, __m512i& d, __m512i x, __m512i y) {
   a = _mm512_add_epi64(_mm512_add_epi64(a, b), x);

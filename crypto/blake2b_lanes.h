@@ -15,9 +15,9 @@ namespace repo {
 // True if this CPU and OS run the lanes (AVX-512F with its registers enabled).
 bool Blake2bLanesAvailable();
 
-// ids[i] = BLAKE2b-256(key, data[i]) for every i. REQUIRES: Blake2bLanesAvailable(), key.size() == 32,
-// ids.size() == data.size(), every data[i] non-empty (an empty keyed message hashes differently:
-// its key block is the last block).
+// ids[i] = BLAKE2b-256(key, data[i]) for every i.
+// REQUIRES: Blake2bLanesAvailable(), key.size() == 32, ids.size() == data.size(), every data[i]
+// non-empty (an empty keyed message hashes differently: its key block is the last block).
 void Blake2bKeyedLanes(ByteSpan key, std::span<const ByteSpan> data, std::span<Id> ids);
 
 }  // namespace repo

@@ -30,7 +30,8 @@ BlobStore::BlobStore(Backend& backend, const MasterKeys& keys, const RepositoryC
       pack_(std::make_unique<PackWriter>(keys.enc_key, PackReserve(config))) {}
 
 std::unique_ptr<PackWriter> BlobStore::NewPack() {
-  if (spare_buffers_.empty()) return std::make_unique<PackWriter>(keys_.enc_key, PackReserve(config_));
+  if (spare_buffers_.empty())
+    return std::make_unique<PackWriter>(keys_.enc_key, PackReserve(config_));
   Bytes buffer = std::move(spare_buffers_.back());
   spare_buffers_.pop_back();
   return std::make_unique<PackWriter>(keys_.enc_key, std::move(buffer));
@@ -116,7 +117,8 @@ Status BlobStore::WritePack(std::unique_ptr<PackWriter> pack, std::unique_lock<s
   --writes_in_flight_;
   written_.notify_all();
   // At most one buffer per pack that can be open or in flight at once is ever kept.
-  if (finished.ok() && spare_buffers_.size() < 2) spare_buffers_.push_back(std::move(finished->bytes));
+  if (finished.ok() && spare_buffers_.size() < 2)
+    spare_buffers_.push_back(std::move(finished->bytes));
   if (!s.ok()) return FailLocked(s);
   ++stats_.packs_written;
   for (const IndexEntry& e : finished->entries) {

@@ -40,7 +40,8 @@ class PackWriter {
   }
   // Writes into `buffer`'s memory (its contents are dropped): a finished pack's bytes, given
   // back once written, whose pages are already resident and big enough.
-  PackWriter(const SecretBytes& enc_key, Bytes buffer) : enc_key_(enc_key), bytes_(std::move(buffer)) {
+  PackWriter(const SecretBytes& enc_key, Bytes buffer)
+      : enc_key_(enc_key), bytes_(std::move(buffer)) {
     bytes_.clear();
   }
 

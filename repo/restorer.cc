@@ -423,8 +423,8 @@ Status Restorer::WriteBlob(const std::vector<Target>& targets, ByteSpan plain, O
     ASSIGN_OR_RETURN(int fd, OpenTarget(t.file, open));
     size_t done = 0;
     while (done < plain.size()) {
-      ssize_t n = pwrite(fd, plain.data() + done, plain.size() - done,
-                         static_cast<off_t>(t.offset + done));
+      ssize_t n =
+          pwrite(fd, plain.data() + done, plain.size() - done, static_cast<off_t>(t.offset + done));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return Status::FromErrno(errno, "writing " + f.path);
       done += static_cast<size_t>(n);
@@ -517,7 +517,8 @@ Result<BatchPlan> Restorer::PlanBatch(size_t begin, size_t end) {
       by_pack[locs[k]->pack].emplace_back(*locs[k], some[k]);
     }
   }
-  plan.packs.assign(std::make_move_iterator(by_pack.begin()), std::make_move_iterator(by_pack.end()));
+  plan.packs.assign(std::make_move_iterator(by_pack.begin()),
+                    std::make_move_iterator(by_pack.end()));
   return plan;
 }
 
@@ -587,8 +588,8 @@ Status Restorer::Verify(const PlannedFile& f, PathResolver& resolver, Bytes& buf
   }
   if (static_cast<uint64_t>(st.st_size) != f.node.size) {
     close(fd);
-    return Status::Corruption(f.path + ": size " + std::to_string(st.st_size) +
-                              ", snapshot has " + std::to_string(f.node.size));
+    return Status::Corruption(f.path + ": size " + std::to_string(st.st_size) + ", snapshot has " +
+                              std::to_string(f.node.size));
   }
   // Reads [offset, offset + len) into buf: OK, or what failed (a short read is Corruption).
   auto read = [&](uint64_t offset, size_t len) -> Status {
@@ -598,7 +599,8 @@ Status Restorer::Verify(const PlannedFile& f, PathResolver& resolver, Bytes& buf
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return Status::FromErrno(errno, "verifying " + f.path);
       if (n == 0) {
-        return Status::Corruption(f.path + ": short read at offset " + std::to_string(offset + got));
+        return Status::Corruption(f.path + ": short read at offset " +
+                                  std::to_string(offset + got));
       }
       got += static_cast<size_t>(n);
     }
@@ -618,13 +620,15 @@ Status Restorer::Verify(const PlannedFile& f, PathResolver& resolver, Bytes& buf
       // A hole must read as zeros. Where the filesystem reports no data in it (SEEK_DATA), it
       // does; otherwise it is read and checked a bounded piece at a time, whatever its length.
       const off_t data_at = lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
-      const bool unwritten = (data_at < 0 && errno == ENXIO) ||
-                             (data_at >= 0 && static_cast<uint64_t>(data_at) >= offset + runs[i].length);
+      const bool unwritten =
+          (data_at < 0 && errno == ENXIO) ||
+          (data_at >= 0 && static_cast<uint64_t>(data_at) >= offset + runs[i].length);
       for (uint64_t done = unwritten ? runs[i].length : 0; done < runs[i].length && result.ok();) {
         const size_t piece = static_cast<size_t>(std::min(runs[i].length - done, kDecodeBytes));
         result = read(offset + done, piece);
         const auto nonzero = std::find_if(buf.begin(), buf.end(), [](uint8_t b) { return b != 0; });
-        if (result.ok() && nonzero != buf.end()) result = differs(offset + done + (nonzero - buf.begin()));
+        if (result.ok() && nonzero != buf.end())
+          result = differs(offset + done + (nonzero - buf.begin()));
         done += piece;
       }
       offset += runs[i++].length;

@@ -76,12 +76,18 @@ int Lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), 
 // Names are bytes: in --json output, well-formed UTF-8 stays as it is and any other byte is
 // escaped so that a script gets the exact name back (a Latin-1 "é" is not the UTF-8 "é").
 TEST_F(CmdsTest, JsonNamesGiveBackTheirExactBytes) {
-  const std::vector<std::string> names = {
-      "plain",         "\xc3\xa9t\xc3\xa9" /* UTF-8 */, "caf\xe9" /* Latin-1 */,
-      "\xff\xfe",       "\xc0\xaf" /* overlong */,      "\xed\xa0\x80" /* surrogate */,
-      "\xf4\x90\x80\x80" /* above U+10FFFF */,          "cut \xe2\x82",
-      "\xf0\x9f\x92\xbe disk", "tab\tquote\"back\\", "\xe0\x80\xaf" /* overlong, 3 */,
-      "\xf0\x80\x80\xaf" /* overlong, 4 */};
+  const std::vector<std::string> names = {"plain",
+                                          "\xc3\xa9t\xc3\xa9" /* UTF-8 */,
+                                          "caf\xe9" /* Latin-1 */,
+                                          "\xff\xfe",
+                                          "\xc0\xaf" /* overlong */,
+                                          "\xed\xa0\x80" /* surrogate */,
+                                          "\xf4\x90\x80\x80" /* above U+10FFFF */,
+                                          "cut \xe2\x82",
+                                          "\xf0\x9f\x92\xbe disk",
+                                          "tab\tquote\"back\\",
+                                          "\xe0\x80\xaf" /* overlong, 3 */,
+                                          "\xf0\x80\x80\xaf" /* overlong, 4 */};
   for (const std::string& n : names) Write(n, n);
   Snapshot();
   RunResult r = Run({"ls", "latest", "--recursive", "--json"});

@@ -62,8 +62,8 @@ TEST(HashTest, KeyedHashManyEqualsKeyedHash) {
     std::vector<Id> ids(n);
     KeyedHashMany(key, data, ids);
     for (size_t i = 0; i < n; ++i) {
-      ASSERT_EQ(ids[i], KeyedHash(key, data[i])) << "batch of " << n << ", message " << i
-                                                 << " of " << data[i].size() << " bytes";
+      ASSERT_EQ(ids[i], KeyedHash(key, data[i]))
+          << "batch of " << n << ", message " << i << " of " << data[i].size() << " bytes";
     }
   }
 }

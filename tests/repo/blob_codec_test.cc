@@ -131,7 +131,8 @@ TEST_F(BlobCodecTest, BatchDecodesLikeOneByOneAndCatchesAContentNotMatchingItsId
   }
   auto batch = [&] {
     std::vector<SealedBlob> in;
-    for (const Sealed& s : blobs) in.push_back({s.id, s.blob.flags, s.blob.raw_length, s.blob.sealed});
+    for (const Sealed& s : blobs)
+      in.push_back({s.id, s.blob.flags, s.blob.raw_length, s.blob.sealed});
     return in;
   };
   std::vector<Bytes> plain;

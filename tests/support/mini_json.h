@@ -1,8 +1,9 @@
 // A small JSON reader for system tests: parses what `repo --json` prints, so tests check fields
 // by name (and that the output is valid JSON) instead of searching for substrings. Header-only.
 // Numbers are kept as int64 when they are integers (ids, sizes and nanosecond times need all 64
-// bits), as double otherwise. \uXXXX escapes become UTF-8 (surrogate pairs joined), and a lone \udc80-\udcff the byte 80-ff
-// it carries, as repo's JSON writer escapes bytes that are not UTF-8 (cli/json.h).
+// bits), as double otherwise. \uXXXX escapes become UTF-8 (surrogate pairs joined), and a lone
+// \udc80-\udcff the byte 80-ff it carries, as repo's JSON writer escapes bytes that are not UTF-8
+// (cli/json.h).
 #pragma once
 
 #include <cstdint>
