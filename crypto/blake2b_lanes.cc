@@ -26,7 +26,7 @@ constexpr int kLanes = 8;
 constexpr uint64_t kIv[8] = {0x6a09e667f3bcc908, 0xbb67ae8584caa73b, 0x3c6ef372fe94f82b,
                              0xa54ff53a5f1d36f1, 0x510e527fade682d1, 0x9b05688c2b3e6c1f,
                              0x1f83d9abfb41bd6b, 0x5be0cd19137e2179};
-constexpr uint8_t kSigma[12][16] = {
+constexpr uint8_t kSigma[10][16] = {  // round r uses kSigma[r % 10]
     {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
     {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
     {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4},
@@ -37,8 +37,6 @@ constexpr uint8_t kSigma[12][16] = {
     {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
     {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5},
     {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
-    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
-    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
 };
 // Parameter block word 0: digest length 32, key length 32, fanout 1, depth 1.
 constexpr uint64_t kParam0 = 0x01010000 | (32 << 8) | 32;
@@ -73,7 +71,7 @@ LANES_TARGET void Compress(__m512i h[8], const __m512i m[16], __m512i t, __m512i
   v[15] = Splat(kIv[7]);
 #pragma GCC unroll 12
   for (int r = 0; r < 12; ++r) {
-    const uint8_t* s = kSigma[r];
+    const uint8_t* s = kSigma[r % 10];
     G(v[0], v[4], v[8], v[12], m[s[0]], m[s[1]]);
     G(v[1], v[5], v[9], v[13], m[s[2]], m[s[3]]);
     G(v[2], v[6], v[10], v[14], m[s[4]], m[s[5]]);
