@@ -7,9 +7,9 @@
 #include <random>
 
 #include "crypto/hash.h"
-#include "repo/blob_codec.h"
-#include "repo/local_backend.h"
-#include "repo/repository.h"
+#include "repo/store/blob_codec.h"
+#include "repo/storage/local_backend.h"
+#include "repo/store/repository.h"
 
 namespace repo {
 namespace {

@@ -4,7 +4,7 @@
 // FastCdc is a pure scanner: it does no I/O and allocates nothing. It keeps only the position in
 // the current chunk and the rolling fingerprint, so cut points are identical however the stream is
 // split into calls (one byte at a time or all at once). The 256-entry gear table comes from the
-// caller; repositories derive it from their secret chunker seed (repo/repository.cc) so that cut
+// caller; repositories derive it from their secret chunker seed (repo/store/repository.cc) so that cut
 // points do not reveal content to someone who knows the algorithm but not the seed.
 //
 // Cut rule (part of the repository format: changing it loses deduplication against stored data).

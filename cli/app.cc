@@ -6,7 +6,7 @@
 
 #include <unistd.h>
 
-#include "repo/local_backend.h"
+#include "repo/storage/local_backend.h"
 
 namespace repo::cli {
 

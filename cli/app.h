@@ -10,9 +10,9 @@
 #include "base/status.h"
 #include "cli/password.h"
 #include "crypto/key_file.h"
-#include "repo/repository.h"
-#include "repo/snapshot.h"
-#include "repo/tree.h"
+#include "repo/store/repository.h"
+#include "repo/model/snapshot.h"
+#include "repo/model/tree.h"
 
 namespace repo::cli {
 

@@ -4,7 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/json.h"
-#include "repo/snapshot_diff.h"
+#include "repo/query/snapshot_diff.h"
 
 namespace repo::cli {
 

@@ -3,7 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/json.h"
-#include "repo/tree_search.h"
+#include "repo/query/tree_search.h"
 
 namespace repo::cli {
 

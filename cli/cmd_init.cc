@@ -1,7 +1,7 @@
 // repo init: create a repository.
 #include "cli/commands.h"
 #include "cli/json.h"
-#include "repo/local_backend.h"
+#include "repo/storage/local_backend.h"
 
 namespace repo::cli {
 

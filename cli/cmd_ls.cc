@@ -5,7 +5,8 @@
 
 #include "cli/commands.h"
 #include "cli/json.h"
-#include "repo/tree_io.h"
+#include "repo/model/tree_io.h"
+#include "repo/os/fd_io.h"
 
 namespace repo::cli {
 
@@ -94,29 +95,19 @@ int RunDump(Context& ctx) {
     return Fail(Status::InvalidArgument(path + " is a " + std::string(NodeTypeName(node->type)) +
                                         ", not a file"));
   }
-  auto write_all = [](const uint8_t* p, size_t n) -> Status {
-    while (n > 0) {
-      ssize_t w = write(STDOUT_FILENO, p, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return Status::FromErrno(errno, "writing to stdout");
-      p += w;
-      n -= static_cast<size_t>(w);
-    }
-    return Status::OK();
-  };
   static const Bytes kZeros(1 << 20, 0);
   for (const ContentRun& r : node->content) {
     Status s;
     if (r.hole) {
       for (uint64_t left = r.length; s.ok() && left > 0;) {
         size_t n = static_cast<size_t>(std::min<uint64_t>(left, kZeros.size()));
-        s = write_all(kZeros.data(), n);
+        s = WriteAll(STDOUT_FILENO, ByteSpan(kZeros.data(), n), "writing to stdout");
         left -= n;
       }
     } else {
       auto blob = (*store)->Get(BlobType::kData, r.blob);
       if (!blob.ok()) return Fail(blob.status().WithContext(path));
-      s = write_all(blob->data(), blob->size());
+      s = WriteAll(STDOUT_FILENO, *blob, "writing to stdout");
     }
     if (!s.ok()) return Fail(s);
   }

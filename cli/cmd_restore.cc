@@ -3,7 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/json.h"
-#include "repo/restorer.h"
+#include "repo/restorer/restorer.h"
 
 namespace repo::cli {
 

@@ -1,7 +1,4 @@
 // repo snapshot (alias: backup): back up paths, stdin, or a command's output.
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -14,8 +11,9 @@
 
 #include "cli/commands.h"
 #include "cli/json.h"
-#include "repo/archiver.h"
-#include "repo/snapshot_tags.h"
+#include "repo/archiver/archiver.h"
+#include "repo/model/snapshot_tags.h"
+#include "repo/os/child_process.h"
 
 namespace repo::cli {
 
@@ -53,55 +51,14 @@ Status ReadExcludeFile(const std::string& path, std::vector<std::string>* patter
   return Status::OK();
 }
 
-// A child process whose stdout we read (--stdin-from-command).
-class ChildProcess {
- public:
-  Status Start(const std::vector<std::string>& argv) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
-    name_ = argv[0];
-    pid_ = fork();
-    if (pid_ < 0) return Status::FromErrno(errno, "fork");
-    if (pid_ == 0) {
-      dup2(fds[1], STDOUT_FILENO);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execvp(args[0], args.data());
-      std::fprintf(stderr, "repo: cannot run %s: %s\n", args[0], std::strerror(errno));
-      _exit(127);
-    }
-    close(fds[1]);
-    fd_ = fds[0];
-    return Status::OK();
-  }
-  int fd() const { return fd_; }
-  // Waits for the command; Aborted unless it exited 0.
-  Status Finish() {
-    if (finished_) return result_;
-    finished_ = true;
-    if (fd_ >= 0) close(fd_);  // a child still writing gets SIGPIPE instead of blocking
-    fd_ = -1;
-    int status = 0;
-    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return result_;
-    std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
-                                        : "was killed by signal " + std::to_string(WTERMSIG(status));
-    result_ = Status::Aborted("command '" + name_ + "' " + how + "; no snapshot was written");
-    return result_;
-  }
-  ~ChildProcess() {
-    if (fd_ >= 0) close(fd_);
-  }
-
- private:
-  std::string name_;
-  pid_t pid_ = -1;
-  int fd_ = -1;
-  bool finished_ = false;
-  Status result_;
-};
+// --stdin-from-command: Aborted unless the command exited 0, so that a failed dump never
+// becomes a snapshot.
+Status CommandFinished(ChildProcess& command, const std::string& name) {
+  ASSIGN_OR_RETURN(ExitStatus status, command.Wait());
+  if (status.success()) return Status::OK();
+  return Status::Aborted("command '" + name + "' " + status.Describe() +
+                         "; no snapshot was written");
+}
 
 // Prints progress every second: a status line on a terminal, JSON lines with --json.
 class ProgressPrinter {
@@ -251,8 +208,8 @@ int RunSnapshot(Context& ctx) {
   if (from_command) {
     Status s = command.Start(ctx.after_dashes);
     if (!s.ok()) return Fail(s);
-    opts.stdin_fd = command.fd();
-    opts.stream_finished = [&] { return command.Finish(); };
+    opts.stdin_fd = command.stdout_fd();
+    opts.stream_finished = [&] { return CommandFinished(command, ctx.after_dashes[0]); };
   } else if (from_stdin) {
     opts.stdin_fd = STDIN_FILENO;
   }
@@ -268,7 +225,7 @@ int RunSnapshot(Context& ctx) {
   auto result = repo::RunSnapshot(**repo, opts, &progress, warn);
   printer.Stop();
   if (!result.ok()) {
-    if (from_command) (void)command.Finish();  // reap it; the error above says what happened
+    if (from_command) (void)command.Wait();  // reap it; the error above says what happened
     return Fail(result.status());
   }
   const SnapshotSummary& s = result->snapshot.summary;

@@ -4,7 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/json.h"
-#include "repo/repo_stats.h"
+#include "repo/query/repo_stats.h"
 
 namespace repo::cli {
 

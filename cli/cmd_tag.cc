@@ -3,7 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/json.h"
-#include "repo/snapshot_tags.h"
+#include "repo/model/snapshot_tags.h"
 
 namespace repo::cli {
 

@@ -1,12 +1,13 @@
 #include "cli/password.h"
 
 #include <fcntl.h>
-#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+
+#include "repo/os/child_process.h"
 
 namespace repo::cli {
 namespace {
@@ -44,25 +45,13 @@ Result<SecretBytes> FromFile(const std::string& path) {
 }
 
 Result<SecretBytes> FromCommand(const std::string& command) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
-  pid_t pid = fork();
-  if (pid < 0) return Status::FromErrno(errno, "fork");
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(fds[1]);
-  auto r = ReadSecret(fds[0], false, "password command");
-  close(fds[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return Status::InvalidArgument("password command '" + command + "' failed (exit status " +
-                                   std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
-                                   ")");
+  ChildProcess child;
+  RETURN_IF_ERROR(child.Start({"/bin/sh", "-c", command}));
+  auto r = ReadSecret(child.stdout_fd(), false, "password command");
+  ASSIGN_OR_RETURN(ExitStatus status, child.Wait());
+  if (!status.success()) {
+    return Status::InvalidArgument("password command '" + command + "' failed (" +
+                                   status.Describe() + ")");
   }
   return r;
 }

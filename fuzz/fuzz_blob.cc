@@ -1,4 +1,4 @@
-// Fuzzes the blob codec (repo/blob_codec.h): DecodeBlob on hostile sealed bytes, on hostile
+// Fuzzes the blob codec (repo/store/blob_codec.h): DecodeBlob on hostile sealed bytes, on hostile
 // plaintext sealed with the right key, and the EncodeBlob -> DecodeBlob round trip.
 //
 // Input: mode byte, then by mode % 3:
@@ -27,8 +27,8 @@
 
 #include "crypto/aead.h"
 #include "crypto/hash.h"
-#include "repo/blob_codec.h"
-#include "repo/compression.h"
+#include "repo/store/blob_codec.h"
+#include "repo/store/compression.h"
 
 namespace {
 
@@ -46,7 +46,7 @@ constexpr size_t kPrefix = 1 + 1 + 4 + repo::Id::kSize;  // type, flags, raw_len
 
 BlobType TypeOf(uint8_t b) { return b & 1 ? BlobType::kTree : BlobType::kData; }
 
-// The associated data, as documented in repo/blob_codec.h: type u8 || id (32).
+// The associated data, as documented in repo/store/blob_codec.h: type u8 || id (32).
 Bytes BlobAd(BlobType type, const repo::Id& id) {
   Bytes ad{static_cast<uint8_t>(type)};
   ad.insert(ad.end(), id.span().begin(), id.span().end());

@@ -1,4 +1,4 @@
-// Fuzzes index files (repo/index_file.h): DecodeIndexFile on hostile files, on hostile payloads
+// Fuzzes index files (repo/store/index_file.h): DecodeIndexFile on hostile files, on hostile payloads
 // sealed with the right key, and the EncodeIndexFile -> DecodeIndexFile round trip.
 //
 // Input: mode byte, then by mode % 3:
@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "repo/index_file.h"
-#include "repo/object_codec.h"
+#include "repo/store/index_file.h"
+#include "repo/store/object_codec.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
-// Fuzzes the encrypted-object envelope (repo/object_codec.h: CheckObjectHeader, OpenObject) and
-// the repository config inside it (repo/config.h: RepositoryConfig::Decode).
+// Fuzzes the encrypted-object envelope (repo/store/object_codec.h: CheckObjectHeader, OpenObject) and
+// the repository config inside it (repo/store/config.h: RepositoryConfig::Decode).
 //
 // Input: mode byte, then by mode % 4:
 //   0 raw:     a whole object, opened as kind 1 + (mode >> 2) % 3 (config, index, snapshot);
@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "crypto/aead.h"
-#include "repo/compression.h"
-#include "repo/config.h"
-#include "repo/object_codec.h"
+#include "repo/store/compression.h"
+#include "repo/store/config.h"
+#include "repo/store/object_codec.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Fuzzes pack headers (repo/pack.h, DecodePackHeader) and the PackWriter round trip.
+// Fuzzes pack headers (repo/store/pack.h, DecodePackHeader) and the PackWriter round trip.
 //
 // Input: mode byte, then by mode % 4:
 //   0 raw:        a whole pack. Decoded whole, and again the way ReadPackHeader does it (a short
@@ -25,7 +25,7 @@
 
 #include "crypto/aead.h"
 #include "crypto/hash.h"
-#include "repo/pack.h"
+#include "repo/store/pack.h"
 
 namespace {
 

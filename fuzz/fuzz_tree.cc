@@ -1,5 +1,5 @@
-// Fuzzes the plaintext decoders of snapshot metadata: tree listings (repo/tree.h DecodeTree) and
-// snapshot records (repo/snapshot.h DecodeSnapshotPayload). Both arrive inside authenticated
+// Fuzzes the plaintext decoders of snapshot metadata: tree listings (repo/model/tree.h DecodeTree) and
+// snapshot records (repo/model/snapshot.h DecodeSnapshotPayload). Both arrive inside authenticated
 // blobs/objects, so the fuzz input is the plaintext itself.
 //
 // Input: mode byte, then by mode % 2:
@@ -12,8 +12,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "repo/snapshot.h"
-#include "repo/tree.h"
+#include "repo/model/snapshot.h"
+#include "repo/model/tree.h"
 
 namespace {
 

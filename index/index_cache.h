@@ -1,6 +1,6 @@
 // IndexCache: the local, rebuildable map blob id -> BlobLocation, in RocksDB.
 //
-// The repository's index files (repo/index_file.h) are authoritative; this cache only makes
+// The repository's index files (repo/store/index_file.h) are authoritative; this cache only makes
 // lookups fast and remembers which index files it has merged. Losing it costs a rebuild, never
 // data. Layout and concurrency: docs/design.md, "Index cache".
 //

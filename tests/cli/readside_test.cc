@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <map>
 
-#include "repo/memory_backend.h"
-#include "repo/repo_stats.h"
-#include "repo/snapshot_diff.h"
-#include "repo/snapshot_tags.h"
-#include "repo/tree_io.h"
-#include "repo/tree_search.h"
+#include "repo/storage/memory_backend.h"
+#include "repo/query/repo_stats.h"
+#include "repo/query/snapshot_diff.h"
+#include "repo/model/snapshot_tags.h"
+#include "repo/model/tree_io.h"
+#include "repo/query/tree_search.h"
 #include "tests/support/test_repo.h"
 
 namespace repo {

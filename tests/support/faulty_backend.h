@@ -16,7 +16,7 @@
 #include <mutex>
 #include <optional>
 
-#include "repo/backend.h"
+#include "repo/storage/backend.h"
 
 namespace repo::test {
 

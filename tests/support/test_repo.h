@@ -11,8 +11,8 @@
 #include "base/bytes.h"
 #include "crypto/key_file.h"
 #include "crypto/secret.h"
-#include "repo/backend.h"
-#include "repo/repository.h"
+#include "repo/storage/backend.h"
+#include "repo/store/repository.h"
 #include "tests/support/faulty_backend.h"
 #include "tests/support/temp_dir.h"
 

@@ -15,8 +15,8 @@
 #include <string>
 #include <thread>
 
-#include "repo/local_backend.h"
-#include "repo/repository.h"
+#include "repo/storage/local_backend.h"
+#include "repo/store/repository.h"
 
 using namespace repo;
 

@@ -8,8 +8,8 @@
 #include <sstream>
 #include <thread>
 
-#include "repo/local_backend.h"
-#include "repo/repository.h"
+#include "repo/storage/local_backend.h"
+#include "repo/store/repository.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 

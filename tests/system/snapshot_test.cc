@@ -530,7 +530,7 @@ TEST_F(SnapshotTest, UnreadableExcludeFileIsAUsageError) {
 }
 
 // Users coming from tar, rsync, restic and .gitignore expect `--exclude '*.tmp'` to exclude
-// `.session.tmp` too (repo/path_glob.h: a leading '.' needs no explicit match).
+// `.session.tmp` too (repo/model/path_glob.h: a leading '.' needs no explicit match).
 TEST_F(SnapshotTest, ExcludeGlobMatchesDotFilesLikeTarAndRestic) {
   const std::string src = dir_.Sub("src");
   std::filesystem::create_directories(src);

@@ -1,0 +1,201 @@
+#include "repo/model/snapshot.h"
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+
+#include "crypto/hash.h"
+#include "repo/store/object_codec.h"
+
+namespace repo {
+namespace {
+
+void Strings(ByteWriter& w, const std::vector<std::string>& v) {
+  w.U32(static_cast<uint32_t>(v.size()));
+  for (const auto& s : v) w.String(s);
+}
+
+bool ReadStrings(ByteReader& r, std::vector<std::string>* v) {
+  uint32_t n;
+  if (!r.U32(&n) || n > r.remaining() / 4) return false;
+  v->resize(n);
+  for (auto& s : *v) {
+    if (!r.String(&s)) return false;
+  }
+  return true;
+}
+
+void OptionalId(ByteWriter& w, const std::optional<Id>& id) {
+  w.U8(id ? 1 : 0);
+  if (id) w.Raw(id->span());
+}
+
+bool ReadOptionalId(ByteReader& r, std::optional<Id>* id) {
+  uint8_t has;
+  if (!r.U8(&has) || has > 1) return false;
+  if (!has) return true;
+  ByteSpan b;
+  if (!r.Raw(Id::kSize, &b)) return false;
+  *id = Id::FromSpan(b);
+  return true;
+}
+
+std::vector<uint64_t*> SummaryFields(SnapshotSummary& s) {
+  return {&s.files_new,  &s.files_changed,   &s.files_unchanged, &s.dirs_new,
+          &s.dirs_changed, &s.dirs_unchanged, &s.data_blobs,      &s.tree_blobs,
+          &s.bytes_read,  &s.bytes_processed, &s.bytes_added,     &s.errors};
+}
+
+}  // namespace
+
+Bytes EncodeSnapshotPayload(const Snapshot& s) {
+  Bytes out;
+  ByteWriter w(&out);
+  w.U8(kSnapshotVersion);
+  w.U64(static_cast<uint64_t>(s.time_ns));
+  w.String(s.hostname);
+  w.String(s.username);
+  Strings(w, s.paths);
+  Strings(w, s.tags);
+  w.U32(static_cast<uint32_t>(s.tree.size()));
+  for (const Id& id : s.tree) w.Raw(id.span());
+  OptionalId(w, s.parent);
+  OptionalId(w, s.original);
+  w.String(s.program_version);
+  SnapshotSummary summary = s.summary;
+  for (uint64_t* f : SummaryFields(summary)) w.U64(*f);
+  w.U64(static_cast<uint64_t>(summary.duration_ns));
+  return out;
+}
+
+Result<Snapshot> DecodeSnapshotPayload(ByteSpan payload, const std::string& what) {
+  ByteReader r(payload);
+  Snapshot s;
+  uint8_t version;
+  uint64_t time, duration;
+  uint32_t trees;
+  if (!r.U8(&version)) return Status::Corruption(what + ": empty");
+  if (version > kSnapshotVersion) {
+    return Status::UnsupportedVersion(what + ": snapshot version " + std::to_string(version) +
+                                      " is newer than this repo binary supports; upgrade repo");
+  }
+  bool ok = version != 0 && r.U64(&time) && r.String(&s.hostname) && r.String(&s.username) &&
+            ReadStrings(r, &s.paths) && ReadStrings(r, &s.tags) && r.U32(&trees) &&
+            trees <= r.remaining() / Id::kSize;
+  if (ok) {
+    s.tree.resize(trees);
+    for (Id& id : s.tree) {
+      ByteSpan b;
+      ok = ok && r.Raw(Id::kSize, &b);
+      if (ok) id = Id::FromSpan(b);
+    }
+  }
+  ok = ok && ReadOptionalId(r, &s.parent) && ReadOptionalId(r, &s.original) &&
+       r.String(&s.program_version);
+  for (uint64_t* f : SummaryFields(s.summary)) ok = ok && r.U64(f);
+  ok = ok && r.U64(&duration) && r.done();
+  if (!ok || s.tree.empty()) return Status::Corruption(what + ": malformed snapshot record");
+  s.time_ns = static_cast<int64_t>(time);
+  s.summary.duration_ns = static_cast<int64_t>(duration);
+  return s;
+}
+
+Result<Id> WriteSnapshot(Backend& backend, const SecretBytes& enc_key, const Snapshot& s) {
+  Bytes file = SealObject(enc_key, ObjectKind::kSnapshot, EncodeSnapshotPayload(s));
+  Id id = PlainHash(file);
+  Status st = backend.Write({FileType::kSnapshot, id.Hex()}, file);
+  if (!st.ok() && st.code() != StatusCode::kAlreadyExists) return st;
+  return id;
+}
+
+Result<Snapshot> ReadSnapshot(Backend& backend, const SecretBytes& enc_key, const Id& id) {
+  const std::string what = "snapshot " + id.ShortHex();
+  ASSIGN_OR_RETURN(Bytes file, backend.Read({FileType::kSnapshot, id.Hex()}));
+  if (PlainHash(file) != id) return Status::Corruption(what + ": content does not match its name");
+  ASSIGN_OR_RETURN(Bytes payload, OpenObject(enc_key, ObjectKind::kSnapshot, file, what));
+  return DecodeSnapshotPayload(payload, what);
+}
+
+Result<std::vector<SnapshotRef>> ListSnapshots(Backend& backend, const SecretBytes& enc_key) {
+  ASSIGN_OR_RETURN(auto files, backend.List(FileType::kSnapshot));
+  std::vector<SnapshotRef> out;
+  for (const FileInfo& f : files) {
+    Id id = *Id::ParseHex(f.name);
+    auto s = ReadSnapshot(backend, enc_key, id);
+    if (!s.ok()) {
+      if (s.status().IsNotFound()) continue;  // removed meanwhile (forget)
+      return s.status();
+    }
+    out.push_back({id, std::move(s).value()});
+  }
+  std::sort(out.begin(), out.end(), [](const SnapshotRef& a, const SnapshotRef& b) {
+    return a.snapshot.time_ns != b.snapshot.time_ns ? a.snapshot.time_ns < b.snapshot.time_ns
+                                                    : a.id < b.id;
+  });
+  return out;
+}
+
+bool SnapshotFilter::Matches(const Snapshot& s) const {
+  auto has = [](const std::vector<std::string>& v, const std::string& x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  if (!hosts.empty() && !has(hosts, s.hostname)) return false;
+  for (const std::string& p : paths) {
+    if (!has(s.paths, p)) return false;
+  }
+  if (tags.empty()) return true;
+  for (const std::string& group : tags) {
+    std::stringstream ss(group);
+    bool all = true;
+    for (std::string t; std::getline(ss, t, ',');) all = all && (t.empty() || has(s.tags, t));
+    if (all) return true;
+  }
+  return false;
+}
+
+Result<SnapshotRef> FindSnapshot(const std::vector<SnapshotRef>& all, const std::string& given,
+                                 const SnapshotFilter& filter) {
+  std::string ref = given;
+  if (ref.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos) {
+    for (char& c : ref) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (ref == "latest") {
+    for (auto it = all.rbegin(); it != all.rend(); ++it) {
+      if (filter.Matches(it->snapshot)) return *it;
+    }
+    return Status::NotFound("no snapshot matches 'latest' with the filters given");
+  }
+  if (ref.size() < 4 || ref.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Status::InvalidArgument("snapshot '" + ref +
+                                   "': give 'latest' or at least 4 hex digits of an id");
+  }
+  const SnapshotRef* found = nullptr;
+  for (const SnapshotRef& s : all) {
+    if (s.id.Hex().compare(0, ref.size(), ref) != 0) continue;
+    if (found) return Status::InvalidArgument("snapshot id '" + ref + "' is ambiguous");
+    found = &s;
+  }
+  if (!found) return Status::NotFound("no snapshot with id '" + ref + "'");
+  return *found;
+}
+
+Result<std::vector<SnapshotRef>> SelectSnapshots(const std::vector<SnapshotRef>& all,
+                                                 const std::vector<std::string>& refs,
+                                                 const SnapshotFilter& filter) {
+  std::vector<SnapshotRef> chosen;
+  if (refs.empty()) {
+    for (const SnapshotRef& r : all) {
+      if (filter.Matches(r.snapshot)) chosen.push_back(r);
+    }
+    return chosen;
+  }
+  for (const std::string& ref : refs) {
+    ASSIGN_OR_RETURN(SnapshotRef r, FindSnapshot(all, ref, filter));
+    bool dup = false;
+    for (const SnapshotRef& c : chosen) dup = dup || c.id == r.id;
+    if (!dup) chosen.push_back(std::move(r));
+  }
+  return chosen;
+}
+
+}  // namespace repo

@@ -1,0 +1,55 @@
+#include "repo/os/fd_io.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace repo {
+
+Status WriteAll(int fd, ByteSpan data, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, what);
+    data = data.subspan(static_cast<size_t>(n));
+  }
+  return Status::OK();
+}
+
+Status PwriteAll(int fd, ByteSpan data, uint64_t offset, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, what);
+    if (n == 0) return Status::FromErrno(EIO, what);  // no progress: never loop forever
+    data = data.subspan(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return Status::OK();
+}
+
+Result<size_t> ReadFull(int fd, MutableByteSpan buf, const std::string& what) {
+  size_t got = 0;
+  while (got < buf.size()) {
+    ssize_t n = read(fd, buf.data() + got, buf.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, what);
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return got;
+}
+
+Result<size_t> PreadFull(int fd, MutableByteSpan buf, uint64_t offset, const std::string& what) {
+  size_t got = 0;
+  while (got < buf.size()) {
+    ssize_t n = pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, what);
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return got;
+}
+
+}  // namespace repo

@@ -1,0 +1,24 @@
+// Whole reads and writes on file descriptors: the EINTR and short-transfer loops written once,
+// for every layer that moves bytes through an fd (the local backend, the pipelines, the CLI).
+// Errors are Status::FromErrno naming `what` ("writing /srv/x", "reading stdin").
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/bytes.h"
+#include "base/status.h"
+
+namespace repo {
+
+// Writes all of `data` to `fd` at its current position.
+[[nodiscard]] Status WriteAll(int fd, ByteSpan data, const std::string& what);
+// Writes all of `data` to `fd` at `offset` (pwrite: the fd's position is unchanged).
+[[nodiscard]] Status PwriteAll(int fd, ByteSpan data, uint64_t offset, const std::string& what);
+// Reads from `fd`'s position until `buf` is full or end of file; returns the bytes read (less
+// than buf.size() only at end of file).
+Result<size_t> ReadFull(int fd, MutableByteSpan buf, const std::string& what);
+// Reads from `offset` until `buf` is full or end of file; returns the bytes read.
+Result<size_t> PreadFull(int fd, MutableByteSpan buf, uint64_t offset, const std::string& what);
+
+}  // namespace repo

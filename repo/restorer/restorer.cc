@@ -1,0 +1,753 @@
+#include "repo/restorer/restorer.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <span>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+
+#include "repo/store/blob_codec.h"
+#include "repo/model/fs_meta.h"
+#include "repo/model/path_glob.h"
+#include "repo/model/tree_io.h"
+
+namespace repo {
+namespace {
+
+// Content runs restored per batch: bounds the plan's memory (~100 bytes a run) for any size.
+constexpr size_t kRunsPerBatch = 500000;
+// Adjacent blobs of one pack are fetched in one read of up to this many bytes (one such buffer
+// per worker: 16 MiB cost ~25 MB of peak RSS and was no faster).
+constexpr uint64_t kMaxRead = 4u << 20;
+// Blobs of a read decoded together: their ids are re-hashed as one batch (KeyedHashMany). A
+// batch also ends once its plaintext reaches kDecodeBytes, which bounds a worker's decoded
+// blobs whatever the repository's chunk size.
+constexpr size_t kDecodeBatch = 32;
+constexpr uint64_t kDecodeBytes = 4u << 20;
+
+// Paths under the target can be longer than PATH_MAX: every call below names its file through a
+// PathResolver (fs_meta.h), which passes ordinary paths through unchanged.
+
+// `mkdir -p` for a path of any length.
+Status MakeDirectories(const std::string& path) {
+  PathResolver resolver;
+  for (size_t end = path.find('/', 1);; end = path.find('/', end + 1)) {
+    const std::string prefix = path.substr(0, end);  // the whole path when end is npos
+    ASSIGN_OR_RETURN(AtPath at, resolver.Resolve(prefix));
+    if (mkdirat(at.dir, at.name, 0777) != 0 && errno != EEXIST) {
+      return Status::FromErrno(errno, "creating target " + prefix);
+    }
+    if (end == std::string::npos) {
+      struct stat st;
+      if (fstatat(at.dir, at.name, &st, 0) != 0) {
+        return Status::FromErrno(errno, "creating target " + path);
+      }
+      if (!S_ISDIR(st.st_mode)) return Status::FromErrno(ENOTDIR, "creating target " + path);
+      return Status::OK();
+    }
+  }
+}
+
+bool MatchesSelfOrAncestor(const std::vector<std::string>& patterns, const std::string& path) {
+  for (size_t end = path.size(); end > 0; end = path.rfind('/', end - 1)) {
+    const std::string prefix = path.substr(0, end);
+    for (const auto& p : patterns) {
+      if (PathGlobMatches(p, prefix)) return true;
+    }
+    if (end == 0) break;
+  }
+  return false;
+}
+
+struct PlannedFile {
+  std::string path;  // target path
+  Node node;
+};
+
+// One file of the batch being restored: created by the first worker that writes into it, and
+// given its metadata by the worker that writes its last blob, through that worker's fd.
+struct BatchFile {
+  std::atomic<uint32_t> writes_left{0};  // blob writes still to do
+  std::atomic<bool> created{false};
+};
+
+// A worker's open target files, kept across the packs of a batch (a large file goes on in a
+// later pack); a file's fd is closed when the file is finished, or all are when too many.
+class OpenFiles {
+ public:
+  ~OpenFiles() { CloseAll(); }
+  int Find(uint32_t file) const {
+    auto it = fds_.find(file);
+    return it == fds_.end() ? -1 : it->second;
+  }
+  void Add(uint32_t file, int fd) {
+    if (fds_.size() >= kMaxOpen) CloseAll();
+    fds_.emplace(file, fd);
+  }
+  void Close(uint32_t file) {
+    auto it = fds_.find(file);
+    if (it == fds_.end()) return;
+    close(it->second);
+    fds_.erase(it);
+  }
+  PathResolver& resolver() { return resolver_; }
+
+ private:
+  static constexpr size_t kMaxOpen = 256;
+  void CloseAll() {
+    for (auto& [file, fd] : fds_) close(fd);
+    fds_.clear();
+  }
+  std::unordered_map<uint32_t, int> fds_;
+  PathResolver resolver_;  // this thread's
+};
+
+struct Target {
+  uint32_t file;    // index into the batch's files
+  uint64_t offset;  // in the file
+};
+
+// What a batch of files needs: which blobs go where, and the blobs grouped by pack.
+struct BatchPlan {
+  std::unordered_map<Id, std::vector<Target>, IdHash> targets;
+  std::vector<uint32_t> no_content;  // files without any blob (empty, or all hole)
+  std::vector<std::pair<Id, std::vector<std::pair<BlobLocation, Id>>>> packs;
+};
+
+class Restorer {
+ public:
+  Restorer(Repository& repo, BlobStore& store, const RestoreOptions& opts,
+           RestoreProgress* progress, const RestoreWarning& warn)
+      : repo_(repo), store_(store), opts_(opts), progress_(progress), warn_(warn) {}
+
+  Result<RestoreSummary> Run(const Snapshot& snapshot);
+
+ private:
+  Status Plan(const Snapshot& snapshot);
+  Status CheckConflicts();
+  bool TargetIsEmpty();
+  Status CreateSkeleton();
+  Status CreateLinks();
+  // Starts the batch of files_[begin, end): its countdowns, and where its blobs are (batched
+  // index lookups). Uses no path resolver, so it may run beside CreateSkeleton.
+  Result<BatchPlan> PlanBatch(size_t begin, size_t end);
+  // Writes the batch's files with one worker per core.
+  Status RestoreBatch(BatchPlan& plan);
+  Status RestorePack(const Id& pack, std::vector<std::pair<BlobLocation, Id>>& blobs,
+                     const std::unordered_map<Id, std::vector<Target>, IdHash>& targets,
+                     OpenFiles& open);
+  // Writes the plaintext of a blob to each of its targets, finishing the files it completes.
+  Status WriteBlob(const std::vector<Target>& targets, ByteSpan plain, OpenFiles& open);
+  // The fd of batch file `i` in `open`, creating the file if no worker has yet.
+  Result<int> OpenTarget(uint32_t i, OpenFiles& open);
+  // Creates `f` (replacing what is there with --overwrite), sized if it ends in a hole.
+  Result<int> CreateFile(const PlannedFile& f, PathResolver& resolver);
+  // Applies the metadata of `f`, whose content is complete, through `fd`; counts it restored.
+  void FinishFile(const PlannedFile& f, int fd);
+  // Runs `worker` on one thread per core (or opts_.threads) and waits for them all.
+  void RunWorkers(const std::function<void()>& worker) {
+    const int n = opts_.threads > 0
+                      ? opts_.threads
+                      : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+  }
+  // --verify: re-reads every restored file, spread over one worker per core.
+  Status VerifyFiles();
+  // Re-reads `f` (found with `resolver`) and checks its size, its holes (read a bounded piece
+  // at a time) and the ids of its blobs: up to kDecodeBatch adjacent runs, within kDecodeBytes
+  // unless one run is larger, are one read with their ids hashed together; `buf` is reused.
+  Status Verify(const PlannedFile& f, PathResolver& resolver, Bytes& buf);
+  void Warn(const std::string& m) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++summary_.warnings;
+    if (warn_) warn_(m);
+  }
+  std::string TargetPath(const std::string& snapshot_path) const {
+    return opts_.target + snapshot_path;
+  }
+  // lstat(2) of a target path of any length; false if it cannot be (e.g. it does not exist).
+  bool Lstat(const std::string& path, struct stat* st) {
+    auto at = resolver_.Resolve(path);
+    if (!at.ok()) return false;
+    return fstatat(at->dir, at->name, st, AT_SYMLINK_NOFOLLOW) == 0;
+  }
+
+  Repository& repo_;
+  BlobStore& store_;
+  const RestoreOptions& opts_;
+  RestoreProgress* progress_;
+  const RestoreWarning& warn_;
+  const bool as_root_ = geteuid() == 0;
+  PathResolver resolver_;  // the calling thread's (workers have their own)
+
+  // The batch of files being written (PlanBatch, RestoreBatch): files_[batch_begin_ + i] is
+  // batch_[i].
+  size_t batch_begin_ = 0;
+  std::unique_ptr<BatchFile[]> batch_;
+  std::array<std::mutex, 64> create_mu_;  // batch file i is created under create_mu_[i % 64]
+
+  std::mutex mu_;
+  RestoreSummary summary_;
+  std::vector<std::pair<std::string, Node>> dirs_;     // target path, node; parents first
+  std::vector<PlannedFile> files_;                     // regular files with content to write
+  std::vector<std::pair<std::string, Node>> others_;   // symlinks, fifos, devices, sockets
+  std::vector<std::pair<std::string, std::string>> links_;  // hardlink path -> first path
+};
+
+bool RestoreSelectsImpl(const RestoreOptions& o, const std::string& path, bool is_dir,
+                        bool* descend_only) {
+  *descend_only = false;
+  for (const auto& p : o.excludes) {
+    if (PathGlobMatches(p, path)) return false;
+  }
+  if (o.includes.empty() || MatchesSelfOrAncestor(o.includes, path)) return true;
+  // A directory not matched itself may still lead to a match below it.
+  if (is_dir) *descend_only = true;
+  return is_dir;
+}
+
+Status Restorer::Plan(const Snapshot& snapshot) {
+  std::map<std::pair<uint64_t, uint64_t>, std::string> first_link;  // (dev, ino) -> target path
+  std::set<std::string> created_dirs;
+  // Directories seen but not yet needed (only walked through to reach an include).
+  std::map<std::string, Node> pending_dirs;
+  std::string known_parent;  // the last parent whose chain is done: its ancestors are too
+  auto need_dir_chain = [&](const std::string& snap_path) {
+    // Make every ancestor directory of snap_path part of the restore.
+    const size_t last = snap_path.rfind('/');
+    if (last == std::string::npos || last == 0) return;
+    const std::string_view parent(snap_path.data(), last);
+    if (parent == known_parent) return;  // a sibling of the previous entry: the common case
+    std::vector<std::string> chain;
+    for (size_t end = snap_path.rfind('/'); end != std::string::npos && end > 0;
+         end = snap_path.rfind('/', end - 1)) {
+      chain.push_back(snap_path.substr(0, end));
+    }
+    std::reverse(chain.begin(), chain.end());
+    for (const auto& d : chain) {
+      if (created_dirs.insert(d).second) {
+        auto it = pending_dirs.find(d);
+        if (it != pending_dirs.end()) dirs_.emplace_back(TargetPath(d), it->second);
+      }
+    }
+    known_parent.assign(parent);
+  };
+  return WalkTree(store_, snapshot.tree, [&](const std::string& path, const Node& n) -> Result<bool> {
+    bool descend_only = false;
+    if (!RestoreSelectsImpl(opts_, path, n.type == NodeType::kDir, &descend_only)) return false;
+    if (n.type == NodeType::kDir) {
+      pending_dirs[path] = n;
+      if (!descend_only) {
+        need_dir_chain(path);
+        if (created_dirs.insert(path).second) dirs_.emplace_back(TargetPath(path), n);
+      }
+      return true;
+    }
+    need_dir_chain(path);
+    const std::string target = TargetPath(path);
+    if (n.type == NodeType::kFile) {
+      if (n.nlink > 1) {
+        auto [it, first] = first_link.emplace(std::make_pair(n.device, n.inode), target);
+        if (!first) {
+          links_.emplace_back(target, it->second);
+          return false;
+        }
+      }
+      files_.push_back({target, n});
+      if (progress_) {
+        progress_->total_files++;
+        progress_->total_bytes += n.size;
+      }
+    } else {
+      others_.emplace_back(target, n);
+    }
+    return false;
+  });
+}
+
+Status Restorer::CheckConflicts() {
+  if (opts_.overwrite) return Status::OK();
+  auto check = [this](const std::string& path) -> Status {
+    struct stat st;
+    if (Lstat(path, &st)) {
+      return Status::AlreadyExists(path + " exists; restore into an empty directory or use --overwrite");
+    }
+    return Status::OK();
+  };
+  for (const auto& f : files_) RETURN_IF_ERROR(check(f.path));
+  for (const auto& [path, n] : others_) RETURN_IF_ERROR(check(path));
+  for (const auto& [path, first] : links_) RETURN_IF_ERROR(check(path));
+  for (const auto& [path, n] : dirs_) {
+    struct stat st;
+    if (Lstat(path, &st) && !S_ISDIR(st.st_mode)) {
+      return Status::AlreadyExists(path + " exists and is not a directory; use --overwrite");
+    }
+  }
+  return Status::OK();
+}
+
+Status Restorer::CreateSkeleton() {
+  for (const auto& [path, n] : dirs_) {
+    ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(path));
+    struct stat st;
+    if (fstatat(at.dir, at.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+      if (unlinkat(at.dir, at.name, 0) != 0) return Status::FromErrno(errno, "replacing " + path);
+    }
+    if (mkdirat(at.dir, at.name, 0700) != 0 && errno != EEXIST) {
+      return Status::FromErrno(errno, "creating directory " + path);
+    }
+    ++summary_.dirs;
+  }
+  for (const auto& [path, n] : others_) {
+    ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(path));
+    if (opts_.overwrite) unlinkat(at.dir, at.name, 0);
+    int rc = 0;
+    switch (n.type) {
+      case NodeType::kSymlink:
+        rc = symlinkat(n.link_target.c_str(), at.dir, at.name);
+        break;
+      case NodeType::kFifo:
+        rc = mkfifoat(at.dir, at.name, 0600);
+        break;
+      case NodeType::kCharDevice:
+      case NodeType::kBlockDevice:
+        rc = mknodat(at.dir, at.name,
+                     (n.type == NodeType::kCharDevice ? S_IFCHR : S_IFBLK) | 0600,
+                     static_cast<dev_t>(n.rdev));
+        break;
+      case NodeType::kSocket:
+        // A socket cannot be recreated without a listener; restic and tar skip them too.
+        continue;
+      default:
+        break;
+    }
+    if (rc != 0) {
+      if (errno == EPERM && !as_root_ &&
+          (n.type == NodeType::kCharDevice || n.type == NodeType::kBlockDevice)) {
+        Warn("cannot create device " + path + " (needs root)");
+        continue;
+      }
+      return Status::FromErrno(errno, "creating " + path);
+    }
+    ++summary_.others;
+  }
+  return Status::OK();
+}
+
+// After the contents: a link's first path is created by whichever worker writes it first.
+Status Restorer::CreateLinks() {
+  PathResolver first_resolver;  // a link needs both of its ends open at once
+  for (const auto& [path, first] : links_) {
+    ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(path));
+    ASSIGN_OR_RETURN(AtPath first_at, first_resolver.Resolve(first));
+    if (opts_.overwrite) unlinkat(at.dir, at.name, 0);
+    if (linkat(first_at.dir, first_at.name, at.dir, at.name, 0) != 0) {
+      return Status::FromErrno(errno, "linking " + path + " to " + first);
+    }
+    ++summary_.others;
+  }
+  return Status::OK();
+}
+
+Result<int> Restorer::CreateFile(const PlannedFile& f, PathResolver& resolver) {
+  ASSIGN_OR_RETURN(AtPath at, resolver.Resolve(f.path));
+  if (opts_.overwrite) unlinkat(at.dir, at.name, 0);  // replace whatever is there, even a symlink
+  int fd = openat(at.dir, at.name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "creating " + f.path);
+  // Data is written into place, which extends the file; only a trailing hole needs the size set
+  // (holes stay holes).
+  const auto& runs = f.node.content;
+  if (f.node.size > 0 && (runs.empty() || runs.back().hole) &&
+      ftruncate(fd, static_cast<off_t>(f.node.size)) != 0) {
+    int err = errno;
+    close(fd);
+    return Status::FromErrno(err, "sizing " + f.path);
+  }
+  return fd;
+}
+
+Result<int> Restorer::OpenTarget(uint32_t i, OpenFiles& open) {
+  if (int fd = open.Find(i); fd >= 0) return fd;
+  const PlannedFile& f = files_[batch_begin_ + i];
+  BatchFile& b = batch_[i];
+  int fd = -1;
+  if (!b.created.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(create_mu_[i % create_mu_.size()]);
+    if (!b.created.load(std::memory_order_relaxed)) {
+      ASSIGN_OR_RETURN(fd, CreateFile(f, open.resolver()));
+      b.created.store(true, std::memory_order_release);
+    }
+  }
+  if (fd < 0) {  // another worker created it
+    ASSIGN_OR_RETURN(AtPath at, open.resolver().Resolve(f.path));
+    fd = openat(at.dir, at.name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return Status::FromErrno(errno, "opening " + f.path);
+  }
+  open.Add(i, fd);
+  return fd;
+}
+
+void Restorer::FinishFile(const PlannedFile& f, int fd) {
+  Status s = ApplyMetadata(AtPath{}, f.path, f.node, as_root_, fd);
+  if (!s.ok()) Warn(s.message());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++summary_.files;
+    summary_.bytes += f.node.size;
+  }
+  if (progress_) progress_->files++;
+}
+
+Status Restorer::WriteBlob(const std::vector<Target>& targets, ByteSpan plain, OpenFiles& open) {
+  for (const Target& t : targets) {
+    const PlannedFile& f = files_[batch_begin_ + t.file];
+    ASSIGN_OR_RETURN(int fd, OpenTarget(t.file, open));
+    size_t done = 0;
+    while (done < plain.size()) {
+      ssize_t n =
+          pwrite(fd, plain.data() + done, plain.size() - done, static_cast<off_t>(t.offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return Status::FromErrno(errno, "writing " + f.path);
+      done += static_cast<size_t>(n);
+    }
+    if (progress_) progress_->bytes += plain.size();
+    // The last write into the file, by whichever worker: every other write has returned.
+    if (batch_[t.file].writes_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      FinishFile(f, fd);
+      open.Close(t.file);
+    }
+  }
+  return Status::OK();
+}
+
+Status Restorer::RestorePack(const Id& pack, std::vector<std::pair<BlobLocation, Id>>& blobs,
+                             const std::unordered_map<Id, std::vector<Target>, IdHash>& targets,
+                             OpenFiles& open) {
+  std::sort(blobs.begin(), blobs.end(), [](const auto& a, const auto& b) {
+    return a.first.offset < b.first.offset;
+  });
+  std::vector<SealedBlob> sealed;
+  std::vector<Bytes> plain;
+  size_t i = 0;
+  while (i < blobs.size()) {
+    // One read covers a run of adjacent blobs.
+    size_t j = i + 1;
+    uint64_t start = blobs[i].first.offset, end = start + blobs[i].first.length;
+    while (j < blobs.size() && blobs[j].first.offset == end &&
+           end + blobs[j].first.length - start <= kMaxRead) {
+      end += blobs[j].first.length;
+      ++j;
+    }
+    ASSIGN_OR_RETURN(Bytes region, repo_.backend().Read({FileType::kPack, pack.Hex()}, start,
+                                                        end - start));
+    // Decoded a batch at a time (their ids re-hashed together), then written.
+    for (size_t b = i; b < j;) {
+      sealed.clear();
+      uint64_t raw = 0;
+      size_t e = b;
+      for (; e < j && sealed.size() < kDecodeBatch && (e == b || raw < kDecodeBytes); ++e) {
+        const BlobLocation& loc = blobs[e].first;
+        raw += loc.raw_length;
+        sealed.push_back(SealedBlob{blobs[e].second, loc.flags, loc.raw_length,
+                                    ByteSpan(region.data() + (loc.offset - start), loc.length)});
+      }
+      RETURN_IF_ERROR(DecodeBlobs(repo_.keys(), BlobType::kData, sealed, &plain));
+      for (size_t k = b; k < e; ++k) {
+        RETURN_IF_ERROR(WriteBlob(targets.at(blobs[k].second), plain[k - b], open));
+      }
+      b = e;
+    }
+    i = j;
+  }
+  return Status::OK();
+}
+
+Result<BatchPlan> Restorer::PlanBatch(size_t begin, size_t end) {
+  batch_begin_ = begin;
+  batch_.reset(new BatchFile[end - begin]);
+  BatchPlan plan;
+  for (size_t f = begin; f < end; ++f) {
+    const uint32_t i = static_cast<uint32_t>(f - begin);
+    uint64_t offset = 0;
+    uint32_t writes = 0;
+    for (const ContentRun& r : files_[f].node.content) {
+      if (!r.hole) {
+        plan.targets[r.blob].push_back({i, offset});
+        ++writes;
+      }
+      offset += r.length;
+    }
+    batch_[i].writes_left.store(writes, std::memory_order_relaxed);
+    if (writes == 0) plan.no_content.push_back(i);
+  }
+  // Where each blob is, grouped by pack: batched index lookups.
+  std::vector<Id> ids;
+  ids.reserve(plan.targets.size());
+  for (const auto& [id, t] : plan.targets) ids.push_back(id);
+  std::map<Id, std::vector<std::pair<BlobLocation, Id>>> by_pack;
+  constexpr size_t kLookupBatch = 4096;
+  std::vector<std::optional<BlobLocation>> locs;
+  for (size_t at = 0; at < ids.size(); at += kLookupBatch) {
+    std::span<const Id> some(ids.data() + at, std::min(kLookupBatch, ids.size() - at));
+    RETURN_IF_ERROR(store_.FindMany(some, &locs));
+    for (size_t k = 0; k < some.size(); ++k) {
+      if (!locs[k]) {
+        return Status::Corruption("data blob " + some[k].ShortHex() +
+                                  " is not in the index: the repository is damaged (run 'repo check')");
+      }
+      by_pack[locs[k]->pack].emplace_back(*locs[k], some[k]);
+    }
+  }
+  plan.packs.assign(std::make_move_iterator(by_pack.begin()),
+                    std::make_move_iterator(by_pack.end()));
+  return plan;
+}
+
+Status Restorer::RestoreBatch(BatchPlan& plan) {
+  auto& packs = plan.packs;
+  const auto& targets = plan.targets;
+  const auto& no_content = plan.no_content;
+  const size_t begin = batch_begin_;
+  std::atomic<size_t> next_pack{0}, next_empty{0};
+  std::atomic<bool> stop{false};
+  Status failed;
+  std::mutex fail_mu;
+  auto fail = [&](const Status& s) {
+    std::lock_guard<std::mutex> lock(fail_mu);
+    if (failed.ok()) failed = s;
+    stop = true;
+  };
+  auto worker = [&] {
+    OpenFiles open;
+    for (size_t p; !stop && (p = next_pack.fetch_add(1)) < packs.size();) {
+      Status s = RestorePack(packs[p].first, packs[p].second, targets, open);
+      if (!s.ok()) return fail(s);
+    }
+    for (size_t k; !stop && (k = next_empty.fetch_add(1)) < no_content.size();) {
+      const PlannedFile& f = files_[begin + no_content[k]];
+      auto fd = CreateFile(f, open.resolver());
+      if (!fd.ok()) return fail(fd.status());
+      FinishFile(f, *fd);
+      close(*fd);
+    }
+  };
+  RunWorkers(worker);
+  summary_.packs_read += packs.size();
+  return failed;
+}
+
+Status Restorer::VerifyFiles() {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  Status failed;
+  std::mutex fail_mu;
+  auto worker = [&] {
+    PathResolver resolver;
+    Bytes buf;
+    for (size_t i; !stop && (i = next.fetch_add(1)) < files_.size();) {
+      Status s = Verify(files_[i], resolver, buf);
+      if (s.ok()) continue;
+      std::lock_guard<std::mutex> lock(fail_mu);
+      if (failed.ok()) failed = s;
+      stop = true;
+    }
+  };
+  RunWorkers(worker);
+  if (failed.ok()) summary_.verified_files += files_.size();
+  return failed;
+}
+
+Status Restorer::Verify(const PlannedFile& f, PathResolver& resolver, Bytes& buf) {
+  ASSIGN_OR_RETURN(AtPath at, resolver.Resolve(f.path));
+  int fd = openat(at.dir, at.name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return Status::FromErrno(errno, "verifying " + f.path);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    Status s = Status::FromErrno(errno, "verifying " + f.path);
+    close(fd);
+    return s;
+  }
+  if (static_cast<uint64_t>(st.st_size) != f.node.size) {
+    close(fd);
+    return Status::Corruption(f.path + ": size " + std::to_string(st.st_size) + ", snapshot has " +
+                              std::to_string(f.node.size));
+  }
+  // Reads [offset, offset + len) into buf: OK, or what failed (a short read is Corruption).
+  auto read = [&](uint64_t offset, size_t len) -> Status {
+    buf.resize(len);
+    for (size_t got = 0; got < len;) {
+      ssize_t n = pread(fd, buf.data() + got, len - got, static_cast<off_t>(offset + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Status::FromErrno(errno, "verifying " + f.path);
+      if (n == 0) {
+        return Status::Corruption(f.path + ": short read at offset " +
+                                  std::to_string(offset + got));
+      }
+      got += static_cast<size_t>(n);
+    }
+    return Status::OK();
+  };
+  auto differs = [&](uint64_t offset) {
+    return Status::Corruption(f.path + ": content differs from the snapshot at offset " +
+                              std::to_string(offset));
+  };
+  const std::vector<ContentRun>& runs = f.node.content;
+  std::vector<ByteSpan> data;
+  std::vector<Id> ids;
+  Status result;
+  uint64_t offset = 0;  // of runs[i]
+  for (size_t i = 0; i < runs.size() && result.ok();) {
+    if (runs[i].hole) {
+      // A hole must read as zeros. Where the filesystem reports no data in it (SEEK_DATA), it
+      // does; otherwise it is read and checked a bounded piece at a time, whatever its length.
+      const off_t data_at = lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
+      const bool unwritten =
+          (data_at < 0 && errno == ENXIO) ||
+          (data_at >= 0 && static_cast<uint64_t>(data_at) >= offset + runs[i].length);
+      for (uint64_t done = unwritten ? runs[i].length : 0; done < runs[i].length && result.ok();) {
+        const size_t piece = static_cast<size_t>(std::min(runs[i].length - done, kDecodeBytes));
+        result = read(offset + done, piece);
+        const auto nonzero = std::find_if(buf.begin(), buf.end(), [](uint8_t b) { return b != 0; });
+        if (result.ok() && nonzero != buf.end())
+          result = differs(offset + done + (nonzero - buf.begin()));
+        done += piece;
+      }
+      offset += runs[i++].length;
+      continue;
+    }
+    // Adjacent data runs (up to kDecodeBatch, about kDecodeBytes): one read, ids hashed together.
+    size_t j = i;
+    uint64_t len = 0;
+    while (j < runs.size() && !runs[j].hole && j - i < kDecodeBatch &&
+           (j == i || len + runs[j].length <= kDecodeBytes)) {
+      len += runs[j++].length;
+    }
+    result = read(offset, static_cast<size_t>(len));
+    if (!result.ok()) break;
+    data.clear();
+    for (uint64_t at_run = 0, k = i; k < j; at_run += runs[k++].length) {
+      data.push_back(ByteSpan(buf).subspan(at_run, runs[k].length));
+    }
+    ids.resize(data.size());
+    ComputeBlobIds(repo_.keys(), BlobType::kData, data, ids);
+    for (size_t k = i; k < j; offset += runs[k++].length) {
+      if (result.ok() && ids[k - i] != runs[k].blob) result = differs(offset);
+    }
+    i = j;
+  }
+  close(fd);
+  return result;
+}
+
+bool Restorer::TargetIsEmpty() {
+  if (opts_.target.empty()) return false;  // restoring to /
+  auto at = resolver_.Resolve(opts_.target);
+  if (!at.ok()) return at.status().code() == StatusCode::kNotFound;
+  int fd = openat(at->dir, at->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT;
+  DIR* d = fdopendir(fd);
+  if (!d) {
+    close(fd);
+    return false;
+  }
+  bool empty = true;
+  while (dirent* e = readdir(d)) {
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+      empty = false;
+      break;
+    }
+  }
+  closedir(d);
+  return empty;
+}
+
+Result<RestoreSummary> Restorer::Run(const Snapshot& snapshot) {
+  RETURN_IF_ERROR(Plan(snapshot));
+  // Into a new or empty directory nothing can be in the way (and O_EXCL still guards each file).
+  const bool empty_target = TargetIsEmpty();
+  if (!opts_.target.empty()) RETURN_IF_ERROR(MakeDirectories(opts_.target));
+  if (!empty_target) RETURN_IF_ERROR(CheckConflicts());
+  std::vector<std::pair<size_t, size_t>> batches;  // [begin, end) of files_
+  size_t runs = 0, begin = 0;
+  for (size_t f = 0; f < files_.size(); ++f) {
+    runs += files_[f].node.content.size();
+    if (runs >= kRunsPerBatch || f + 1 == files_.size()) {
+      batches.emplace_back(begin, f + 1);
+      begin = f + 1;
+      runs = 0;
+    }
+  }
+  if (batches.empty()) RETURN_IF_ERROR(CreateSkeleton());
+  for (size_t b = 0; b < batches.size(); ++b) {
+    const size_t first = batches[b].first, last = batches[b].second;
+    Status skeleton;
+    Result<BatchPlan> plan = [&] {
+      if (b > 0) return PlanBatch(first, last);
+      // The first batch's index lookups run while the directories and special files are made.
+      std::jthread maker([&] { skeleton = CreateSkeleton(); });
+      return PlanBatch(first, last);
+    }();
+    RETURN_IF_ERROR(skeleton);
+    if (!plan.ok()) return plan.status();
+    RETURN_IF_ERROR(RestoreBatch(*plan));
+  }
+  batch_.reset();
+  RETURN_IF_ERROR(CreateLinks());
+  // Files have their metadata already (FinishFile). One failure to reach an entry is a warning
+  // like any other metadata failure.
+  auto apply = [this](const std::string& path, const Node& n) {
+    auto at = resolver_.Resolve(path);
+    Status s = at.ok() ? ApplyMetadata(*at, path, n, as_root_) : at.status();
+    if (!s.ok()) Warn(s.message());
+  };
+  for (const auto& [path, n] : others_) {
+    struct stat st;
+    if (!Lstat(path, &st)) continue;  // skipped above (socket, device)
+    apply(path, n);
+  }
+  // Directories last, deepest first: creating their contents changed their times.
+  for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) apply(it->first, it->second);
+  if (opts_.verify) RETURN_IF_ERROR(VerifyFiles());
+  return summary_;
+}
+
+}  // namespace
+
+bool RestoreSelects(const RestoreOptions& options, const std::string& path, bool is_dir) {
+  bool descend_only;
+  return RestoreSelectsImpl(options, path, is_dir, &descend_only);
+}
+
+Result<RestoreSummary> RestoreSnapshot(Repository& repo, const Snapshot& snapshot,
+                                       const RestoreOptions& options, RestoreProgress* progress,
+                                       const RestoreWarning& warn) {
+  if (options.target.empty()) return Status::InvalidArgument("no restore target given (--target)");
+  RestoreOptions opts = options;
+  opts.target = std::filesystem::absolute(opts.target).lexically_normal().string();
+  while (opts.target.size() > 1 && opts.target.back() == '/') opts.target.pop_back();
+  if (opts.target == "/") opts.target.clear();  // restoring to / : snapshot paths are absolute
+  ASSIGN_OR_RETURN(BlobStore * store, repo.blobs());
+  Restorer r(repo, *store, opts, progress, warn);
+  return r.Run(snapshot);
+}
+
+}  // namespace repo

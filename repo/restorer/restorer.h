@@ -1,0 +1,60 @@
+// Restorer: `repo restore`. Recreates a snapshot (or part of it) under a target directory with
+// contents and metadata: owners (when root), modes, times, xattrs, hardlinks, sparse holes,
+// symlinks, fifos and devices.
+//
+// Contents are restored pack by pack: every blob the selected files need is located, the blobs
+// are grouped by pack and sorted by offset, and each pack region is read once (adjacent blobs in
+// one read) and written to every place that needs it, by several threads at once. Metadata is
+// applied afterwards, directories last and deepest first, so nothing disturbs the times set.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "repo/store/repository.h"
+#include "repo/model/snapshot.h"
+
+namespace repo {
+
+struct RestoreOptions {
+  std::string target;                  // created if missing
+  std::vector<std::string> includes;   // glob patterns; empty: everything
+  std::vector<std::string> excludes;   // glob patterns
+  bool overwrite = false;              // replace existing files instead of refusing
+  bool verify = false;                 // re-read restored files and check them against the ids
+  int threads = 0;                     // 0: one per core
+};
+
+struct RestoreProgress {
+  std::atomic<uint64_t> files{0};
+  std::atomic<uint64_t> bytes{0};
+  uint64_t total_files = 0, total_bytes = 0;  // set once planned
+};
+
+struct RestoreSummary {
+  uint64_t files = 0, dirs = 0, others = 0;  // others: symlinks, fifos, devices, hardlinks
+  uint64_t bytes = 0;
+  uint64_t packs_read = 0;
+  uint64_t warnings = 0;  // metadata that could not be applied (e.g. owners when not root)
+  uint64_t verified_files = 0;
+};
+
+// Called for problems that do not stop the restore (metadata not applied). Thread-safe.
+using RestoreWarning = std::function<void(const std::string& message)>;
+
+// Restores `snapshot`. AlreadyExists (naming the first file) before anything is written if a
+// file to restore exists and !overwrite. With verify, Corruption names a file that differs (the
+// first one a worker found).
+Result<RestoreSummary> RestoreSnapshot(Repository& repo, const Snapshot& snapshot,
+                                       const RestoreOptions& options, RestoreProgress* progress,
+                                       const RestoreWarning& warn);
+
+// True if `path` (absolute, in the snapshot) is selected by includes/excludes: not excluded (nor
+// under an excluded directory) and, when there are includes, matched by one, under a matched
+// directory, or an ancestor of a possible match (so the walk can reach it).
+bool RestoreSelects(const RestoreOptions& options, const std::string& path, bool is_dir);
+
+}  // namespace repo

@@ -1,0 +1,244 @@
+#include "repo/store/blob_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "crypto/hash.h"
+#include "repo/store/blob_codec.h"
+#include "repo/store/index_file.h"
+
+namespace repo {
+
+namespace {
+
+// A pack is closed once it reaches the target size, so it holds at most the target plus one blob
+// (≤ max chunk or a 1 MiB tree piece, sealed) plus its header and trailer.
+size_t PackReserve(const RepositoryConfig& c) {
+  return size_t{c.pack_size} + std::max<size_t>(c.chunker.max_size, 1 << 20) + (256 << 10);
+}
+
+}  // namespace
+
+BlobStore::BlobStore(Backend& backend, const MasterKeys& keys, const RepositoryConfig& config,
+                     IndexCache& cache)
+    : backend_(backend),
+      keys_(keys),
+      config_(config),
+      cache_(cache),
+      pack_(std::make_unique<PackWriter>(keys.enc_key, PackReserve(config))) {}
+
+std::unique_ptr<PackWriter> BlobStore::NewPack() {
+  if (spare_buffers_.empty())
+    return std::make_unique<PackWriter>(keys_.enc_key, PackReserve(config_));
+  Bytes buffer = std::move(spare_buffers_.back());
+  spare_buffers_.pop_back();
+  return std::make_unique<PackWriter>(keys_.enc_key, std::move(buffer));
+}
+
+BlobStore::~BlobStore() {
+  std::unique_lock<std::mutex> lock(mu_);
+  written_.wait(lock, [&] { return writes_in_flight_ == 0; });
+  if (pack_->count() > 0 || !pending_.empty()) {
+    spdlog::debug("blob store closed with {} unflushed blobs; they are not in the repository",
+                  pack_->count() + pending_.size());
+  }
+}
+
+Status BlobStore::FailLocked(Status s) {
+  if (broken_.ok()) broken_ = s;
+  return s;
+}
+
+Result<PutResult> BlobStore::Put(BlobType type, ByteSpan plaintext) {
+  return PutWithId(type, ComputeBlobId(keys_, type, plaintext), plaintext);
+}
+
+Status BlobStore::PutMany(BlobType type, std::span<const ByteSpan> plaintexts,
+                          std::span<PutResult> results) {
+  std::vector<Id> ids(plaintexts.size());
+  ComputeBlobIds(keys_, type, plaintexts, ids);
+  for (size_t i = 0; i < plaintexts.size(); ++i) {
+    ASSIGN_OR_RETURN(results[i], PutWithId(type, ids[i], plaintexts[i]));
+  }
+  return Status::OK();
+}
+
+Result<PutResult> BlobStore::PutWithId(BlobType type, const Id& id, ByteSpan plaintext) {
+  if (plaintext.size() > config_.pack_size) {
+    return Status::InvalidArgument("blob of " + std::to_string(plaintext.size()) +
+                                   " bytes exceeds the pack size");
+  }
+  PutResult result;
+  result.id = id;
+  // The cache is asked without the lock. An index file written meanwhile moves its entries from
+  // unindexed_ into the cache, where this lookup may have missed them: then ask again.
+  uint64_t generation = index_generation_.load(std::memory_order_acquire);
+  ASSIGN_OR_RETURN(auto cached, cache_.Lookup(result.id));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    RETURN_IF_ERROR(broken_);
+    if (!cached && generation != index_generation_.load(std::memory_order_relaxed)) {
+      ASSIGN_OR_RETURN(cached, cache_.Lookup(result.id));
+    }
+    if (cached || !unindexed_.try_emplace(result.id, std::nullopt).second) {
+      ++stats_.blobs_deduplicated;
+      return result;
+    }
+  }
+  EncodedBlob blob = EncodeBlob(keys_, type, result.id, plaintext, config_.zstd_level);
+  std::unique_lock<std::mutex> lock(mu_);
+  RETURN_IF_ERROR(broken_);
+  pack_->Add(type, result.id, blob);
+  result.stored = true;
+  result.stored_bytes = blob.sealed.size();
+  ++stats_.blobs_stored;
+  stats_.bytes_stored += blob.sealed.size();
+  if (pack_->size() >= config_.pack_size) {
+    auto full = std::exchange(pack_, NewPack());
+    RETURN_IF_ERROR(WritePack(std::move(full), lock));
+  }
+  return result;
+}
+
+Status BlobStore::WritePack(std::unique_ptr<PackWriter> pack, std::unique_lock<std::mutex>& lock) {
+  ++writes_in_flight_;
+  lock.unlock();
+  auto finished = pack->Finish();
+  Status s = finished.status();
+  if (finished.ok()) {
+    s = backend_.Write({FileType::kPack, finished->id.Hex()}, finished->bytes);
+    // The same bytes under the same name: an identical pack already exists; fine.
+    if (s.code() == StatusCode::kAlreadyExists) s = Status::OK();
+    if (!s.ok()) s = s.WithContext("writing pack " + finished->id.ShortHex());
+  }
+  lock.lock();
+  --writes_in_flight_;
+  written_.notify_all();
+  // At most one buffer per pack that can be open or in flight at once is ever kept.
+  if (finished.ok() && spare_buffers_.size() < 2)
+    spare_buffers_.push_back(std::move(finished->bytes));
+  if (!s.ok()) return FailLocked(s);
+  ++stats_.packs_written;
+  for (const IndexEntry& e : finished->entries) {
+    unindexed_[e.blob] = e.loc;
+    pending_.push_back(e);
+  }
+  if (pending_.size() >= kIndexFileEntries) return WriteIndex(lock);
+  return Status::OK();
+}
+
+Status BlobStore::WriteOpenPack(std::unique_lock<std::mutex>& lock) {
+  written_.wait(lock, [&] { return writes_in_flight_ == 0; });
+  RETURN_IF_ERROR(broken_);
+  if (pack_->count() == 0) return Status::OK();
+  auto open = std::exchange(pack_, NewPack());
+  RETURN_IF_ERROR(WritePack(std::move(open), lock));
+  // Another thread may have filled and started a pack while the lock was released.
+  written_.wait(lock, [&] { return writes_in_flight_ == 0; });
+  return broken_;
+}
+
+Status BlobStore::WriteIndex(std::unique_lock<std::mutex>& lock) {
+  if (pending_.empty()) return Status::OK();
+  // Written without the lock, like a pack: Puts go on meanwhile (an index file and its cache
+  // entries take ~0.1 s). Its entries stay findable in unindexed_ until they are in the cache.
+  std::vector<IndexEntry> entries = std::exchange(pending_, {});
+  ++writes_in_flight_;
+  lock.unlock();
+  Bytes file = EncodeIndexFile(keys_.enc_key, entries);
+  Id file_id = PlainHash(file);
+  Status s = backend_.Write({FileType::kIndex, file_id.Hex()}, file);
+  if (s.code() == StatusCode::kAlreadyExists) s = Status::OK();
+  if (!s.ok()) s = s.WithContext("writing index file " + file_id.ShortHex());
+  if (s.ok()) s = cache_.AddIndexFile(file_id, entries);
+  lock.lock();
+  --writes_in_flight_;
+  written_.notify_all();
+  if (!s.ok()) return FailLocked(s);
+  ++stats_.index_files_written;
+  for (const IndexEntry& e : entries) unindexed_.erase(e.blob);
+  index_generation_.fetch_add(1, std::memory_order_release);
+  return Status::OK();
+}
+
+Status BlobStore::Flush() {
+  std::unique_lock<std::mutex> lock(mu_);
+  RETURN_IF_ERROR(broken_);
+  RETURN_IF_ERROR(WriteOpenPack(lock));
+  RETURN_IF_ERROR(WriteIndex(lock));
+  // Index files other threads are writing hold blobs Put before this Flush too.
+  written_.wait(lock, [&] { return writes_in_flight_ == 0; });
+  return broken_;
+}
+
+Result<std::optional<BlobLocation>> BlobStore::Find(const Id& id) {
+  std::vector<std::optional<BlobLocation>> out;
+  RETURN_IF_ERROR(FindMany(std::span<const Id>(&id, 1), &out));
+  return out[0];
+}
+
+Status BlobStore::FindMany(std::span<const Id> ids, std::vector<std::optional<BlobLocation>>* out) {
+  out->assign(ids.size(), std::nullopt);
+  // Packs this store wrote whose index file the cache has not merged yet come first: an entry
+  // only ever moves from there into the cache, so looking in this order misses nothing.
+  std::vector<Id> ask;
+  std::vector<size_t> where;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto it = unindexed_.find(ids[i]);
+      if (it != unindexed_.end() && it->second) {
+        (*out)[i] = it->second;
+      } else {
+        ask.push_back(ids[i]);
+        where.push_back(i);
+      }
+    }
+  }
+  std::vector<std::optional<BlobLocation>> found;
+  RETURN_IF_ERROR(cache_.LookupMany(ask, &found));
+  for (size_t k = 0; k < ask.size(); ++k) (*out)[where[k]] = found[k];
+  return Status::OK();
+}
+
+Result<Bytes> BlobStore::Get(BlobType type, const Id& id) {
+  std::optional<BlobLocation> loc;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto it = unindexed_.find(id);
+    if (it != unindexed_.end()) {
+      if (!it->second) {  // in the open pack or a pack being written: make it readable
+        RETURN_IF_ERROR(broken_);
+        RETURN_IF_ERROR(WriteOpenPack(lock));
+      }
+      it = unindexed_.find(id);  // gone from the map: indexed meanwhile, the cache has it
+      if (it != unindexed_.end() && !it->second) {
+        return Status::NotFound(std::string(BlobTypeName(type)) + " blob " + id.ShortHex() +
+                                ": still being stored by another thread");
+      }
+      if (it != unindexed_.end()) loc = it->second;
+    }
+  }
+  if (!loc) {
+    ASSIGN_OR_RETURN(loc, cache_.Lookup(id));
+  }
+  if (!loc) return Status::NotFound(std::string(BlobTypeName(type)) + " blob " + id.ShortHex() +
+                                    ": not in the index");
+  if (loc->type != type) {
+    return Status::Corruption("blob " + id.ShortHex() + ": indexed as " +
+                              std::string(BlobTypeName(loc->type)) + ", wanted " +
+                              std::string(BlobTypeName(type)));
+  }
+  ASSIGN_OR_RETURN(Bytes sealed,
+                   backend_.Read({FileType::kPack, loc->pack.Hex()}, loc->offset, loc->length));
+  return DecodeBlob(keys_, type, id, loc->flags, loc->raw_length, sealed);
+}
+
+BlobStoreStats BlobStore::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+}  // namespace repo

@@ -1,0 +1,117 @@
+// BlobStore: content-addressed storage of blobs in packs, with deduplication.
+//
+// Write ordering (docs/design.md, "Write path"): a blob is sealed into the open pack; a full pack
+// is verified and written durably; only then are its entries written into an index file, durably;
+// only then are they added to the local index cache. So the cache never points at a blob whose
+// pack or index file might be missing after a crash, and a crash at any point leaves a
+// repository that checks clean (at worst a pack no index lists, which `repair index` adopts).
+//
+// Thread-safety: Put, Get, Find and Flush may be called concurrently. Hashing, compression,
+// encryption, sealing and writing a full pack, and writing an index file and adding it to the
+// cache all run outside the store's lock, so one thread's write (with its fsync) does not stall
+// the others. A store whose write failed
+// refuses further writes.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "base/bytes.h"
+#include "base/id.h"
+#include "base/status.h"
+#include "crypto/master_keys.h"
+#include "index/blob_location.h"
+#include "index/index_cache.h"
+#include "repo/storage/backend.h"
+#include "repo/store/config.h"
+#include "repo/store/pack.h"
+
+namespace repo {
+
+struct PutResult {
+  Id id;
+  bool stored = false;        // false: the repository already had it (deduplicated)
+  uint64_t stored_bytes = 0;  // sealed bytes added to a pack
+};
+
+struct BlobStoreStats {
+  uint64_t packs_written = 0;
+  uint64_t index_files_written = 0;
+  uint64_t blobs_stored = 0;
+  uint64_t blobs_deduplicated = 0;
+  uint64_t bytes_stored = 0;  // sealed bytes written into packs
+};
+
+class BlobStore {
+ public:
+  // All references must outlive the store.
+  BlobStore(Backend& backend, const MasterKeys& keys, const RepositoryConfig& config,
+            IndexCache& cache);
+  // Does not flush: blobs not yet flushed are simply not in the repository.
+  ~BlobStore();
+
+  // Stores `plaintext` unless a blob with its id exists. Returns its id.
+  Result<PutResult> Put(BlobType type, ByteSpan plaintext);
+  // Put of each plaintext in turn into results[i], with their ids hashed as one batch (several
+  // at a time: ComputeBlobIds). Stops at the first error, which it returns, as that Put would
+  // (results are then unspecified). REQUIRES: results.size() == plaintexts.size().
+  Status PutMany(BlobType type, std::span<const ByteSpan> plaintexts, std::span<PutResult> results);
+  // The plaintext of blob `id`, verified against its id. NotFound if no index lists it.
+  Result<Bytes> Get(BlobType type, const Id& id);
+  // Where blob `id` is stored, if it is (written packs only).
+  Result<std::optional<BlobLocation>> Find(const Id& id);
+  // Find for many ids at once (one batched cache lookup): (*out)[i] is where ids[i] is.
+  Status FindMany(std::span<const Id> ids, std::vector<std::optional<BlobLocation>>* out);
+  // Writes the open pack and an index file for every pack not yet indexed. After OK, every
+  // blob Put so far is durable and findable by other processes.
+  Status Flush();
+
+  BlobStoreStats stats() const;
+
+  // Entries indexed per index file before the store writes one mid-run.
+  static constexpr size_t kIndexFileEntries = 32768;
+
+ private:
+  // Put of a blob whose id is known. REQUIRES: id == ComputeBlobId(keys_, type, plaintext).
+  Result<PutResult> PutWithId(BlobType type, const Id& id, ByteSpan plaintext);
+  // Seals and writes `pack` (no lock held), then records its entries (lock taken).
+  Status WritePack(std::unique_ptr<PackWriter> pack, std::unique_lock<std::mutex>& lock);
+  // Waits for pack writes in flight, then writes the open pack. REQUIRES: lock holds mu_.
+  Status WriteOpenPack(std::unique_lock<std::mutex>& lock);
+  // Writes the pending entries' index file, then adds them to the cache (no lock held while it
+  // does). REQUIRES: lock holds mu_; holds it again on return.
+  Status WriteIndex(std::unique_lock<std::mutex>& lock);
+  Status FailLocked(Status s);
+  // A writer for the next pack, in a spare buffer if there is one. REQUIRES: mu_ held.
+  std::unique_ptr<PackWriter> NewPack();
+
+  Backend& backend_;
+  const MasterKeys& keys_;
+  const RepositoryConfig& config_;
+  IndexCache& cache_;
+
+  mutable std::mutex mu_;
+  std::condition_variable written_;  // signalled when a pack or index file write finishes
+  Status broken_;  // first write error; refuses further writes
+  std::unique_ptr<PackWriter> pack_;  // the open pack
+  // Buffers of written packs, reused by the next ones: a fixed few pack-sized buffers, where
+  // fresh ones from malloc left a pack's worth of freed memory in each thread's arena.
+  std::vector<Bytes> spare_buffers_;
+  int writes_in_flight_ = 0;  // packs and index files being written without the lock
+  // Blobs this store has taken but that the cache does not know yet: nullopt while they are
+  // being encoded or sit in the open pack; their location once their pack is written.
+  std::unordered_map<Id, std::optional<BlobLocation>, IdHash> unindexed_;
+  std::vector<IndexEntry> pending_;  // entries of written packs awaiting an index file
+  // Index files this store has added to the cache (changed under mu_): Put's unlocked cache
+  // lookup is repeated if it changed meanwhile, so no blob is stored twice by one store.
+  std::atomic<uint64_t> index_generation_{0};
+  BlobStoreStats stats_;
+};
+
+}  // namespace repo

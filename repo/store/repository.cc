@@ -1,0 +1,327 @@
+#include "repo/store/repository.h"
+
+#include <pwd.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <ctime>
+#include <set>
+
+#include "crypto/hash.h"
+#include "repo/store/index_file.h"
+#include "repo/store/object_codec.h"
+
+namespace repo {
+namespace {
+
+GearTable DeriveGearTable(const SecretBytes& seed) {
+  GearTable gear;
+  for (uint32_t i = 0; i < gear.size(); ++i) {
+    Bytes counter;
+    ByteWriter(&counter).U32(i);
+    Id h = KeyedHash(seed, counter);
+    uint64_t v = 0;
+    for (int b = 7; b >= 0; --b) v = v << 8 | h.data()[b];
+    gear[i] = v;
+  }
+  return gear;
+}
+
+KeyFileInfo LocalKeyInfo() {
+  KeyFileInfo info;
+  info.created_unix = static_cast<int64_t>(std::time(nullptr));
+  char host[256] = {0};
+  if (gethostname(host, sizeof host - 1) == 0) info.hostname = host;
+  if (passwd* pw = getpwuid(getuid())) info.username = pw->pw_name;
+  return info;
+}
+
+Result<Id> WriteKeyFile(Backend& backend, const MasterKeys& keys, const SecretBytes& password,
+                        const KdfParams& kdf) {
+  ASSIGN_OR_RETURN(Bytes file, CreateKeyFile(keys, password, kdf, LocalKeyInfo()));
+  Id id = PlainHash(file);
+  RETURN_IF_ERROR(backend.Write({FileType::kKey, id.Hex()}, file));
+  return id;
+}
+
+}  // namespace
+
+std::string DefaultCacheDir() {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/repo";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/repo";
+  return "/var/cache/repo";
+}
+
+Repository::~Repository() = default;
+
+Result<std::unique_ptr<Repository>> Repository::Init(std::unique_ptr<Backend> backend,
+                                                     const SecretBytes& password,
+                                                     const InitOptions& options,
+                                                     const std::string& cache_dir) {
+  RETURN_IF_ERROR(options.kdf.Validate());
+  if (password.empty()) return Status::InvalidArgument("empty password; choose a password");
+  ASSIGN_OR_RETURN(auto existing, backend->List(FileType::kConfig));
+  if (!existing.empty()) {
+    return Status::AlreadyExists("a repository already exists at " + backend->Location());
+  }
+  std::unique_ptr<Repository> repo(new Repository());
+  repo->config_.chunker = options.chunker;
+  repo->config_.pack_size = options.pack_size;
+  repo->config_.zstd_level = options.zstd_level;
+  repo->config_.created_unix = static_cast<int64_t>(std::time(nullptr));
+  SecretBytes rid = SecretBytes::Random(Id::kSize);
+  repo->config_.id = Id::FromSpan(rid.span());
+  RETURN_IF_ERROR(repo->config_.Validate());
+  repo->keys_ = MasterKeys::Generate();
+
+  ASSIGN_OR_RETURN(repo->key_id_, WriteKeyFile(*backend, repo->keys_, password, options.kdf));
+  Bytes config = SealObject(repo->keys_.enc_key, ObjectKind::kConfig, repo->config_.Encode());
+  Status written = backend->Write({FileType::kConfig, ""}, config);
+  if (!written.ok()) {
+    // Best effort: a key without a config opens nothing (Open skips such keys anyway).
+    (void)backend->Delete({FileType::kKey, repo->key_id_.Hex()});
+    return written;
+  }
+
+  repo->backend_ = std::move(backend);
+  repo->cache_dir_ = cache_dir;
+  repo->gear_ = DeriveGearTable(repo->keys_.chunker_seed);
+  return repo;
+}
+
+Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> backend,
+                                                     const SecretBytes& password,
+                                                     const std::string& cache_dir) {
+  auto config_file = backend->Read({FileType::kConfig, ""});
+  if (!config_file.ok()) {
+    if (config_file.status().IsNotFound()) {
+      return Status::NotFound("no repository at " + backend->Location() +
+                              " (run 'repo init' to create one)");
+    }
+    return config_file.status();
+  }
+  RETURN_IF_ERROR(CheckObjectHeader(ObjectKind::kConfig, *config_file, "config"));
+
+  ASSIGN_OR_RETURN(auto key_files, backend->List(FileType::kKey));
+  std::sort(key_files.begin(), key_files.end(),
+            [](const FileInfo& a, const FileInfo& b) { return a.name < b.name; });
+  std::unique_ptr<Repository> repo(new Repository());
+  Status last = Status::WrongPassword("no key file in " + backend->Location());
+  bool opened = false;
+  Status config_failure;  // a key opened but the config did not authenticate under it
+  for (const FileInfo& f : key_files) {
+    auto bytes = backend->Read({FileType::kKey, f.name});
+    if (!bytes.ok()) {
+      last = bytes.status();
+      continue;
+    }
+    auto keys = OpenKeyFile(*bytes, password);
+    if (!keys.ok()) {
+      if (keys.status().code() != StatusCode::kWrongPassword) {
+        spdlog::warn("key {}: {}", f.name.substr(0, 8), keys.status().message());
+        if (last.code() == StatusCode::kWrongPassword) last = keys.status();
+      }
+      continue;
+    }
+    // A key that opens but does not open the config belongs to another repository (e.g. left
+    // over by an init whose config write failed): try the next one.
+    auto payload = OpenObject(keys->enc_key, ObjectKind::kConfig, *config_file, "config");
+    if (!payload.ok()) {
+      spdlog::warn("key {} opens with this password but not the config; skipping it",
+                   f.name.substr(0, 8));
+      config_failure = payload.status();
+      continue;
+    }
+    ASSIGN_OR_RETURN(repo->config_, RepositoryConfig::Decode(*payload));
+    repo->keys_ = std::move(keys).value();
+    repo->key_id_ = *Id::ParseHex(f.name);
+    opened = true;
+    break;
+  }
+  if (!opened && !config_failure.ok()) {
+    return Status::Corruption(config_failure.message() +
+                              ": the config is damaged, or the keys that open with this password "
+                              "belong to another repository");
+  }
+  if (!opened) {
+    if (last.code() == StatusCode::kWrongPassword || last.code() == StatusCode::kCorruption) {
+      return Status::WrongPassword("wrong password: no key in " + backend->Location() +
+                                   " opens with it");
+    }
+    return last;
+  }
+  repo->backend_ = std::move(backend);
+  repo->cache_dir_ = cache_dir;
+  repo->gear_ = DeriveGearTable(repo->keys_.chunker_seed);
+  return repo;
+}
+
+Result<Id> Repository::ResolvePrefix(FileType type, std::string_view prefix) {
+  if (prefix.size() < 4) {
+    return Status::InvalidArgument("id '" + std::string(prefix) + "' is too short; give at least 4 hex digits");
+  }
+  ASSIGN_OR_RETURN(auto files, backend_->List(type));
+  std::optional<Id> match;
+  for (const FileInfo& f : files) {
+    if (f.name.compare(0, prefix.size(), prefix) != 0) continue;
+    if (match) {
+      return Status::InvalidArgument("id '" + std::string(prefix) + "' is ambiguous: several " +
+                                     std::string(FileTypeName(type)) + " files start with it");
+    }
+    match = Id::ParseHex(f.name);
+  }
+  if (!match) {
+    return Status::NotFound("no " + std::string(FileTypeName(type)) + " file matches id '" +
+                            std::string(prefix) + "'");
+  }
+  return *match;
+}
+
+Result<std::vector<KeyDescription>> Repository::ListKeys() {
+  ASSIGN_OR_RETURN(auto files, backend_->List(FileType::kKey));
+  std::vector<KeyDescription> out;
+  for (const FileInfo& f : files) {
+    ASSIGN_OR_RETURN(Bytes bytes, backend_->Read({FileType::kKey, f.name}));
+    KeyDescription d;
+    d.id = *Id::ParseHex(f.name);
+    auto info = ReadKeyFileInfo(bytes);
+    if (!info.ok()) return info.status().WithContext("key " + d.id.ShortHex());
+    d.info = std::move(info).value();
+    d.current = d.id == key_id_;
+    out.push_back(std::move(d));
+  }
+  std::sort(out.begin(), out.end(), [](const KeyDescription& a, const KeyDescription& b) {
+    return a.info.created_unix != b.info.created_unix ? a.info.created_unix < b.info.created_unix
+                                                      : a.id < b.id;
+  });
+  return out;
+}
+
+Result<Id> Repository::AddKey(const SecretBytes& password, const KdfParams& kdf) {
+  RETURN_IF_ERROR(kdf.Validate());
+  return WriteKeyFile(*backend_, keys_, password, kdf);
+}
+
+Status Repository::RemoveKey(const Id& key) {
+  if (key == key_id_) {
+    return Status::InvalidArgument("key " + key.ShortHex() +
+                                   " is the one in use; open the repository with another key to "
+                                   "remove it, or use 'repo key passwd'");
+  }
+  ASSIGN_OR_RETURN(auto files, backend_->List(FileType::kKey));
+  bool found = false;
+  for (const FileInfo& f : files) found = found || f.name == key.Hex();
+  if (!found) return Status::NotFound("no key " + key.ShortHex());
+  if (files.size() <= 1) return Status::InvalidArgument("refusing to remove the last key");
+  return backend_->Delete({FileType::kKey, key.Hex()});
+}
+
+Result<Id> Repository::ChangePassword(const SecretBytes& new_password, const KdfParams& kdf) {
+  ASSIGN_OR_RETURN(Id added, AddKey(new_password, kdf));
+  Id old = key_id_;
+  key_id_ = added;  // the new key is durable: from now on it is the one in use
+  RETURN_IF_ERROR(backend_->Delete({FileType::kKey, old.Hex()}));
+  return added;
+}
+
+Result<IndexCache*> Repository::index() {
+  if (!cache_) {
+    ASSIGN_OR_RETURN(cache_, IndexCache::Open(cache_dir_ + "/" + config_.id.Hex() + "/index",
+                                              config_.id));
+    Status s = SyncIndex(*cache_, false);
+    if (!s.ok()) {
+      cache_.reset();
+      return s;
+    }
+  }
+  return cache_.get();
+}
+
+Status Repository::SyncIndex(IndexCache& cache, bool force_rebuild) {
+  ASSIGN_OR_RETURN(auto listed, backend_->List(FileType::kIndex));
+  std::set<std::string> names;
+  for (const FileInfo& f : listed) names.insert(f.name);
+  ASSIGN_OR_RETURN(auto merged, cache.MergedIndexFiles());
+  std::set<std::string> have;
+  bool stale = force_rebuild;
+  for (const Id& m : merged) {
+    have.insert(m.Hex());
+    stale = stale || !names.count(m.Hex());  // an index file we merged is gone: rebuild
+  }
+  if (stale) {
+    spdlog::info("index cache is stale; rebuilding it from {} index files", names.size());
+    RETURN_IF_ERROR(cache.Clear());
+    have.clear();
+  }
+  for (const std::string& name : names) {
+    if (have.count(name)) continue;
+    const std::string what = "index file " + name.substr(0, 8);
+    ASSIGN_OR_RETURN(Bytes file, backend_->Read({FileType::kIndex, name}));
+    if (PlainHash(file).Hex() != name) {
+      return Status::Corruption(what + ": content does not match its name (run 'repo repair index')");
+    }
+    auto entries = DecodeIndexFile(keys_.enc_key, file, what);
+    if (!entries.ok()) {
+      return entries.status().WithContext("reading the repository index (run 'repo repair index')");
+    }
+    RETURN_IF_ERROR(cache.AddIndexFile(*Id::ParseHex(name), *entries));
+  }
+  return Status::OK();
+}
+
+Result<BlobStore*> Repository::blobs() {
+  if (!blobs_) {
+    ASSIGN_OR_RETURN(IndexCache * cache, index());
+    blobs_ = std::make_unique<BlobStore>(*backend_, keys_, config_, *cache);
+  }
+  return blobs_.get();
+}
+
+Result<RepairIndexReport> Repository::RepairIndex() {
+  RepairIndexReport report;
+  ASSIGN_OR_RETURN(auto old_index, backend_->List(FileType::kIndex));
+  ASSIGN_OR_RETURN(auto packs, backend_->List(FileType::kPack));
+  std::vector<IndexEntry> batch;
+  std::set<std::string> written;
+  auto write_batch = [&]() -> Status {
+    if (batch.empty()) return Status::OK();
+    Bytes file = EncodeIndexFile(keys_.enc_key, batch);
+    Id id = PlainHash(file);
+    Status s = backend_->Write({FileType::kIndex, id.Hex()}, file);
+    if (!s.ok() && s.code() != StatusCode::kAlreadyExists) return s;
+    written.insert(id.Hex());
+    ++report.index_files_written;
+    batch.clear();
+    return Status::OK();
+  };
+  for (const FileInfo& p : packs) {
+    Id pack = *Id::ParseHex(p.name);
+    auto entries = ReadPackHeader(*backend_, keys_.enc_key, pack);
+    ++report.packs_read;
+    if (!entries.ok()) {
+      report.bad_packs.push_back(entries.status().message());
+      continue;
+    }
+    report.blobs_indexed += entries->size();
+    batch.insert(batch.end(), entries->begin(), entries->end());
+    if (batch.size() >= BlobStore::kIndexFileEntries) RETURN_IF_ERROR(write_batch());
+  }
+  RETURN_IF_ERROR(write_batch());
+  // New index files are durable; only now remove the ones they replace.
+  for (const FileInfo& f : old_index) {
+    if (written.count(f.name)) continue;
+    Status s = backend_->Delete({FileType::kIndex, f.name});
+    if (!s.ok() && !s.IsNotFound()) return s;
+    ++report.index_files_removed;
+  }
+  blobs_.reset();
+  cache_.reset();
+  ASSIGN_OR_RETURN(cache_, IndexCache::Open(cache_dir_ + "/" + config_.id.Hex() + "/index",
+                                            config_.id));
+  RETURN_IF_ERROR(SyncIndex(*cache_, true));
+  return report;
+}
+
+}  // namespace repo

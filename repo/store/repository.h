@@ -1,0 +1,109 @@
+// Repository: an opened repository — its keys, config, blob store and index. The one place that
+// ties backend, crypto and index together; cli/ and fuse/ call only this and what it hands out.
+//
+// Thread-safety: the accessors are safe to call concurrently; key management is not (the CLI runs
+// one key command per process).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/id.h"
+#include "base/status.h"
+#include "chunker/fastcdc.h"
+#include "crypto/key_file.h"
+#include "crypto/master_keys.h"
+#include "index/index_cache.h"
+#include "repo/storage/backend.h"
+#include "repo/store/blob_store.h"
+#include "repo/store/config.h"
+
+namespace repo {
+
+struct InitOptions {
+  ChunkerParams chunker = ChunkerParams::Default();
+  uint32_t pack_size = RepositoryConfig::kDefaultPackSize;
+  int32_t zstd_level = RepositoryConfig::kDefaultZstdLevel;
+  KdfParams kdf = KdfParams::Default();
+};
+
+struct KeyDescription {
+  Id id;
+  KeyFileInfo info;
+  bool current = false;  // the key this process opened the repository with
+};
+
+struct RepairIndexReport {
+  uint64_t packs_read = 0;
+  uint64_t blobs_indexed = 0;
+  std::vector<std::string> bad_packs;  // "pack <id>: <why>", not indexed
+  uint64_t index_files_written = 0;
+  uint64_t index_files_removed = 0;
+};
+
+class Repository {
+ public:
+  // Creates a repository in the (empty) backend: a fresh key file for `password`, then the
+  // config, written last, so a half-made repository is never mistaken for one.
+  static Result<std::unique_ptr<Repository>> Init(std::unique_ptr<Backend> backend,
+                                                  const SecretBytes& password,
+                                                  const InitOptions& options,
+                                                  const std::string& cache_dir);
+  // Opens an existing repository with `password`, trying every key file. UnsupportedVersion for
+  // a newer format (checked before any password work); WrongPassword when no key matches.
+  // `cache_dir` is the root cache directory (the cache of this repository is a subfolder).
+  static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<Backend> backend,
+                                                  const SecretBytes& password,
+                                                  const std::string& cache_dir);
+  ~Repository();
+
+  const RepositoryConfig& config() const { return config_; }
+  const MasterKeys& keys() const { return keys_; }
+  Backend& backend() { return *backend_; }
+  const Id& key_id() const { return key_id_; }
+  // The FastCDC gear table of this repository, derived from its secret chunker seed.
+  const GearTable& gear_table() const { return gear_; }
+
+  // The blob store, after bringing the local index cache up to date with the repository's index
+  // files (merging new ones, rebuilding it if it is stale or missing).
+  Result<BlobStore*> blobs();
+
+  // True once blobs() has opened the index cache in shared mode: another process holds it, and
+  // this one reads it as a RocksDB secondary (docs/design.md, "Several processes at once").
+  bool index_cache_shared() const { return cache_ && cache_->shared(); }
+
+  // Resolves a unique hex prefix (at least 4 characters) of a file of `type`.
+  Result<Id> ResolvePrefix(FileType type, std::string_view prefix);
+
+  // Key management (docs/cli.md, "repo key").
+  Result<std::vector<KeyDescription>> ListKeys();
+  Result<Id> AddKey(const SecretBytes& password, const KdfParams& kdf);
+  // Refuses to remove the last key and the key in use (use `key passwd` for that).
+  Status RemoveKey(const Id& key);
+  // Adds a key for `new_password`, then removes the current one. Returns the new key's id.
+  Result<Id> ChangePassword(const SecretBytes& new_password, const KdfParams& kdf);
+
+  // Rebuilds the index files from the pack headers, then the cache. Packs whose header cannot
+  // be read are reported, not indexed, and left in place.
+  Result<RepairIndexReport> RepairIndex();
+
+ private:
+  Repository() = default;
+  Result<IndexCache*> index();
+  Status SyncIndex(IndexCache& cache, bool force_rebuild);
+
+  std::unique_ptr<Backend> backend_;
+  std::string cache_dir_;
+  RepositoryConfig config_;
+  MasterKeys keys_;
+  Id key_id_;
+  GearTable gear_{};
+  std::unique_ptr<IndexCache> cache_;
+  std::unique_ptr<BlobStore> blobs_;
+};
+
+// The default cache root: $XDG_CACHE_HOME/repo, else $HOME/.cache/repo.
+std::string DefaultCacheDir();
+
+}  // namespace repo

@@ -1,0 +1,517 @@
+// Repository (repo/store/repository.h): init and open, passwords and format versions, key management,
+// id prefixes, and rebuilding the index from packs.
+#include "repo/store/repository.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "crypto/aead.h"
+#include "crypto/hash.h"
+#include "repo/store/index_file.h"
+#include "repo/storage/local_backend.h"
+#include "repo/storage/memory_backend.h"
+#include "repo/store/object_codec.h"
+#include "tests/support/faulty_backend.h"
+#include "tests/support/test_repo.h"
+
+namespace repo {
+namespace {
+
+using test::FaultyBackend;
+using test::Password;
+using test::RandomBytes;
+
+constexpr size_t kBigBlob = 200 << 10;  // five fit a 1 MiB pack, the sixth closes it
+const FileHandle kConfigFile{FileType::kConfig, ""};
+
+class RepositoryTest : public ::testing::Test {
+ protected:
+  std::string FreshCache() { return dir_.Sub("cache" + std::to_string(caches_++)); }
+
+  std::unique_ptr<Repository> Init(std::string_view password = test::kPassword) {
+    auto r = test::InitSmallRepo(storage_, FreshCache(), password);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
+  Result<std::unique_ptr<Repository>> Open(std::string_view password = test::kPassword,
+                                           std::string cache = "") {
+    return test::OpenRepo(storage_, cache.empty() ? FreshCache() : cache, password);
+  }
+  std::unique_ptr<Repository> MustOpen(std::string_view password = test::kPassword,
+                                       std::string cache = "") {
+    auto r = Open(password, cache);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
+  static BlobStore* Blobs(Repository& r) {
+    auto s = r.blobs();
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? *s : nullptr;
+  }
+  // Puts blobs 0..n-1 of kBigBlob random bytes (seeded by their number) and flushes.
+  std::vector<Id> PutBig(Repository& r, int first, int n) {
+    BlobStore* s = Blobs(r);
+    std::vector<Id> ids;
+    for (int i = first; i < first + n; ++i) {
+      Result<PutResult> p = s->Put(BlobType::kData, RandomBytes(kBigBlob, i));
+      EXPECT_TRUE(p.ok()) << p.status().ToString();
+      ids.push_back(p.ok() ? p->id : Id());
+    }
+    EXPECT_TRUE(s->Flush().ok());
+    return ids;
+  }
+  static StatusCode GetCode(Repository& r, const Id& id) {
+    return Blobs(r)->Get(BlobType::kData, id).status().code();
+  }
+  void DeleteAll(FileType type) {
+    const std::vector<FileInfo> files = *storage_.List(type);
+    for (const FileInfo& f : files) ASSERT_TRUE(storage_.Delete({type, f.name}).ok());
+  }
+  size_t Count(FileType type) { return storage_.List(type)->size(); }
+
+  test::TempDir dir_;
+  int caches_ = 0;
+  MemoryBackend storage_;
+};
+
+// --- Init and Open ---------------------------------------------------------------------------
+
+TEST_F(RepositoryTest, InitThenOpenWithTheRightPassword) {
+  auto made = Init();
+  ASSERT_NE(made, nullptr);
+  EXPECT_EQ(Count(FileType::kKey), 1u);
+  EXPECT_EQ(Count(FileType::kConfig), 1u);
+  auto opened = MustOpen();
+  ASSERT_NE(opened, nullptr);
+  EXPECT_EQ(opened->config().id, made->config().id);
+  EXPECT_FALSE(opened->config().id.IsZero());
+  EXPECT_EQ(opened->config().pack_size, test::kSmallPackSize);
+  EXPECT_EQ(opened->config().chunker.max_size, test::SmallChunker().max_size);
+  EXPECT_EQ(opened->key_id(), made->key_id());
+  EXPECT_TRUE(opened->keys().enc_key.Equals(made->keys().enc_key));
+  EXPECT_TRUE(opened->keys().id_key.Equals(made->keys().id_key));
+  EXPECT_EQ(opened->gear_table(), made->gear_table());
+}
+
+TEST_F(RepositoryTest, EachRepositoryHasItsOwnIdKeysAndGearTable) {
+  auto a = Init();
+  MemoryBackend other_storage;
+  auto b = test::InitSmallRepo(other_storage, FreshCache());
+  ASSERT_TRUE(b.ok());
+  EXPECT_NE(a->config().id, (*b)->config().id);
+  EXPECT_FALSE(a->keys().enc_key.Equals((*b)->keys().enc_key));
+  EXPECT_NE(a->gear_table(), (*b)->gear_table());
+}
+
+TEST_F(RepositoryTest, InitRefusesAnExistingRepository) {
+  Init();
+  auto again = test::InitSmallRepo(storage_, FreshCache());
+  EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(Count(FileType::kKey), 1u);
+}
+
+TEST_F(RepositoryTest, InitRefusesBadOptionsBeforeWritingAnything) {
+  InitOptions small_pack = test::SmallRepoOptions();
+  small_pack.pack_size = 1000;
+  InitOptions bad_kdf = test::SmallRepoOptions();
+  bad_kdf.kdf.memlimit = 1;
+  InitOptions bad_level = test::SmallRepoOptions();
+  bad_level.zstd_level = 42;
+  for (const InitOptions& o : {small_pack, bad_kdf, bad_level}) {
+    auto r = Repository::Init(test::Borrow(storage_), Password("pw"), o, FreshCache());
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  }
+  auto r = Repository::Init(test::Borrow(storage_), Password(""), test::SmallRepoOptions(),
+                            FreshCache());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Count(FileType::kKey), 0u);
+  EXPECT_EQ(Count(FileType::kConfig), 0u);
+}
+
+TEST_F(RepositoryTest, InitThatFailsBeforeTheConfigLeavesNoRepository) {
+  FaultyBackend faulty(storage_);
+  faulty.FailWritesOf(FileType::kConfig);
+  auto r = Repository::Init(test::Borrow(faulty), Password("pw"), test::SmallRepoOptions(),
+                            FreshCache());
+  EXPECT_EQ(r.status().code(), StatusCode::kIOError);
+  EXPECT_EQ(Open("pw").status().code(), StatusCode::kNotFound);
+  // The orphan key file does not stop a new init.
+  EXPECT_NE(Init("other password"), nullptr);
+  EXPECT_NE(MustOpen("other password"), nullptr);
+}
+
+// An init whose config write fails removes the key it wrote, so a retry starts clean.
+TEST(RepositoryRetriedInitTest, FailedInitLeavesNoKey) {
+  test::TempDir dir;
+  MemoryBackend storage;
+  FaultyBackend faulty(storage);
+  faulty.FailWritesOf(FileType::kConfig);
+  ASSERT_FALSE(Repository::Init(test::Borrow(faulty), Password("pw"), test::SmallRepoOptions(),
+                                dir.Sub("c0"))
+                   .ok());
+  EXPECT_TRUE(storage.List(FileType::kKey)->empty());
+  auto made = test::InitSmallRepo(storage, dir.Sub("c1"), "pw");
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_TRUE(test::OpenRepo(storage, dir.Sub("c2"), "pw").ok());
+}
+
+// A crash between an init's key write and its config write leaves an orphan key that opens with
+// the same password but not the config. Open skips it, whichever key sorts first.
+TEST(RepositoryRetriedInitTest, OrphanKeyWithTheSamePasswordIsSkipped) {
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    test::TempDir dir;
+    MemoryBackend storage;
+    auto made = test::InitSmallRepo(storage, dir.Sub("c1"), "pw");
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    auto orphan = CreateKeyFile(MasterKeys::Generate(), Password("pw"),
+                                test::SmallRepoOptions().kdf, KeyFileInfo{});
+    ASSERT_TRUE(orphan.ok());
+    const Id orphan_id = PlainHash(*orphan);
+    ASSERT_TRUE(storage.Write({FileType::kKey, orphan_id.Hex()}, *orphan).ok());
+    if ((*made)->key_id() < orphan_id) continue;  // want the orphan tried first
+    auto opened = test::OpenRepo(storage, dir.Sub("c2"), "pw");
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    EXPECT_EQ((*opened)->key_id(), (*made)->key_id());
+    return;
+  }
+  FAIL() << "the orphan key never sorted first";
+}
+
+TEST_F(RepositoryTest, WrongPasswordIsRefused) {
+  Init();
+  Status s = Open("not the password").status();
+  EXPECT_EQ(s.code(), StatusCode::kWrongPassword) << s.ToString();
+}
+
+TEST_F(RepositoryTest, NoConfigIsNotFound) {
+  EXPECT_EQ(Open().status().code(), StatusCode::kNotFound);
+  // A key file alone is not a repository either.
+  Init();
+  ASSERT_TRUE(storage_.Delete(kConfigFile).ok());
+  EXPECT_EQ(Open().status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(RepositoryTest, NewerConfigEnvelopeIsRefusedBeforeAnyPasswordWork) {
+  Init();
+  ASSERT_TRUE(test::FlipStoredByte(storage_, kConfigFile, 4, 0x01 ^ 0x02).ok());  // version 1 -> 2
+  for (std::string_view password : {test::kPassword, std::string_view("wrong password")}) {
+    FaultyBackend counting(storage_);
+    auto r = Repository::Open(test::Borrow(counting), Password(password), FreshCache());
+    EXPECT_EQ(r.status().code(), StatusCode::kUnsupportedVersion)
+        << password << ": " << r.status().ToString();
+    // Only the config was read: no key file was tried.
+    EXPECT_EQ(counting.counts().reads, 1u);
+  }
+}
+
+TEST_F(RepositoryTest, NewerConfigPayloadIsUnsupported) {
+  auto made = Init();
+  RepositoryConfig newer = made->config();
+  newer.version = 2;
+  Bytes sealed = SealObject(made->keys().enc_key, ObjectKind::kConfig, newer.Encode());
+  ASSERT_TRUE(test::ReplaceFile(storage_, kConfigFile, sealed).ok());
+  EXPECT_EQ(Open().status().code(), StatusCode::kUnsupportedVersion);
+}
+
+TEST_F(RepositoryTest, DamagedConfigIsCorruption) {
+  Init();
+  auto config = storage_.Read(kConfigFile, 0, Backend::kToEnd);
+  ASSERT_TRUE(config.ok());
+  ASSERT_TRUE(test::FlipStoredByte(storage_, kConfigFile, config->size() - 1).ok());
+  EXPECT_EQ(Open().status().code(), StatusCode::kCorruption);
+}
+
+TEST_F(RepositoryTest, InitAndOpenOnALocalDirectory) {
+  const std::string path = dir_.Sub("repo");
+  Id id;
+  {
+    auto backend = LocalBackend::Create(path);
+    ASSERT_TRUE(backend.ok());
+    auto r = Repository::Init(std::move(backend).value(), Password("pw"), test::SmallRepoOptions(),
+                              FreshCache());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    id = (*r)->config().id;
+  }
+  auto backend = LocalBackend::Open(path);
+  ASSERT_TRUE(backend.ok());
+  auto r = Repository::Open(std::move(backend).value(), Password("pw"), FreshCache());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->config().id, id);
+  EXPECT_EQ(LocalBackend::Create(path).status().code(), StatusCode::kAlreadyExists);
+}
+
+// --- Keys ------------------------------------------------------------------------------------
+
+TEST_F(RepositoryTest, AddedKeyOpensTheSameRepository) {
+  auto repo = Init("first");
+  Result<Id> added = repo->AddKey(Password("second"), test::FastKdf());
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  auto via_second = MustOpen("second");
+  ASSERT_NE(via_second, nullptr);
+  EXPECT_EQ(via_second->key_id(), *added);
+  EXPECT_TRUE(via_second->keys().enc_key.Equals(repo->keys().enc_key));
+  EXPECT_NE(MustOpen("first"), nullptr);
+
+  auto keys = repo->ListKeys();
+  ASSERT_TRUE(keys.ok());
+  ASSERT_EQ(keys->size(), 2u);
+  std::set<Id> ids;
+  int current = 0;
+  for (const KeyDescription& k : *keys) {
+    ids.insert(k.id);
+    EXPECT_EQ(k.info.kdf.opslimit, test::FastKdf().opslimit);
+    if (k.current) {
+      ++current;
+      EXPECT_EQ(k.id, repo->key_id());
+    }
+  }
+  EXPECT_EQ(current, 1);
+  EXPECT_EQ(ids, (std::set<Id>{repo->key_id(), *added}));
+}
+
+TEST_F(RepositoryTest, AddKeyRefusesBadKdf) {
+  auto repo = Init();
+  EXPECT_EQ(repo->AddKey(Password("x"), KdfParams{0, 0}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(Count(FileType::kKey), 1u);
+}
+
+TEST_F(RepositoryTest, RemoveKeyRemovesAnotherKey) {
+  auto repo = Init("first");
+  Result<Id> added = repo->AddKey(Password("second"), test::FastKdf());
+  ASSERT_TRUE(added.ok());
+  ASSERT_TRUE(repo->RemoveKey(*added).ok());
+  EXPECT_EQ(Open("second").status().code(), StatusCode::kWrongPassword);
+  EXPECT_NE(MustOpen("first"), nullptr);
+  EXPECT_EQ(repo->RemoveKey(*added).code(), StatusCode::kNotFound);
+}
+
+TEST_F(RepositoryTest, RemoveKeyRefusesTheCurrentKey) {
+  auto repo = Init("first");
+  ASSERT_TRUE(repo->AddKey(Password("second"), test::FastKdf()).ok());
+  EXPECT_EQ(repo->RemoveKey(repo->key_id()).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Count(FileType::kKey), 2u);
+  EXPECT_NE(MustOpen("first"), nullptr);
+}
+
+TEST_F(RepositoryTest, RemoveKeyRefusesTheLastKey) {
+  // A process opened with key A; meanwhile another, opened with key B, removed A. Now B is the
+  // only key left and A's process must not remove it.
+  auto a = Init("first");
+  ASSERT_TRUE(a->AddKey(Password("second"), test::FastKdf()).ok());
+  auto b = MustOpen("second");
+  ASSERT_TRUE(b->RemoveKey(a->key_id()).ok());
+  EXPECT_EQ(a->RemoveKey(b->key_id()).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Count(FileType::kKey), 1u);
+  EXPECT_NE(MustOpen("second"), nullptr);
+}
+
+TEST_F(RepositoryTest, ChangePasswordReplacesTheCurrentKey) {
+  auto repo = Init("old");
+  const Id old_key = repo->key_id();
+  Result<Id> changed = repo->ChangePassword(Password("new"), test::FastKdf());
+  ASSERT_TRUE(changed.ok()) << changed.status().ToString();
+  EXPECT_NE(*changed, old_key);
+  EXPECT_EQ(repo->key_id(), *changed);
+  EXPECT_EQ(Open("old").status().code(), StatusCode::kWrongPassword);
+  auto reopened = MustOpen("new");
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->key_id(), *changed);
+  auto keys = repo->ListKeys();
+  ASSERT_TRUE(keys.ok());
+  ASSERT_EQ(keys->size(), 1u);
+  EXPECT_TRUE((*keys)[0].current);
+}
+
+TEST_F(RepositoryTest, DamagedKeyFileDoesNotStopAnotherKey) {
+  auto repo = Init("first");
+  Result<Id> second = repo->AddKey(Password("second"), test::FastKdf());
+  ASSERT_TRUE(second.ok());
+  const FileHandle h{FileType::kKey, second->Hex()};
+  auto bytes = storage_.Read(h, 0, Backend::kToEnd);
+  ASSERT_TRUE(bytes.ok());
+  ASSERT_TRUE(test::FlipStoredByte(storage_, h, bytes->size() - 1).ok());
+  EXPECT_NE(MustOpen("first"), nullptr);
+  EXPECT_EQ(Open("second").status().code(), StatusCode::kWrongPassword);
+}
+
+// --- ResolvePrefix ---------------------------------------------------------------------------
+
+TEST_F(RepositoryTest, ResolvePrefixFindsUniqueMatchesOnly) {
+  auto repo = Init();
+  const std::string a = "abcd0" + std::string(59, '1');
+  const std::string b = "abcd1" + std::string(59, '2');
+  const std::string c = "ef01" + std::string(60, '3');
+  for (const std::string& n : {a, b, c}) {
+    ASSERT_TRUE(storage_.Write({FileType::kSnapshot, n}, AsBytes("s")).ok());
+  }
+  ASSERT_TRUE(storage_.Write({FileType::kIndex, "9999" + std::string(60, '0')}, AsBytes("i")).ok());
+
+  Result<Id> got = repo->ResolvePrefix(FileType::kSnapshot, "abcd0");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->Hex(), a);
+  EXPECT_EQ(repo->ResolvePrefix(FileType::kSnapshot, "ef01")->Hex(), c);
+  EXPECT_EQ(repo->ResolvePrefix(FileType::kSnapshot, b)->Hex(), b);
+  EXPECT_EQ(repo->ResolvePrefix(FileType::kSnapshot, "abcd").status().code(),
+            StatusCode::kInvalidArgument);  // ambiguous
+  EXPECT_EQ(repo->ResolvePrefix(FileType::kSnapshot, "abc").status().code(),
+            StatusCode::kInvalidArgument);  // too short
+  EXPECT_EQ(repo->ResolvePrefix(FileType::kSnapshot, "").status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(repo->ResolvePrefix(FileType::kSnapshot, "ffff").status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(repo->ResolvePrefix(FileType::kSnapshot, "9999").status().code(),
+            StatusCode::kNotFound);  // other types do not count
+  EXPECT_EQ(repo->ResolvePrefix(FileType::kIndex, "9999")->Hex(), "9999" + std::string(60, '0'));
+}
+
+// --- Index rebuild ---------------------------------------------------------------------------
+
+TEST_F(RepositoryTest, RepairIndexRebuildsLostIndexFiles) {
+  std::vector<Id> ids;
+  {
+    auto repo = Init();
+    ids = PutBig(*repo, 0, 13);  // two full packs and one with a single blob
+  }
+  ASSERT_EQ(Count(FileType::kPack), 3u);
+  DeleteAll(FileType::kIndex);
+
+  auto repo = MustOpen();
+  EXPECT_EQ(GetCode(*repo, ids[0]), StatusCode::kNotFound);
+  Result<RepairIndexReport> report = repo->RepairIndex();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->packs_read, 3u);
+  EXPECT_EQ(report->blobs_indexed, 13u);
+  EXPECT_TRUE(report->bad_packs.empty());
+  EXPECT_EQ(report->index_files_written, 1u);
+  EXPECT_EQ(report->index_files_removed, 0u);
+  for (int i = 0; i < 13; ++i) {
+    Result<Bytes> got = Blobs(*repo)->Get(BlobType::kData, ids[i]);
+    ASSERT_TRUE(got.ok()) << i << ": " << got.status().ToString();
+    EXPECT_TRUE(*got == RandomBytes(kBigBlob, i));
+  }
+  // The new index files are in the repository, not just in this process's cache.
+  auto other = MustOpen();
+  for (const Id& id : ids) EXPECT_EQ(GetCode(*other, id), StatusCode::kOk);
+}
+
+TEST_F(RepositoryTest, RepairIndexReportsAPackWithABadTrailerAndIndexesTheRest) {
+  std::vector<Id> ids;
+  {
+    auto repo = Init();
+    ids = PutBig(*repo, 0, 13);
+  }
+  auto repo = MustOpen();
+  auto loc = Blobs(*repo)->Find(ids[0]);  // in the first full pack
+  ASSERT_TRUE(loc.ok() && loc->has_value());
+  const Id bad = (*loc)->pack;
+  const FileHandle h{FileType::kPack, bad.Hex()};
+  ASSERT_TRUE(test::FlipStoredByte(storage_, h, storage_.Stat(h)->size - 1).ok());  // "RPAK"
+
+  Result<RepairIndexReport> report = repo->RepairIndex();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->packs_read, 3u);
+  EXPECT_EQ(report->blobs_indexed, 13u - 6);
+  ASSERT_EQ(report->bad_packs.size(), 1u);
+  EXPECT_NE(report->bad_packs[0].find(bad.ShortHex()), std::string::npos) << report->bad_packs[0];
+  EXPECT_EQ(report->index_files_removed, 1u);
+  EXPECT_EQ(Count(FileType::kPack), 3u) << "the bad pack is left in place";
+  for (int i = 0; i < 13; ++i) {
+    Result<Bytes> got = Blobs(*repo)->Get(BlobType::kData, ids[i]);
+    if (i < 6) {
+      EXPECT_EQ(got.status().code(), StatusCode::kNotFound) << i;
+    } else {
+      EXPECT_TRUE(got.ok()) << i << ": " << got.status().ToString();
+    }
+  }
+}
+
+TEST_F(RepositoryTest, CacheMissingAnIndexFileIsRebuiltOnOpen) {
+  const std::string cache = FreshCache();
+  Init();
+  std::vector<Id> first, second;
+  {
+    auto repo = MustOpen(test::kPassword, cache);
+    first = PutBig(*repo, 0, 2);  // index file X, merged into `cache`
+  }
+  const std::string x = storage_.List(FileType::kIndex)->at(0).name;
+  {
+    auto other = MustOpen();  // another machine, another cache
+    second = PutBig(*other, 10, 2);
+  }
+  // X disappears behind the cache's back; the cache still lists its blobs.
+  ASSERT_TRUE(storage_.Delete({FileType::kIndex, x}).ok());
+
+  auto repo = MustOpen(test::kPassword, cache);
+  for (const Id& id : first) EXPECT_EQ(GetCode(*repo, id), StatusCode::kNotFound);
+  for (const Id& id : second) EXPECT_EQ(GetCode(*repo, id), StatusCode::kOk);
+}
+
+TEST_F(RepositoryTest, CacheIsRebuiltAfterAnotherProcessRepairedTheIndex) {
+  const std::string cache = FreshCache();
+  Init();
+  std::vector<Id> ids;
+  {
+    auto repo = MustOpen(test::kPassword, cache);
+    ids = PutBig(*repo, 0, 3);
+    std::vector<Id> more = PutBig(*repo, 3, 3);  // a second index file
+    ids.insert(ids.end(), more.begin(), more.end());
+  }
+  ASSERT_EQ(Count(FileType::kIndex), 2u);
+  {
+    auto other = MustOpen();
+    auto report = other->RepairIndex();  // replaces both index files with one
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->index_files_removed, 2u);
+  }
+  ASSERT_EQ(Count(FileType::kIndex), 1u);
+  auto repo = MustOpen(test::kPassword, cache);
+  for (int i = 0; i < 6; ++i) {
+    Result<Bytes> got = Blobs(*repo)->Get(BlobType::kData, ids[i]);
+    ASSERT_TRUE(got.ok()) << i << ": " << got.status().ToString();
+    EXPECT_TRUE(*got == RandomBytes(kBigBlob, i));
+  }
+}
+
+TEST_F(RepositoryTest, CachePicksUpIndexFilesWrittenByOthers) {
+  const std::string cache = FreshCache();
+  Init();
+  {
+    auto repo = MustOpen(test::kPassword, cache);
+    PutBig(*repo, 0, 1);
+  }
+  std::vector<Id> theirs;
+  {
+    auto other = MustOpen();
+    theirs = PutBig(*other, 50, 2);
+  }
+  auto repo = MustOpen(test::kPassword, cache);
+  for (const Id& id : theirs) EXPECT_EQ(GetCode(*repo, id), StatusCode::kOk);
+}
+
+TEST_F(RepositoryTest, DamagedIndexFileIsReportedWithAHint) {
+  Init();
+  std::vector<Id> ids;
+  {
+    auto repo = MustOpen();
+    ids = PutBig(*repo, 0, 1);
+  }
+  const FileInfo f = storage_.List(FileType::kIndex)->at(0);
+  ASSERT_TRUE(test::FlipStoredByte(storage_, {FileType::kIndex, f.name}, f.size / 2).ok());
+  auto repo = MustOpen();
+  Result<BlobStore*> s = repo->blobs();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(s.status().message().find("repair index"), std::string::npos) << s.status().message();
+  // Following the hint fixes it.
+  auto report = repo->RepairIndex();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->blobs_indexed, 1u);
+  EXPECT_EQ(report->index_files_removed, 1u);
+  EXPECT_EQ(GetCode(*repo, ids[0]), StatusCode::kOk);
+  EXPECT_EQ(GetCode(*MustOpen(), ids[0]), StatusCode::kOk);
+}
+
+}  // namespace
+}  // namespace repo
