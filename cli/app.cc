@@ -6,7 +6,7 @@
 
 #include <unistd.h>
 
-#include "repo/storage/local_backend.h"
+#include "repo/storage/location.h"
 
 namespace repo::cli {
 
@@ -43,7 +43,7 @@ Result<std::unique_ptr<Repository>> OpenRepository(const GlobalOptions& g) {
   if (g.repo.empty()) {
     return Status::InvalidArgument("no repository given: use -r/--repo or REPO_REPOSITORY");
   }
-  ASSIGN_OR_RETURN(auto backend, LocalBackend::Open(g.repo));
+  ASSIGN_OR_RETURN(auto backend, OpenLocation(g.repo));
   ASSIGN_OR_RETURN(SecretBytes password,
                    ReadPassword(g.password, "enter password for repository " + g.repo, false));
   return Repository::Open(std::move(backend), password, g.cache_dir);
@@ -106,7 +106,7 @@ SnapshotFilter FilterFromArgs(const cxxopts::ParseResult& args) {
 
 Result<SnapshotRef> LoadSnapshot(Repository& repo, const std::string& ref,
                                  const SnapshotFilter& filter) {
-  ASSIGN_OR_RETURN(auto all, ListSnapshots(repo.backend(), repo.keys().enc_key));
+  ASSIGN_OR_RETURN(auto all, ListSnapshots(repo.metadata()));
   return FindSnapshot(all, ref, filter);
 }
 

@@ -37,7 +37,7 @@ int RunFind(Context& ctx) {
   }
   auto repo = OpenRepository(ctx.global);
   if (!repo.ok()) return FailOpen(repo.status());
-  auto all = ListSnapshots((*repo)->backend(), (*repo)->keys().enc_key);
+  auto all = ListSnapshots((*repo)->metadata());
   if (!all.ok()) return Fail(all.status());
   const SnapshotFilter filter = FilterFromArgs(ctx.args);
   std::vector<std::string> refs;

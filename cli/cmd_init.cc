@@ -1,7 +1,7 @@
 // repo init: create a repository.
 #include "cli/commands.h"
 #include "cli/json.h"
-#include "repo/storage/local_backend.h"
+#include "repo/storage/location.h"
 
 namespace repo::cli {
 
@@ -47,7 +47,7 @@ int RunInit(Context& ctx) {
   if (!status.ok()) return Fail(status);
   auto password = ReadPassword(g.password, "enter password for new repository", true);
   if (!password.ok()) return Fail(password.status());
-  auto backend = LocalBackend::Create(g.repo);
+  auto backend = CreateLocation(g.repo);
   if (!backend.ok()) return Fail(backend.status());
   auto repo = Repository::Init(std::move(backend).value(), *password, opts, g.cache_dir);
   if (!repo.ok()) return Fail(repo.status());

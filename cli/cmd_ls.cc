@@ -7,6 +7,7 @@
 #include "cli/json.h"
 #include "repo/model/tree_io.h"
 #include "repo/os/fd_io.h"
+#include "repo/restorer/content_stream.h"
 
 namespace repo::cli {
 
@@ -95,22 +96,13 @@ int RunDump(Context& ctx) {
     return Fail(Status::InvalidArgument(path + " is a " + std::string(NodeTypeName(node->type)) +
                                         ", not a file"));
   }
-  static const Bytes kZeros(1 << 20, 0);
-  for (const ContentRun& r : node->content) {
-    Status s;
-    if (r.hole) {
-      for (uint64_t left = r.length; s.ok() && left > 0;) {
-        size_t n = static_cast<size_t>(std::min<uint64_t>(left, kZeros.size()));
-        s = WriteAll(STDOUT_FILENO, ByteSpan(kZeros.data(), n), "writing to stdout");
-        left -= n;
-      }
-    } else {
-      auto blob = (*store)->Get(BlobType::kData, r.blob);
-      if (!blob.ok()) return Fail(blob.status().WithContext(path));
-      s = WriteAll(STDOUT_FILENO, *blob, "writing to stdout");
-    }
-    if (!s.ok()) return Fail(s);
-  }
+  bool output_failed = false;
+  Status s = StreamContent(**repo, node->content, [&](ByteSpan bytes) {
+    Status w = WriteAll(STDOUT_FILENO, bytes, "writing to stdout");
+    output_failed = !w.ok();
+    return w;
+  });
+  if (!s.ok()) return Fail(output_failed ? s : s.WithContext(path));
   return kExitOk;
 }
 

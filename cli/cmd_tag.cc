@@ -56,9 +56,8 @@ int RunTag(Context& ctx) {
   }
   auto repo = OpenRepository(ctx.global);
   if (!repo.ok()) return FailOpen(repo.status());
-  Backend& backend = (*repo)->backend();
-  const SecretBytes& key = (*repo)->keys().enc_key;
-  auto all = ListSnapshots(backend, key);
+  const MetadataStore metadata = (*repo)->metadata();
+  auto all = ListSnapshots(metadata);
   if (!all.ok()) return Fail(all.status());
   auto selected = SelectSnapshots(*all, ctx.positional, filter);
   if (!selected.ok()) return Fail(selected.status());
@@ -67,7 +66,7 @@ int RunTag(Context& ctx) {
   std::vector<std::string> items;
   uint64_t changed = 0;
   for (const SnapshotRef& s : chosen) {
-    auto r = RetagSnapshot(backend, key, s, edit);
+    auto r = RetagSnapshot(metadata, s, edit);
     if (!r.ok()) return Fail(r.status());
     changed += r->changed ? 1 : 0;
     if (ctx.global.json) {

@@ -980,7 +980,7 @@ Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
   if (opts.parent) {
     snap.parent = opts.parent;
   } else {
-    ASSIGN_OR_RETURN(auto all, ListSnapshots(repo.backend(), repo.keys().enc_key));
+    ASSIGN_OR_RETURN(auto all, ListSnapshots(repo.metadata()));
     for (auto it = all.rbegin(); it != all.rend(); ++it) {
       if (it->snapshot.hostname == snap.hostname && it->snapshot.paths == snap.paths) {
         snap.parent = it->id;
@@ -989,8 +989,7 @@ Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
     }
   }
   if (snap.parent) {
-    ASSIGN_OR_RETURN(Snapshot parent, ReadSnapshot(repo.backend(), repo.keys().enc_key,
-                                                   *snap.parent));
+    ASSIGN_OR_RETURN(Snapshot parent, ReadSnapshot(repo.metadata(), *snap.parent));
     parent_tree = std::move(parent.tree);
   }
 
@@ -1020,7 +1019,7 @@ Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
   snap.summary.duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                  std::chrono::steady_clock::now() - started)
                                  .count();
-  ASSIGN_OR_RETURN(Id id, WriteSnapshot(repo.backend(), repo.keys().enc_key, snap));
+  ASSIGN_OR_RETURN(Id id, WriteSnapshot(repo.metadata(), snap));
   return ArchiveResult{id, std::move(snap)};
 }
 

@@ -4,7 +4,6 @@
 #include <cctype>
 #include <sstream>
 
-#include "crypto/hash.h"
 #include "repo/store/object_codec.h"
 
 namespace repo {
@@ -100,28 +99,21 @@ Result<Snapshot> DecodeSnapshotPayload(ByteSpan payload, const std::string& what
   return s;
 }
 
-Result<Id> WriteSnapshot(Backend& backend, const SecretBytes& enc_key, const Snapshot& s) {
-  Bytes file = SealObject(enc_key, ObjectKind::kSnapshot, EncodeSnapshotPayload(s));
-  Id id = PlainHash(file);
-  Status st = backend.Write({FileType::kSnapshot, id.Hex()}, file);
-  if (!st.ok() && st.code() != StatusCode::kAlreadyExists) return st;
-  return id;
+Result<Id> WriteSnapshot(const MetadataStore& metadata, const Snapshot& s) {
+  return metadata.Save(FileType::kSnapshot, ObjectKind::kSnapshot, EncodeSnapshotPayload(s));
 }
 
-Result<Snapshot> ReadSnapshot(Backend& backend, const SecretBytes& enc_key, const Id& id) {
-  const std::string what = "snapshot " + id.ShortHex();
-  ASSIGN_OR_RETURN(Bytes file, backend.Read({FileType::kSnapshot, id.Hex()}));
-  if (PlainHash(file) != id) return Status::Corruption(what + ": content does not match its name");
-  ASSIGN_OR_RETURN(Bytes payload, OpenObject(enc_key, ObjectKind::kSnapshot, file, what));
-  return DecodeSnapshotPayload(payload, what);
+Result<Snapshot> ReadSnapshot(const MetadataStore& metadata, const Id& id) {
+  ASSIGN_OR_RETURN(Bytes payload, metadata.Load(FileType::kSnapshot, ObjectKind::kSnapshot, id));
+  return DecodeSnapshotPayload(payload, MetadataStore::Describe(FileType::kSnapshot, id));
 }
 
-Result<std::vector<SnapshotRef>> ListSnapshots(Backend& backend, const SecretBytes& enc_key) {
-  ASSIGN_OR_RETURN(auto files, backend.List(FileType::kSnapshot));
+Result<std::vector<SnapshotRef>> ListSnapshots(const MetadataStore& metadata) {
+  ASSIGN_OR_RETURN(auto files, metadata.backend().List(FileType::kSnapshot));
   std::vector<SnapshotRef> out;
   for (const FileInfo& f : files) {
     Id id = *Id::ParseHex(f.name);
-    auto s = ReadSnapshot(backend, enc_key, id);
+    auto s = ReadSnapshot(metadata, id);
     if (!s.ok()) {
       if (s.status().IsNotFound()) continue;  // removed meanwhile (forget)
       return s.status();

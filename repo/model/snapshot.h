@@ -13,8 +13,7 @@
 
 #include "base/id.h"
 #include "base/status.h"
-#include "repo/storage/backend.h"
-#include "crypto/secret.h"
+#include "repo/store/metadata_store.h"
 
 namespace repo {
 
@@ -55,10 +54,10 @@ struct SnapshotRef {
 };
 
 // Seals and writes `s`; returns its id.
-Result<Id> WriteSnapshot(Backend& backend, const SecretBytes& enc_key, const Snapshot& s);
-Result<Snapshot> ReadSnapshot(Backend& backend, const SecretBytes& enc_key, const Id& id);
-// Every snapshot, oldest first.
-Result<std::vector<SnapshotRef>> ListSnapshots(Backend& backend, const SecretBytes& enc_key);
+Result<Id> WriteSnapshot(const MetadataStore& metadata, const Snapshot& s);
+Result<Snapshot> ReadSnapshot(const MetadataStore& metadata, const Id& id);
+// Every snapshot, oldest first (one removed while listing is skipped).
+Result<std::vector<SnapshotRef>> ListSnapshots(const MetadataStore& metadata);
 
 // Which snapshots a command means.
 struct SnapshotFilter {

@@ -38,8 +38,8 @@ std::vector<std::string> ApplyTagEdit(const std::vector<std::string>& tags, cons
   return out;
 }
 
-Result<RetagResult> RetagSnapshot(Backend& backend, const SecretBytes& enc_key,
-                                  const SnapshotRef& ref, const TagEdit& edit) {
+Result<RetagResult> RetagSnapshot(const MetadataStore& metadata, const SnapshotRef& ref,
+                                  const TagEdit& edit) {
   RetagResult r;
   r.old_id = r.new_id = ref.id;
   r.snapshot = ref.snapshot;
@@ -47,11 +47,11 @@ Result<RetagResult> RetagSnapshot(Backend& backend, const SecretBytes& enc_key,
   if (tags == ref.snapshot.tags) return r;
   r.snapshot.tags = std::move(tags);
   if (!r.snapshot.original) r.snapshot.original = ref.id;
-  ASSIGN_OR_RETURN(r.new_id, WriteSnapshot(backend, enc_key, r.snapshot));
+  ASSIGN_OR_RETURN(r.new_id, WriteSnapshot(metadata, r.snapshot));
   r.changed = true;
   if (r.new_id == ref.id) return r;  // cannot happen: the bytes differ; never delete what we wrote
   // The new record is durable: only now remove the old one.
-  Status s = backend.Delete({FileType::kSnapshot, ref.id.Hex()});
+  Status s = metadata.backend().Delete({FileType::kSnapshot, ref.id.Hex()});
   if (!s.ok() && !s.IsNotFound()) {
     return s.WithContext("snapshot " + ref.id.ShortHex() + " was rewritten as " +
                          r.new_id.ShortHex() + ", but the old record could not be removed, so "

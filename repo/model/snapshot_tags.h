@@ -15,8 +15,6 @@
 
 #include "base/id.h"
 #include "base/status.h"
-#include "crypto/secret.h"
-#include "repo/storage/backend.h"
 #include "repo/model/snapshot.h"
 
 namespace repo {
@@ -44,7 +42,7 @@ struct RetagResult {
 // Applies `edit` to snapshot `ref`: writes the new record, then deletes the old one (a record
 // already gone, e.g. retagged by another process meanwhile, is not an error). Writes nothing
 // when the tags would not change. On a failed write the old record is untouched.
-Result<RetagResult> RetagSnapshot(Backend& backend, const SecretBytes& enc_key,
-                                  const SnapshotRef& ref, const TagEdit& edit);
+Result<RetagResult> RetagSnapshot(const MetadataStore& metadata, const SnapshotRef& ref,
+                                  const TagEdit& edit);
 
 }  // namespace repo

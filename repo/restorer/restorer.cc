@@ -24,23 +24,21 @@
 #include <unordered_map>
 
 #include "repo/store/blob_codec.h"
+#include "repo/store/pack_reader.h"
 #include "repo/model/fs_meta.h"
 #include "repo/model/path_glob.h"
 #include "repo/model/tree_io.h"
+#include "repo/os/fd_io.h"
 
 namespace repo {
 namespace {
 
 // Content runs restored per batch: bounds the plan's memory (~100 bytes a run) for any size.
 constexpr size_t kRunsPerBatch = 500000;
-// Adjacent blobs of one pack are fetched in one read of up to this many bytes (one such buffer
-// per worker: 16 MiB cost ~25 MB of peak RSS and was no faster).
-constexpr uint64_t kMaxRead = 4u << 20;
-// Blobs of a read decoded together: their ids are re-hashed as one batch (KeyedHashMany). A
-// batch also ends once its plaintext reaches kDecodeBytes, which bounds a worker's decoded
-// blobs whatever the repository's chunk size.
-constexpr size_t kDecodeBatch = 32;
-constexpr uint64_t kDecodeBytes = 4u << 20;
+// --verify checks up to this many adjacent runs, and about this many bytes, per read, their ids
+// hashed together (as the read seam does: repo/store/pack_reader.h).
+constexpr size_t kDecodeBatch = PackReader::kDecodeBatch;
+constexpr uint64_t kDecodeBytes = PackReader::kDecodeBytes;
 
 // Paths under the target can be longer than PATH_MAX: every call below names its file through a
 // PathResolver (fs_meta.h), which passes ordinary paths through unchanged.
@@ -128,7 +126,7 @@ struct Target {
 struct BatchPlan {
   std::unordered_map<Id, std::vector<Target>, IdHash> targets;
   std::vector<uint32_t> no_content;  // files without any blob (empty, or all hole)
-  std::vector<std::pair<Id, std::vector<std::pair<BlobLocation, Id>>>> packs;
+  std::vector<std::pair<Id, std::vector<IndexEntry>>> packs;  // each sorted by offset
 };
 
 class Restorer {
@@ -150,7 +148,7 @@ class Restorer {
   Result<BatchPlan> PlanBatch(size_t begin, size_t end);
   // Writes the batch's files with one worker per core.
   Status RestoreBatch(BatchPlan& plan);
-  Status RestorePack(const Id& pack, std::vector<std::pair<BlobLocation, Id>>& blobs,
+  Status RestorePack(PackReader& reader, const std::vector<IndexEntry>& blobs,
                      const std::unordered_map<Id, std::vector<Target>, IdHash>& targets,
                      OpenFiles& open);
   // Writes the plaintext of a blob to each of its targets, finishing the files it completes.
@@ -421,14 +419,7 @@ Status Restorer::WriteBlob(const std::vector<Target>& targets, ByteSpan plain, O
   for (const Target& t : targets) {
     const PlannedFile& f = files_[batch_begin_ + t.file];
     ASSIGN_OR_RETURN(int fd, OpenTarget(t.file, open));
-    size_t done = 0;
-    while (done < plain.size()) {
-      ssize_t n =
-          pwrite(fd, plain.data() + done, plain.size() - done, static_cast<off_t>(t.offset + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return Status::FromErrno(errno, "writing " + f.path);
-      done += static_cast<size_t>(n);
-    }
+    RETURN_IF_ERROR(PwriteAll(fd, plain, t.offset, "writing " + f.path));
     if (progress_) progress_->bytes += plain.size();
     // The last write into the file, by whichever worker: every other write has returned.
     if (batch_[t.file].writes_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -439,46 +430,12 @@ Status Restorer::WriteBlob(const std::vector<Target>& targets, ByteSpan plain, O
   return Status::OK();
 }
 
-Status Restorer::RestorePack(const Id& pack, std::vector<std::pair<BlobLocation, Id>>& blobs,
+Status Restorer::RestorePack(PackReader& reader, const std::vector<IndexEntry>& blobs,
                              const std::unordered_map<Id, std::vector<Target>, IdHash>& targets,
                              OpenFiles& open) {
-  std::sort(blobs.begin(), blobs.end(), [](const auto& a, const auto& b) {
-    return a.first.offset < b.first.offset;
+  return reader.Read(blobs, [&](size_t k, Bytes& plain) {
+    return WriteBlob(targets.at(blobs[k].blob), plain, open);
   });
-  std::vector<SealedBlob> sealed;
-  std::vector<Bytes> plain;
-  size_t i = 0;
-  while (i < blobs.size()) {
-    // One read covers a run of adjacent blobs.
-    size_t j = i + 1;
-    uint64_t start = blobs[i].first.offset, end = start + blobs[i].first.length;
-    while (j < blobs.size() && blobs[j].first.offset == end &&
-           end + blobs[j].first.length - start <= kMaxRead) {
-      end += blobs[j].first.length;
-      ++j;
-    }
-    ASSIGN_OR_RETURN(Bytes region, repo_.backend().Read({FileType::kPack, pack.Hex()}, start,
-                                                        end - start));
-    // Decoded a batch at a time (their ids re-hashed together), then written.
-    for (size_t b = i; b < j;) {
-      sealed.clear();
-      uint64_t raw = 0;
-      size_t e = b;
-      for (; e < j && sealed.size() < kDecodeBatch && (e == b || raw < kDecodeBytes); ++e) {
-        const BlobLocation& loc = blobs[e].first;
-        raw += loc.raw_length;
-        sealed.push_back(SealedBlob{blobs[e].second, loc.flags, loc.raw_length,
-                                    ByteSpan(region.data() + (loc.offset - start), loc.length)});
-      }
-      RETURN_IF_ERROR(DecodeBlobs(repo_.keys(), BlobType::kData, sealed, &plain));
-      for (size_t k = b; k < e; ++k) {
-        RETURN_IF_ERROR(WriteBlob(targets.at(blobs[k].second), plain[k - b], open));
-      }
-      b = e;
-    }
-    i = j;
-  }
-  return Status::OK();
 }
 
 Result<BatchPlan> Restorer::PlanBatch(size_t begin, size_t end) {
@@ -503,7 +460,7 @@ Result<BatchPlan> Restorer::PlanBatch(size_t begin, size_t end) {
   std::vector<Id> ids;
   ids.reserve(plan.targets.size());
   for (const auto& [id, t] : plan.targets) ids.push_back(id);
-  std::map<Id, std::vector<std::pair<BlobLocation, Id>>> by_pack;
+  std::map<Id, std::vector<IndexEntry>> by_pack;
   constexpr size_t kLookupBatch = 4096;
   std::vector<std::optional<BlobLocation>> locs;
   for (size_t at = 0; at < ids.size(); at += kLookupBatch) {
@@ -514,11 +471,17 @@ Result<BatchPlan> Restorer::PlanBatch(size_t begin, size_t end) {
         return Status::Corruption("data blob " + some[k].ShortHex() +
                                   " is not in the index: the repository is damaged (run 'repo check')");
       }
-      by_pack[locs[k]->pack].emplace_back(*locs[k], some[k]);
+      by_pack[locs[k]->pack].push_back(IndexEntry{some[k], *locs[k]});
     }
   }
   plan.packs.assign(std::make_move_iterator(by_pack.begin()),
                     std::make_move_iterator(by_pack.end()));
+  // In offset order, so that adjacent blobs are fetched in one read.
+  for (auto& [pack, blobs] : plan.packs) {
+    std::sort(blobs.begin(), blobs.end(), [](const IndexEntry& a, const IndexEntry& b) {
+      return a.loc.offset < b.loc.offset;
+    });
+  }
   return plan;
 }
 
@@ -538,8 +501,9 @@ Status Restorer::RestoreBatch(BatchPlan& plan) {
   };
   auto worker = [&] {
     OpenFiles open;
+    PackReader reader(repo_.backend(), repo_.keys());
     for (size_t p; !stop && (p = next_pack.fetch_add(1)) < packs.size();) {
-      Status s = RestorePack(packs[p].first, packs[p].second, targets, open);
+      Status s = RestorePack(reader, packs[p].second, targets, open);
       if (!s.ok()) return fail(s);
     }
     for (size_t k; !stop && (k = next_empty.fetch_add(1)) < no_content.size();) {

@@ -8,6 +8,8 @@
 #include "crypto/hash.h"
 #include "repo/store/blob_codec.h"
 #include "repo/store/index_file.h"
+#include "repo/store/metadata_store.h"
+#include "repo/store/pack_reader.h"
 
 namespace repo {
 
@@ -147,12 +149,10 @@ Status BlobStore::WriteIndex(std::unique_lock<std::mutex>& lock) {
   std::vector<IndexEntry> entries = std::exchange(pending_, {});
   ++writes_in_flight_;
   lock.unlock();
-  Bytes file = EncodeIndexFile(keys_.enc_key, entries);
-  Id file_id = PlainHash(file);
-  Status s = backend_.Write({FileType::kIndex, file_id.Hex()}, file);
-  if (s.code() == StatusCode::kAlreadyExists) s = Status::OK();
-  if (!s.ok()) s = s.WithContext("writing index file " + file_id.ShortHex());
-  if (s.ok()) s = cache_.AddIndexFile(file_id, entries);
+  auto file_id = MetadataStore(backend_, keys_.enc_key)
+                     .Write(FileType::kIndex, EncodeIndexFile(keys_.enc_key, entries));
+  Status s = file_id.status();
+  if (s.ok()) s = cache_.AddIndexFile(*file_id, entries);
   lock.lock();
   --writes_in_flight_;
   written_.notify_all();
@@ -231,9 +231,14 @@ Result<Bytes> BlobStore::Get(BlobType type, const Id& id) {
                               std::string(BlobTypeName(loc->type)) + ", wanted " +
                               std::string(BlobTypeName(type)));
   }
-  ASSIGN_OR_RETURN(Bytes sealed,
-                   backend_.Read({FileType::kPack, loc->pack.Hex()}, loc->offset, loc->length));
-  return DecodeBlob(keys_, type, id, loc->flags, loc->raw_length, sealed);
+  PackReader reader(backend_, keys_);
+  const IndexEntry entry{id, *loc};
+  Bytes plain;
+  RETURN_IF_ERROR(reader.Read({&entry, 1}, [&](size_t, Bytes& p) {
+    plain = std::move(p);
+    return Status::OK();
+  }));
+  return plain;
 }
 
 BlobStoreStats BlobStore::stats() const {

@@ -41,9 +41,7 @@ KeyFileInfo LocalKeyInfo() {
 Result<Id> WriteKeyFile(Backend& backend, const MasterKeys& keys, const SecretBytes& password,
                         const KdfParams& kdf) {
   ASSIGN_OR_RETURN(Bytes file, CreateKeyFile(keys, password, kdf, LocalKeyInfo()));
-  Id id = PlainHash(file);
-  RETURN_IF_ERROR(backend.Write({FileType::kKey, id.Hex()}, file));
-  return id;
+  return MetadataStore(backend, keys.enc_key).Write(FileType::kKey, file);
 }
 
 }  // namespace
@@ -257,16 +255,17 @@ Status Repository::SyncIndex(IndexCache& cache, bool force_rebuild) {
   }
   for (const std::string& name : names) {
     if (have.count(name)) continue;
-    const std::string what = "index file " + name.substr(0, 8);
-    ASSIGN_OR_RETURN(Bytes file, backend_->Read({FileType::kIndex, name}));
-    if (PlainHash(file).Hex() != name) {
-      return Status::Corruption(what + ": content does not match its name (run 'repo repair index')");
+    const Id id = *Id::ParseHex(name);
+    auto file = metadata().Read(FileType::kIndex, id);
+    if (!file.ok() && file.status().code() == StatusCode::kCorruption) {
+      return file.status().WithContext("reading the repository index (run 'repo repair index')");
     }
-    auto entries = DecodeIndexFile(keys_.enc_key, file, what);
+    if (!file.ok()) return file.status();
+    auto entries = DecodeIndexFile(keys_.enc_key, *file, MetadataStore::Describe(FileType::kIndex, id));
     if (!entries.ok()) {
       return entries.status().WithContext("reading the repository index (run 'repo repair index')");
     }
-    RETURN_IF_ERROR(cache.AddIndexFile(*Id::ParseHex(name), *entries));
+    RETURN_IF_ERROR(cache.AddIndexFile(id, *entries));
   }
   return Status::OK();
 }
@@ -287,10 +286,7 @@ Result<RepairIndexReport> Repository::RepairIndex() {
   std::set<std::string> written;
   auto write_batch = [&]() -> Status {
     if (batch.empty()) return Status::OK();
-    Bytes file = EncodeIndexFile(keys_.enc_key, batch);
-    Id id = PlainHash(file);
-    Status s = backend_->Write({FileType::kIndex, id.Hex()}, file);
-    if (!s.ok() && s.code() != StatusCode::kAlreadyExists) return s;
+    ASSIGN_OR_RETURN(Id id, metadata().Write(FileType::kIndex, EncodeIndexFile(keys_.enc_key, batch)));
     written.insert(id.Hex());
     ++report.index_files_written;
     batch.clear();

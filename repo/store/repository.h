@@ -18,6 +18,7 @@
 #include "repo/storage/backend.h"
 #include "repo/store/blob_store.h"
 #include "repo/store/config.h"
+#include "repo/store/metadata_store.h"
 
 namespace repo {
 
@@ -61,6 +62,8 @@ class Repository {
   const RepositoryConfig& config() const { return config_; }
   const MasterKeys& keys() const { return keys_; }
   Backend& backend() { return *backend_; }
+  // Snapshot records and other metadata files, sealed with this repository's key.
+  MetadataStore metadata() { return MetadataStore(*backend_, keys_.enc_key); }
   const Id& key_id() const { return key_id_; }
   // The FastCDC gear table of this repository, derived from its secret chunker seed.
   const GearTable& gear_table() const { return gear_; }

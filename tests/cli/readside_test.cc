@@ -73,7 +73,7 @@ class ReadSideTest : public ::testing::Test {
     s.paths = {"/"};
     s.tags = std::move(tags);
     s.tree = root;
-    auto id = WriteSnapshot(storage_, repo_->keys().enc_key, s);
+    auto id = WriteSnapshot({storage_, repo_->keys().enc_key}, s);
     EXPECT_TRUE(id.ok());
     return {*id, s};
   }
@@ -341,12 +341,12 @@ TEST(TagEditTest, AppliesSetThenAddThenRemove) {
 
 TEST_F(ReadSideTest, RetagWritesANewRecordThenRemovesTheOld) {
   SnapshotRef s = Snap(Tree({File("f", "x")}), {"nightly"});
-  auto r = RetagSnapshot(storage_, repo_->keys().enc_key, s, Add({"keep"}));
+  auto r = RetagSnapshot({storage_, repo_->keys().enc_key}, s, Add({"keep"}));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(r->changed);
   EXPECT_NE(r->new_id, s.id);
   EXPECT_TRUE(storage_.Stat({FileType::kSnapshot, s.id.Hex()}).status().IsNotFound());
-  auto stored = ReadSnapshot(storage_, repo_->keys().enc_key, r->new_id);
+  auto stored = ReadSnapshot({storage_, repo_->keys().enc_key}, r->new_id);
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->tags, (std::vector<std::string>{"nightly", "keep"}));
   EXPECT_EQ(stored->original, s.id);
@@ -354,16 +354,16 @@ TEST_F(ReadSideTest, RetagWritesANewRecordThenRemovesTheOld) {
   EXPECT_EQ(stored->tree, s.snapshot.tree);
 
   // A second change keeps the first id as `original`.
-  auto again = RetagSnapshot(storage_, repo_->keys().enc_key, {r->new_id, *stored},
+  auto again = RetagSnapshot({storage_, repo_->keys().enc_key}, {r->new_id, *stored},
                              Remove({"nightly"}));
   ASSERT_TRUE(again.ok());
-  auto stored2 = ReadSnapshot(storage_, repo_->keys().enc_key, again->new_id);
+  auto stored2 = ReadSnapshot({storage_, repo_->keys().enc_key}, again->new_id);
   ASSERT_TRUE(stored2.ok());
   EXPECT_EQ(stored2->original, s.id);
   EXPECT_EQ(storage_.List(FileType::kSnapshot)->size(), 1u);
 
   // Nothing to change: nothing written.
-  auto same = RetagSnapshot(storage_, repo_->keys().enc_key, {again->new_id, *stored2},
+  auto same = RetagSnapshot({storage_, repo_->keys().enc_key}, {again->new_id, *stored2},
                             Add({"keep"}));
   ASSERT_TRUE(same.ok());
   EXPECT_FALSE(same->changed);
@@ -375,7 +375,7 @@ TEST_F(ReadSideTest, RetagThatCannotWriteKeepsTheOldRecord) {
   SnapshotRef s = Snap(Tree({File("f", "x")}));
   test::FaultyBackend faulty(storage_);
   faulty.FailWritesOf(FileType::kSnapshot);
-  auto r = RetagSnapshot(faulty, repo_->keys().enc_key, s, Add({"t"}));
+  auto r = RetagSnapshot({faulty, repo_->keys().enc_key}, s, Add({"t"}));
   EXPECT_FALSE(r.ok());
   EXPECT_TRUE(storage_.Stat({FileType::kSnapshot, s.id.Hex()}).ok());
 }

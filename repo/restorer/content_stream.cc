@@ -1,0 +1,195 @@
+#include "repo/restorer/content_stream.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <thread>
+
+#include "repo/store/pack_reader.h"
+
+namespace repo {
+namespace {
+
+// Runs located per batched index lookup.
+constexpr size_t kLookupWindow = 4096;
+// Pieces fetched ahead of the sink, per reader thread.
+constexpr size_t kAheadPerThread = 3;
+
+// A hole of `hole` zero bytes, or data blobs read as one piece.
+struct Piece {
+  uint64_t hole = 0;
+  std::vector<IndexEntry> blobs;
+  std::vector<Bytes> plain;  // blobs' plaintext, once done
+  Status status;
+  bool done = false;
+};
+
+class ContentStreamer {
+ public:
+  ContentStreamer(Repository& repo, BlobStore& store, const std::vector<ContentRun>& content,
+                  int threads)
+      : repo_(repo),
+        store_(store),
+        content_(content),
+        threads_(threads),
+        ahead_(kAheadPerThread * static_cast<size_t>(threads)) {}
+
+  Status Run(const ByteSink& sink) {
+    std::vector<std::jthread> readers;
+    for (int i = 0; i < threads_; ++i) readers.emplace_back([this] { Reader(); });
+    Status s = Deliver(sink);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    return s;  // the readers are joined here, before the pieces go
+  }
+
+ private:
+  // The calling thread: plans pieces a window at a time and gives them to the sink in order.
+  Status Deliver(const ByteSink& sink) {
+    static const Bytes kZeros(1 << 20, 0);
+    for (;;) {
+      size_t waiting;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        waiting = pieces_.size();
+      }
+      if (waiting < ahead_ && next_run_ < content_.size()) {
+        RETURN_IF_ERROR(PlanWindow());
+        continue;
+      }
+      if (waiting == 0) return Status::OK();
+      Piece piece;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return pieces_.front().done; });
+        piece = std::move(pieces_.front());
+        pieces_.pop_front();
+        ++delivered_;
+        claimed_ = std::max(claimed_, delivered_);  // a hole may be delivered before its claim
+      }
+      cv_.notify_all();  // a reader may claim one more
+      RETURN_IF_ERROR(piece.status);
+      for (uint64_t left = piece.hole; left > 0;) {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(left, kZeros.size()));
+        RETURN_IF_ERROR(sink(ByteSpan(kZeros.data(), n)));
+        left -= n;
+      }
+      for (const Bytes& b : piece.plain) RETURN_IF_ERROR(sink(b));
+    }
+  }
+
+  // Locates the next window of runs (one batched lookup) and appends its pieces: a hole each, or
+  // the longest stretches of blobs back to back in one pack within PackReader's read and decode
+  // bounds.
+  Status PlanWindow() {
+    const size_t end = std::min(content_.size(), next_run_ + kLookupWindow);
+    ids_.clear();
+    for (size_t r = next_run_; r < end; ++r) {
+      if (!content_[r].hole) ids_.push_back(content_[r].blob);
+    }
+    RETURN_IF_ERROR(store_.FindMany(ids_, &locations_));
+    std::vector<Piece> planned;
+    size_t k = 0;  // into ids_/locations_
+    uint64_t sealed = 0, raw = 0;
+    for (size_t r = next_run_; r < end; ++r) {
+      const ContentRun& run = content_[r];
+      if (run.hole) {
+        planned.emplace_back().hole = run.length;
+        continue;
+      }
+      const std::optional<BlobLocation>& loc = locations_[k++];
+      if (!loc) {
+        return Status::Corruption("data blob " + run.blob.ShortHex() +
+                                  " is not in the index: the repository is damaged");
+      }
+      if (loc->type != BlobType::kData) {
+        return Status::Corruption("blob " + run.blob.ShortHex() + ": indexed as " +
+                                  std::string(BlobTypeName(loc->type)) + ", wanted data");
+      }
+      Piece* last = planned.empty() || planned.back().blobs.empty() ? nullptr : &planned.back();
+      const bool joins =
+          last && last->blobs.back().loc.pack == loc->pack &&
+          last->blobs.back().loc.offset + last->blobs.back().loc.length == loc->offset &&
+          sealed + loc->length <= PackReader::kMaxRead &&
+          raw + loc->raw_length <= PackReader::kDecodeBytes;
+      if (!joins) {
+        planned.emplace_back();
+        sealed = raw = 0;
+      }
+      planned.back().blobs.push_back(IndexEntry{run.blob, *loc});
+      sealed += loc->length;
+      raw += loc->raw_length;
+    }
+    next_run_ = end;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (Piece& p : planned) {
+        p.done = p.blobs.empty();  // holes need no reader
+        pieces_.push_back(std::move(p));
+      }
+    }
+    cv_.notify_all();
+    return Status::OK();
+  }
+
+  // A reader thread: claims the next piece not yet fetched, within ahead_ of the sink.
+  void Reader() {
+    PackReader reader(repo_.backend(), repo_.keys());
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || Claimable(); });
+      if (stop_) return;
+      Piece& p = pieces_[claimed_ - delivered_];  // deque: stays put while others are added
+      ++claimed_;
+      if (p.done) continue;  // a hole
+      lock.unlock();
+      p.plain.resize(p.blobs.size());
+      Status s = reader.Read(p.blobs, [&](size_t i, Bytes& plain) {
+        p.plain[i] = std::move(plain);
+        return Status::OK();
+      });
+      lock.lock();
+      p.status = s;
+      p.done = true;
+      cv_.notify_all();
+    }
+  }
+  // REQUIRES: mu_ held.
+  bool Claimable() const {
+    return claimed_ < delivered_ + pieces_.size() && claimed_ < delivered_ + ahead_;
+  }
+
+  Repository& repo_;
+  BlobStore& store_;
+  const std::vector<ContentRun>& content_;
+  const int threads_;
+  const size_t ahead_;
+  size_t next_run_ = 0;  // first run not yet planned (calling thread only)
+  std::vector<Id> ids_;  // PlanWindow's, reused
+  std::vector<std::optional<BlobLocation>> locations_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Piece> pieces_;  // planned, not yet delivered; front() is piece number delivered_
+  size_t delivered_ = 0;      // pieces given to the sink
+  size_t claimed_ = 0;        // pieces taken by readers (or skipped as holes): the next to take
+  bool stop_ = false;
+};
+
+}  // namespace
+
+Status StreamContent(Repository& repo, const std::vector<ContentRun>& content, const ByteSink& sink,
+                     int threads) {
+  if (threads <= 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  ASSIGN_OR_RETURN(BlobStore * store, repo.blobs());
+  ContentStreamer streamer(repo, *store, content, threads);
+  return streamer.Run(sink);
+}
+
+}  // namespace repo

@@ -1,0 +1,43 @@
+#include "repo/store/pack_reader.h"
+
+namespace repo {
+
+Status PackReader::Read(std::span<const IndexEntry> blobs, const BlobVisitor& visit) {
+  size_t i = 0;
+  while (i < blobs.size()) {
+    // One read covers a run of blobs that lie back to back in one pack.
+    const BlobLocation& first = blobs[i].loc;
+    const uint64_t start = first.offset;
+    uint64_t end = start + first.length;
+    size_t j = i + 1;
+    while (j < blobs.size() && blobs[j].loc.pack == first.pack && blobs[j].loc.offset == end &&
+           end + blobs[j].loc.length - start <= kMaxRead) {
+      end += blobs[j].loc.length;
+      ++j;
+    }
+    ASSIGN_OR_RETURN(Bytes region,
+                     backend_.Read({FileType::kPack, first.pack.Hex()}, start, end - start));
+    // Opened a batch at a time (ids re-hashed together); a batch holds blobs of one type.
+    for (size_t b = i; b < j;) {
+      const BlobType type = blobs[b].loc.type;
+      sealed_.clear();
+      uint64_t raw = 0;
+      size_t e = b;
+      for (; e < j && sealed_.size() < kDecodeBatch && (e == b || raw < kDecodeBytes) &&
+             blobs[e].loc.type == type;
+           ++e) {
+        const BlobLocation& loc = blobs[e].loc;
+        raw += loc.raw_length;
+        sealed_.push_back(SealedBlob{blobs[e].blob, loc.flags, loc.raw_length,
+                                     ByteSpan(region).subspan(loc.offset - start, loc.length)});
+      }
+      RETURN_IF_ERROR(DecodeBlobs(keys_, type, sealed_, &plain_));
+      for (size_t k = b; k < e; ++k) RETURN_IF_ERROR(visit(k, plain_[k - b]));
+      b = e;
+    }
+    i = j;
+  }
+  return Status::OK();
+}
+
+}  // namespace repo
