@@ -59,7 +59,7 @@ void SealAppend(const SecretBytes& key, ByteSpan plaintext, ByteSpan ad, Bytes* 
                                                       nullptr, nonce, key.data());
 }
 
-Result<Bytes> Open(const SecretBytes& key, ByteSpan sealed, ByteSpan ad) {
+Status OpenInto(const SecretBytes& key, ByteSpan sealed, ByteSpan ad, Bytes* out) {
   EnsureCryptoInit();
   RequireKeySize(key, "Open");
   if (sealed.size() < kAeadOverhead) return Status::Corruption("authentication failed");
@@ -67,13 +67,19 @@ Result<Bytes> Open(const SecretBytes& key, ByteSpan sealed, ByteSpan ad) {
   const uint8_t* nonce = sealed.data();
   const uint8_t* ciphertext = nonce + kAeadNonceSize;
   const uint8_t* tag = ciphertext + n;
-  Bytes plaintext(n);
+  out->resize(n);
   // libsodium verifies the tag before decrypting anything.
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(plaintext.data(), nullptr, ciphertext, n,
-                                                          tag, ad.data(), ad.size(), nonce,
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out->data(), nullptr, ciphertext, n, tag,
+                                                          ad.data(), ad.size(), nonce,
                                                           key.data()) != 0) {
     return Status::Corruption("authentication failed");
   }
+  return Status::OK();
+}
+
+Result<Bytes> Open(const SecretBytes& key, ByteSpan sealed, ByteSpan ad) {
+  Bytes plaintext;
+  RETURN_IF_ERROR(OpenInto(key, sealed, ad, &plaintext));
   return plaintext;
 }
 

@@ -29,5 +29,8 @@ inline Bytes Seal(const SecretBytes& key, ByteSpan plaintext, ByteSpan ad) {
 // Returns the plaintext of `sealed`, or Corruption("authentication failed") when the bytes, the
 // key or `ad` do not match (including inputs shorter than kAeadOverhead).
 [[nodiscard]] Result<Bytes> Open(const SecretBytes& key, ByteSpan sealed, ByteSpan ad);
+// Open into *out, resized to the plaintext's size: a caller opening many blobs reuses one
+// buffer's memory. On failure *out's contents are unspecified (never the plaintext).
+[[nodiscard]] Status OpenInto(const SecretBytes& key, ByteSpan sealed, ByteSpan ad, Bytes* out);
 
 }  // namespace repo

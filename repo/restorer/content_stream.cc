@@ -22,7 +22,7 @@ constexpr size_t kAheadPerThread = 3;
 struct Piece {
   uint64_t hole = 0;
   std::vector<IndexEntry> blobs;
-  std::vector<Bytes> plain;  // blobs' plaintext, once done
+  Bytes data;  // the blobs' plaintext, once done
   Status status;
   bool done = false;
 };
@@ -80,7 +80,10 @@ class ContentStreamer {
         RETURN_IF_ERROR(sink(ByteSpan(kZeros.data(), n)));
         left -= n;
       }
-      for (const Bytes& b : piece.plain) RETURN_IF_ERROR(sink(b));
+      if (!piece.data.empty()) RETURN_IF_ERROR(sink(piece.data));
+      piece.data.clear();
+      std::lock_guard<std::mutex> lock(mu_);
+      spare_.push_back(std::move(piece.data));  // its memory serves a later piece
     }
   }
 
@@ -148,10 +151,13 @@ class ContentStreamer {
       Piece& p = pieces_[claimed_ - delivered_];  // deque: stays put while others are added
       ++claimed_;
       if (p.done) continue;  // a hole
+      if (!spare_.empty()) {
+        p.data = std::move(spare_.back());
+        spare_.pop_back();
+      }
       lock.unlock();
-      p.plain.resize(p.blobs.size());
-      Status s = reader.Read(p.blobs, [&](size_t i, Bytes& plain) {
-        p.plain[i] = std::move(plain);
+      Status s = reader.Read(p.blobs, [&](size_t, Bytes& plain) {
+        p.data.insert(p.data.end(), plain.begin(), plain.end());
         return Status::OK();
       });
       lock.lock();
@@ -180,6 +186,9 @@ class ContentStreamer {
   size_t delivered_ = 0;      // pieces given to the sink
   size_t claimed_ = 0;        // pieces taken by readers (or skipped as holes): the next to take
   bool stop_ = false;
+  // Buffers of delivered pieces: at most one per piece in flight, reused so that streaming a file
+  // of any size allocates (and page-faults) its buffers once.
+  std::vector<Bytes> spare_;
 };
 
 }  // namespace

@@ -25,6 +25,11 @@ std::string FileHandle::Describe() const {
   return std::string(FileTypeName(type)) + " " + name.substr(0, 8);
 }
 
+Status Backend::ReadInto(const FileHandle& h, uint64_t offset, uint64_t length, Bytes* out) {
+  ASSIGN_OR_RETURN(*out, Read(h, offset, length));
+  return Status::OK();
+}
+
 Status ValidateHandle(const FileHandle& h) {
   if (h.type == FileType::kConfig) {
     if (!h.name.empty()) return Status::InvalidArgument("config file takes no name");

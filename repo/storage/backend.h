@@ -55,6 +55,11 @@ class Backend {
   // ends before offset + length.
   virtual Result<Bytes> Read(const FileHandle& h, uint64_t offset = 0,
                              uint64_t length = kToEnd) = 0;
+  // Read into *out, resized to the bytes read: a reader of many ranges (the read seam) reuses
+  // one buffer's memory instead of allocating and zeroing each range. Same errors as Read; on
+  // error *out is unspecified. The default calls Read; a backend that can read in place
+  // overrides it.
+  virtual Status ReadInto(const FileHandle& h, uint64_t offset, uint64_t length, Bytes* out);
   // Creates h holding exactly `data`, atomically and durably: once OK is returned the file
   // survives a crash or power loss; if the call fails or the machine crashes, h is either absent
   // or complete. AlreadyExists if h exists (the old file is left as it was).

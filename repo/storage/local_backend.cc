@@ -191,6 +191,12 @@ Result<FileInfo> LocalBackend::Stat(const FileHandle& h) {
 }
 
 Result<Bytes> LocalBackend::Read(const FileHandle& h, uint64_t offset, uint64_t length) {
+  Bytes out;
+  RETURN_IF_ERROR(ReadInto(h, offset, length, &out));
+  return out;
+}
+
+Status LocalBackend::ReadInto(const FileHandle& h, uint64_t offset, uint64_t length, Bytes* out) {
   RETURN_IF_ERROR(ValidateHandle(h));
   const std::string path = PathOf(h);
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -209,10 +215,10 @@ Result<Bytes> LocalBackend::Read(const FileHandle& h, uint64_t offset, uint64_t 
                               " bytes at offset " + std::to_string(offset) + ", file has " +
                               std::to_string(size));
   }
-  Bytes out(length);
+  out->resize(length);
   size_t done = 0;
   while (done < length) {
-    ssize_t n = pread(fd, out.data() + done, length - done, static_cast<off_t>(offset + done));
+    ssize_t n = pread(fd, out->data() + done, length - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int err = n < 0 ? errno : EIO;
@@ -223,7 +229,7 @@ Result<Bytes> LocalBackend::Read(const FileHandle& h, uint64_t offset, uint64_t 
     done += static_cast<size_t>(n);
   }
   close(fd);
-  return out;
+  return Status::OK();
 }
 
 Status LocalBackend::Write(const FileHandle& h, ByteSpan data) {

@@ -24,6 +24,7 @@ class LocalBackend final : public Backend {
   Result<std::vector<FileInfo>> List(FileType type) override;
   Result<FileInfo> Stat(const FileHandle& h) override;
   Result<Bytes> Read(const FileHandle& h, uint64_t offset, uint64_t length) override;
+  Status ReadInto(const FileHandle& h, uint64_t offset, uint64_t length, Bytes* out) override;
   Status Write(const FileHandle& h, ByteSpan data) override;
   Status Delete(const FileHandle& h) override;
 

@@ -46,16 +46,19 @@ EncodedBlob EncodeBlob(const MasterKeys& keys, BlobType type, const Id& id, Byte
 
 namespace {
 
-// DecodeBlob before its id check.
-Result<Bytes> OpenBlob(const MasterKeys& keys, BlobType type, const Id& id, uint8_t flags,
-                       uint32_t raw_length, ByteSpan sealed, const std::string& what) {
+// DecodeBlob before its id check, into *plain (its memory reused).
+Status OpenBlob(const MasterKeys& keys, BlobType type, const Id& id, uint8_t flags,
+                uint32_t raw_length, ByteSpan sealed, const std::string& what, Bytes* plain) {
   // No blob is larger than the largest pack: bound what decompression may allocate.
   if (raw_length > kMaxBlobSize) return Status::Corruption(what + ": impossible length");
-  auto opened = Open(keys.enc_key, sealed, BlobAd(type, id));
-  if (!opened.ok()) return opened.status().WithContext(what);
-  if (flags & kBlobFlagZstd) return Decompress(*opened, raw_length, what);
-  if (opened->size() != raw_length) return Status::Corruption(what + ": length mismatch");
-  return std::move(opened).value();
+  if (!(flags & kBlobFlagZstd)) {
+    RETURN_IF_ERROR(OpenInto(keys.enc_key, sealed, BlobAd(type, id), plain).WithContext(what));
+    if (plain->size() != raw_length) return Status::Corruption(what + ": length mismatch");
+    return Status::OK();
+  }
+  thread_local Bytes frame;  // the compressed plaintext, reused by this thread's blobs
+  RETURN_IF_ERROR(OpenInto(keys.enc_key, sealed, BlobAd(type, id), &frame).WithContext(what));
+  return DecompressInto(frame, raw_length, what, plain);
 }
 
 std::string BlobWhat(BlobType type, const Id& id) {
@@ -71,7 +74,8 @@ Status IdMismatch(const std::string& what) {
 Result<Bytes> DecodeBlob(const MasterKeys& keys, BlobType type, const Id& id, uint8_t flags,
                          uint32_t raw_length, ByteSpan sealed) {
   const std::string what = BlobWhat(type, id);
-  ASSIGN_OR_RETURN(Bytes plain, OpenBlob(keys, type, id, flags, raw_length, sealed, what));
+  Bytes plain;
+  RETURN_IF_ERROR(OpenBlob(keys, type, id, flags, raw_length, sealed, what, &plain));
   if (ComputeBlobId(keys, type, plain) != id) return IdMismatch(what);
   return plain;
 }
@@ -82,8 +86,8 @@ Status DecodeBlobs(const MasterKeys& keys, BlobType type, std::span<const Sealed
   std::vector<ByteSpan> spans(blobs.size());
   for (size_t i = 0; i < blobs.size(); ++i) {
     const SealedBlob& b = blobs[i];
-    ASSIGN_OR_RETURN((*plain)[i], OpenBlob(keys, type, b.id, b.flags, b.raw_length, b.sealed,
-                                           BlobWhat(type, b.id)));
+    RETURN_IF_ERROR(OpenBlob(keys, type, b.id, b.flags, b.raw_length, b.sealed,
+                             BlobWhat(type, b.id), &(*plain)[i]));
     spans[i] = (*plain)[i];
   }
   std::vector<Id> ids(blobs.size());

@@ -55,7 +55,9 @@ struct SealedBlob {
   ByteSpan sealed;
 };
 // DecodeBlob of each blob into (*plain)[i], their ids re-hashed as one batch (ComputeBlobIds):
-// the same checks, faster for the many blobs of a pack region. On error, *plain is unspecified.
+// the same checks, faster for the many blobs of a pack region. The buffers already in *plain are
+// reused, so a caller decoding batch after batch allocates little. On error, *plain is
+// unspecified.
 Status DecodeBlobs(const MasterKeys& keys, BlobType type, std::span<const SealedBlob> blobs,
                    std::vector<Bytes>* plain);
 

@@ -15,8 +15,9 @@ Status PackReader::Read(std::span<const IndexEntry> blobs, const BlobVisitor& vi
       end += blobs[j].loc.length;
       ++j;
     }
-    ASSIGN_OR_RETURN(Bytes region,
-                     backend_.Read({FileType::kPack, first.pack.Hex()}, start, end - start));
+    RETURN_IF_ERROR(
+        backend_.ReadInto({FileType::kPack, first.pack.Hex()}, start, end - start, &region_));
+    const ByteSpan region(region_);
     // Opened a batch at a time (ids re-hashed together); a batch holds blobs of one type.
     for (size_t b = i; b < j;) {
       const BlobType type = blobs[b].loc.type;
@@ -29,7 +30,7 @@ Status PackReader::Read(std::span<const IndexEntry> blobs, const BlobVisitor& vi
         const BlobLocation& loc = blobs[e].loc;
         raw += loc.raw_length;
         sealed_.push_back(SealedBlob{blobs[e].blob, loc.flags, loc.raw_length,
-                                     ByteSpan(region).subspan(loc.offset - start, loc.length)});
+                                     region.subspan(loc.offset - start, loc.length)});
       }
       RETURN_IF_ERROR(DecodeBlobs(keys_, type, sealed_, &plain_));
       for (size_t k = b; k < e; ++k) RETURN_IF_ERROR(visit(k, plain_[k - b]));

@@ -52,7 +52,10 @@ class PackReader {
  private:
   Backend& backend_;
   const MasterKeys& keys_;
-  std::vector<SealedBlob> sealed_;  // reused between batches
+  // Reused from read to read, so that steady reading allocates nothing: the region read, the
+  // batch being opened, and its plaintexts (unless a visitor takes them).
+  Bytes region_;
+  std::vector<SealedBlob> sealed_;
   std::vector<Bytes> plain_;
 };
 

@@ -124,7 +124,10 @@ TEST_F(ContentStreamTest, ADamagedBlobStopsTheStreamAfterTheBytesBeforeIt) {
 }
 
 TEST_F(ContentStreamTest, ASinkErrorStopsTheStream) {
-  for (int i = 0; i < 30; ++i) Data(RandomBytes(20000, i));
+  for (int i = 0; i < 30; ++i) {
+    Data(RandomBytes(20000, i));
+    Hole(100);  // the sink is called at least once per run
+  }
   ASSERT_TRUE(store_->Flush().ok());
   int calls = 0;
   Status s = StreamContent(*repo_, runs_, [&](ByteSpan) {
