@@ -26,7 +26,8 @@ std::string FileHandle::Describe() const {
 }
 
 Status Backend::ReadInto(const FileHandle& h, uint64_t offset, uint64_t length, Bytes* out) {
-  ASSIGN_OR_RETURN(*out, Read(h, offset, length));
+  ASSIGN_OR_RETURN(Bytes bytes, Read(h, offset, length));
+  out->assign(bytes.begin(), bytes.end());  // a copy, but into the caller's memory, as promised
   return Status::OK();
 }
 

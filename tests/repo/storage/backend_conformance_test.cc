@@ -89,6 +89,23 @@ TEST_P(BackendConformanceTest, WriteThenReadWholeAndRanges) {
   EXPECT_EQ(info->size, 1000u);
 }
 
+TEST_P(BackendConformanceTest, ReadIntoGivesWhatReadGivesInTheSameBuffer) {
+  const FileHandle h{FileType::kPack, Name('c')};
+  const Bytes data = RandomBytes(1000, 3);
+  ASSERT_TRUE(b().Write(h, data).ok());
+  Bytes buf;
+  ASSERT_TRUE(b().ReadInto(h, 0, 1000, &buf).ok());
+  EXPECT_EQ(buf, data);
+  const uint8_t* memory = buf.data();
+  ASSERT_TRUE(b().ReadInto(h, 100, 200, &buf).ok());  // shorter: same memory, exact size
+  EXPECT_EQ(buf, Bytes(data.begin() + 100, data.begin() + 300));
+  EXPECT_EQ(buf.data(), memory);
+  ASSERT_TRUE(b().ReadInto(h, 0, Backend::kToEnd, &buf).ok());
+  EXPECT_EQ(buf, data);
+  EXPECT_EQ(b().ReadInto(h, 900, 101, &buf).code(), StatusCode::kCorruption);
+  EXPECT_TRUE(b().ReadInto({FileType::kPack, Name('d')}, 0, 1, &buf).IsNotFound());
+}
+
 TEST_P(BackendConformanceTest, ReadPastEndIsCorruption) {
   const FileHandle h{FileType::kIndex, Name('b')};
   ASSERT_TRUE(b().Write(h, RandomBytes(100, 2)).ok());
