@@ -1,5 +1,7 @@
 #include "cli/app.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -46,7 +48,9 @@ Result<std::unique_ptr<Repository>> OpenRepository(const GlobalOptions& g) {
   ASSIGN_OR_RETURN(auto backend, OpenLocation(g.repo));
   ASSIGN_OR_RETURN(SecretBytes password,
                    ReadPassword(g.password, "enter password for repository " + g.repo, false));
-  return Repository::Open(std::move(backend), password, g.cache_dir);
+  // Printed as "repo: warning: ..." unless -q (the logger's level, set in main.cc).
+  return Repository::Open(std::move(backend), password, g.cache_dir,
+                          [](const std::string& m) { spdlog::warn("{}", m); });
 }
 
 void AddKdfOptions(cxxopts::Options& options) {

@@ -132,7 +132,7 @@ struct BatchPlan {
 class Restorer {
  public:
   Restorer(Repository& repo, BlobStore& store, const RestoreOptions& opts,
-           RestoreProgress* progress, const RestoreWarning& warn)
+           RestoreProgress* progress, const WarningSink& warn)
       : repo_(repo), store_(store), opts_(opts), progress_(progress), warn_(warn) {}
 
   Result<RestoreSummary> Run(const Snapshot& snapshot);
@@ -193,7 +193,7 @@ class Restorer {
   BlobStore& store_;
   const RestoreOptions& opts_;
   RestoreProgress* progress_;
-  const RestoreWarning& warn_;
+  const WarningSink& warn_;
   const bool as_root_ = geteuid() == 0;
   PathResolver resolver_;  // the calling thread's (workers have their own)
 
@@ -703,7 +703,7 @@ bool RestoreSelects(const RestoreOptions& options, const std::string& path, bool
 
 Result<RestoreSummary> RestoreSnapshot(Repository& repo, const Snapshot& snapshot,
                                        const RestoreOptions& options, RestoreProgress* progress,
-                                       const RestoreWarning& warn) {
+                                       const WarningSink& warn) {
   if (options.target.empty()) return Status::InvalidArgument("no restore target given (--target)");
   RestoreOptions opts = options;
   opts.target = std::filesystem::absolute(opts.target).lexically_normal().string();

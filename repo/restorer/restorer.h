@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/warning_sink.h"
 #include "repo/store/repository.h"
 #include "repo/model/snapshot.h"
 
@@ -42,15 +43,14 @@ struct RestoreSummary {
   uint64_t verified_files = 0;
 };
 
-// Called for problems that do not stop the restore (metadata not applied). Thread-safe.
-using RestoreWarning = std::function<void(const std::string& message)>;
 
-// Restores `snapshot`. AlreadyExists (naming the first file) before anything is written if a
+// Restores `snapshot`. Metadata that cannot be applied (owners when not root, say) goes to
+// `warn` and is counted in the summary's warnings. AlreadyExists (naming the first file) before anything is written if a
 // file to restore exists and !overwrite. With verify, Corruption names a file that differs (the
 // first one a worker found).
 Result<RestoreSummary> RestoreSnapshot(Repository& repo, const Snapshot& snapshot,
                                        const RestoreOptions& options, RestoreProgress* progress,
-                                       const RestoreWarning& warn);
+                                       const WarningSink& warn);
 
 // True if `path` (absolute, in the snapshot) is selected by includes/excludes: not excluded (nor
 // under an excluded directory) and, when there are includes, matched by one, under a matched

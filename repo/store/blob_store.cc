@@ -1,7 +1,5 @@
 #include "repo/store/blob_store.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <utility>
 
@@ -42,10 +40,6 @@ std::unique_ptr<PackWriter> BlobStore::NewPack() {
 BlobStore::~BlobStore() {
   std::unique_lock<std::mutex> lock(mu_);
   written_.wait(lock, [&] { return writes_in_flight_ == 0; });
-  if (pack_->count() > 0 || !pending_.empty()) {
-    spdlog::debug("blob store closed with {} unflushed blobs; they are not in the repository",
-                  pack_->count() + pending_.size());
-  }
 }
 
 Status BlobStore::FailLocked(Status s) {

@@ -1,7 +1,6 @@
 #include "repo/store/repository.h"
 
 #include <pwd.h>
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -91,7 +90,8 @@ Result<std::unique_ptr<Repository>> Repository::Init(std::unique_ptr<Backend> ba
 
 Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> backend,
                                                      const SecretBytes& password,
-                                                     const std::string& cache_dir) {
+                                                     const std::string& cache_dir,
+                                                     WarningSink warn) {
   auto config_file = backend->Read({FileType::kConfig, ""});
   if (!config_file.ok()) {
     if (config_file.status().IsNotFound()) {
@@ -118,7 +118,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> ba
     auto keys = OpenKeyFile(*bytes, password);
     if (!keys.ok()) {
       if (keys.status().code() != StatusCode::kWrongPassword) {
-        spdlog::warn("key {}: {}", f.name.substr(0, 8), keys.status().message());
+        if (warn) warn("key " + f.name.substr(0, 8) + ": " + keys.status().message());
         if (last.code() == StatusCode::kWrongPassword) last = keys.status();
       }
       continue;
@@ -127,8 +127,10 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> ba
     // over by an init whose config write failed): try the next one.
     auto payload = OpenObject(keys->enc_key, ObjectKind::kConfig, *config_file, "config");
     if (!payload.ok()) {
-      spdlog::warn("key {} opens with this password but not the config; skipping it",
-                   f.name.substr(0, 8));
+      if (warn) {
+        warn("key " + f.name.substr(0, 8) +
+             " opens with this password but not the config; skipping it");
+      }
       config_failure = payload.status();
       continue;
     }
@@ -152,6 +154,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> ba
   }
   repo->backend_ = std::move(backend);
   repo->cache_dir_ = cache_dir;
+  repo->warn_ = std::move(warn);
   repo->gear_ = DeriveGearTable(repo->keys_.chunker_seed);
   return repo;
 }
@@ -249,7 +252,10 @@ Status Repository::SyncIndex(IndexCache& cache, bool force_rebuild) {
     stale = stale || !names.count(m.Hex());  // an index file we merged is gone: rebuild
   }
   if (stale) {
-    spdlog::info("index cache is stale; rebuilding it from {} index files", names.size());
+    if (!force_rebuild && warn_) {
+      warn_("the local index cache is stale (index files were replaced, by repair or prune); "
+            "rebuilding it from " + std::to_string(names.size()) + " index files");
+    }
     RETURN_IF_ERROR(cache.Clear());
     have.clear();
   }

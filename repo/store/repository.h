@@ -11,6 +11,7 @@
 
 #include "base/id.h"
 #include "base/status.h"
+#include "base/warning_sink.h"
 #include "chunker/fastcdc.h"
 #include "crypto/key_file.h"
 #include "crypto/master_keys.h"
@@ -54,9 +55,12 @@ class Repository {
   // Opens an existing repository with `password`, trying every key file. UnsupportedVersion for
   // a newer format (checked before any password work); WrongPassword when no key matches.
   // `cache_dir` is the root cache directory (the cache of this repository is a subfolder).
+  // `warn` takes what does not stop the repository from opening or working (a key file that
+  // does not open, an index cache found stale and rebuilt); it must outlive the repository.
   static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<Backend> backend,
                                                   const SecretBytes& password,
-                                                  const std::string& cache_dir);
+                                                  const std::string& cache_dir,
+                                                  WarningSink warn = {});
   ~Repository();
 
   const RepositoryConfig& config() const { return config_; }
@@ -98,6 +102,7 @@ class Repository {
 
   std::unique_ptr<Backend> backend_;
   std::string cache_dir_;
+  WarningSink warn_;
   RepositoryConfig config_;
   MasterKeys keys_;
   Id key_id_;

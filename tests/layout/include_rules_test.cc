@@ -63,7 +63,7 @@ const std::map<std::string, std::set<std::string>> kThirdParty = {
     {"zstd.h", {"repo/store"}},
     {"zstd_errors.h", {"repo/store"}},
     {"curl", {"repo/storage"}},
-    {"spdlog", {"cli", "repo/store"}},
+    {"spdlog", {"cli", "fuse"}},
     {"cxxopts.hpp", {"cli"}},
     {"fuse3", {"fuse"}},
     {"fuse.h", {"fuse"}},
