@@ -1,6 +1,5 @@
 #include "repo/archiver/archiver.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,35 +8,27 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <utility>
 
+#include "repo/archiver/file_reader.h"
+#include "repo/archiver/hardlinks.h"
+#include "repo/archiver/pipeline_state.h"
+#include "repo/archiver/totals_scanner.h"
+#include "repo/archiver/walk_dir.h"
 #include "repo/model/fs_meta.h"
-#include "repo/os/identity.h"
-#include "repo/model/path_glob.h"
 #include "repo/model/tree_io.h"
+#include "repo/os/identity.h"
+#include "repo/os/path_resolver.h"
 
 namespace repo {
 namespace {
 
-constexpr size_t kReadBlock = 4u << 20;
 // Chunks a worker takes from the queue at once (eight AVX-512 lanes hash them four deep).
 constexpr size_t kWorkerBatch = 32;
-constexpr char kCacheDirTagSignature[] = "Signature: 8a477f597d28d172789f06886806bc55";
-// A directory the walk lists; entries are then named relative to it (paths of any length).
-constexpr int kWalkDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-// A directory only passed through on the way to a target: needs search permission only.
-constexpr int kPassDirFlags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-// File descriptors kept free for what the snapshot opens besides the walk's directories (packs
-// being written, the index cache, the backend), when the open-file limit is small.
-constexpr uint64_t kReservedFds = 128;
-// Directory levels the walk descends at most, whatever the fd limit: bounds its recursion, about
-// 2 KiB of stack a level, well within the usual 8 MiB.
-constexpr uint64_t kMaxWalkDepth = 2048;
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -45,134 +36,18 @@ int64_t NowNs() {
       .count();
 }
 
-std::string JoinPath(const std::string& dir, const std::string& name) {
-  return dir == "/" ? "/" + name : dir + "/" + name;
-}
-
-// Absolute, with "." and ".." and repeated '/' resolved lexically (symlinks are not followed,
-// like tar and restic: a path that is a symlink is stored as the symlink).
-std::string AbsolutePath(const std::string& p) {
-  std::filesystem::path abs = std::filesystem::absolute(p).lexically_normal();
-  std::string s = abs.string();
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
-}
-
-std::vector<std::string> Components(const std::string& abs) {
-  std::vector<std::string> out;
-  size_t pos = 1;
-  while (pos < abs.size()) {
-    size_t next = abs.find('/', pos);
-    if (next == std::string::npos) next = abs.size();
-    out.push_back(abs.substr(pos, next - pos));
-    pos = next + 1;
-  }
-  return out;
-}
-
-// Directories the walk may hold open at once (one per level), and why it is not more: the
-// open-file limit (raised to the hard limit), less a reserve, halved for the totals scan that
-// may run beside the walk; or kMaxWalkDepth.
-struct WalkDepth {
-  uint64_t levels;
-  bool by_fd_limit;
-};
-
-WalkDepth WalkDepthLimit() {
-  const uint64_t limit = RaiseOpenFileLimit();
-  const uint64_t fds = (limit - std::min(limit / 2, kReservedFds)) / 2;
-  return fds < kMaxWalkDepth ? WalkDepth{fds, true} : WalkDepth{kMaxWalkDepth, false};
-}
-
-// A listing of the directory `dirfd` (which stays open and unmoved); null with errno set if it
-// cannot be read.
-DIR* ListDir(int dirfd) {
-  int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-  if (fd < 0) return nullptr;
-  DIR* d = fdopendir(fd);
-  if (!d) {
-    int err = errno;
-    close(fd);
-    errno = err;
-  }
-  return d;
-}
-
-bool IsCacheDir(int dirfd) {
-  int fd = openat(dirfd, "CACHEDIR.TAG", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[sizeof kCacheDirTagSignature - 1];
-  ssize_t n = read(fd, buf, sizeof buf);
-  close(fd);
-  return n == static_cast<ssize_t>(sizeof buf) && std::memcmp(buf, kCacheDirTagSignature, n) == 0;
-}
-
 using NodeMap = std::map<std::string, Node>;
-
-// A directory whose tree is not stored yet: it completes when its walk has finished and every
-// child has resolved (pending reaches 0).
-struct DirState {
-  Node node;  // its own metadata; subtree filled on completion
-  std::vector<std::optional<Node>> children;
-  std::atomic<int64_t> pending{1};
-  std::shared_ptr<DirState> parent;  // null for the root
-  size_t slot = 0;
-  std::optional<std::vector<Id>> previous_subtree;  // in the parent snapshot
-};
-
-// A file being read: completes when the read has finished and every chunk is stored.
-struct FileState {
-  Node node;
-  std::deque<ContentRun> runs;  // deque: appending never moves runs the workers write to
-  std::atomic<int64_t> pending{1};
-  std::shared_ptr<DirState> dir;
-  size_t slot = 0;
-  bool drop = false;  // reading failed: leave the file out of the snapshot
-  // The link of a multiply-linked inode that later links follow (Archiver::links_): on
-  // completion its content goes to them.
-  bool first_link = false;
-};
-
-// A later link of a multiply-linked inode, waiting for the first link's content.
-struct LinkFollower {
-  Node node;  // its own name; the inode's metadata
-  std::shared_ptr<DirState> dir;
-  size_t slot = 0;
-};
-
-// A regular file with more than one link, met during the walk: its links are read once. The
-// first link met is read; a later one whose size, mtime and ctime equal the first's stat takes
-// the first's content, at once if it is stored, else when it completes. Forgotten when the walk
-// has met as many links as the first's st_nlink.
-struct LinkedInode {
-  enum class State {
-    kReading,  // the first link is being read or its chunks stored: later links wait
-    kDone,     // `content` is the first link's
-    kUnread,   // the first link was dropped or changed while read: the next link is read
-  };
-  State state = State::kReading;
-  uint64_t size = 0;
-  int64_t mtime_ns = 0, ctime_ns = 0;   // the first link's stat, before it was read
-  uint64_t links_left = 0;              // links the walk has not met yet
-  std::vector<ContentRun> content;      // kDone
-  std::vector<LinkFollower> followers;  // kReading
-};
-
-// (st_dev, st_ino)
-using InodeKey = std::pair<uint64_t, uint64_t>;
-InodeKey KeyOf(const Node& node) { return {node.device, node.inode}; }
-
-struct ChunkJob {
-  std::shared_ptr<FileState> file;
-  ContentRun* run;
-  Bytes data;
-};
 
 class Archiver {
  public:
   Archiver(Repository& repo, BlobStore& store, const SnapshotOptions& opts,
            ArchiverProgress* progress, const WarningSink& warn)
-      : repo_(repo), store_(store), opts_(opts), progress_(progress), warn_(warn) {}
+      : repo_(repo),
+        store_(store),
+        opts_(opts),
+        progress_(progress),
+        warn_(warn),
+        reader_(repo.config().chunker, repo.gear_table()) {}
 
   // `parent_tree`: the root tree of the parent snapshot, if there is one.
   Result<std::vector<Id>> Run(const std::optional<std::vector<Id>>& parent_tree);
@@ -195,27 +70,20 @@ class Archiver {
   // `fd`: the directory at `path`, open with kWalkDirFlags; the caller closes it.
   void WalkDir(int fd, const std::string& path, const std::shared_ptr<DirState>& dir,
                const Node* previous, dev_t root_dev);
-  void ReadFile(AtPath at, const std::string& path, Node node,
-                const std::shared_ptr<DirState>& dir, size_t slot, const Node* previous);
+  void ReadFile(AtPath at, const std::string& path, Node node, const std::shared_ptr<DirState>& dir,
+                size_t slot, const Node* previous);
   // Hardlinks (walker). For a link of a multiply-linked file that is not unchanged since the
   // parent: true if it takes the content of a link met before (it is then resolved, at once or
   // when that link completes, and counted); false if the caller reads it, with `*first` set if
-  // later links are to follow it (then LeaveLink or, on completion, ShareLinkContent).
+  // later links are to follow it (then links_.Leave or, on completion, ShareLinkContent).
   bool FollowLink(Node& node, const std::shared_ptr<DirState>& dir, size_t slot, bool had_previous,
                   bool* first);
-  // A link unchanged since the parent: later links may take its content.
-  void NoteReusedLink(const Node& node);
-  // The first link of `key` will not give content (dropped, or changed while read).
-  void LeaveLink(InodeKey key);
   // Opens the directory `name` in `dirfd` with `flags` for the walk, or warns (naming `path`)
   // and returns -1: it cannot be opened, or the walk holds as many directories as it may.
   int OpenWalkDir(int dirfd, const std::string& name, const std::string& path, int flags);
   void CloseWalkDir(int fd);
-  // Reads `fd` from `offset` to `end` (or EOF when end is UINT64_MAX), chunking into `file`.
-  // A `stream` (pipe, stdin) is read with read(2) from where it is.
-  Status ReadRegion(int fd, uint64_t offset, uint64_t end, const std::string& path,
-                    const std::shared_ptr<FileState>& file, uint64_t* read_bytes,
-                    bool stream = false);
+  // Where FileReader puts a file's chunks and holes: into the file's runs and the chunk queue.
+  class FileChunks;
   void Enqueue(ChunkJob job);
 
   // Completion (any thread).
@@ -255,11 +123,11 @@ class Archiver {
   SnapshotSummary summary_;
   std::optional<std::vector<Id>> root_tree_;
 
-  // Multiply-linked inodes whose links the walk has not all met. Never held with mu_.
-  std::mutex links_mu_;
-  std::map<InodeKey, LinkedInode> links_;
+  // Multiply-linked inodes whose links the walk has not all met. Its lock is never held with
+  // mu_.
+  HardlinkTable links_;
 
-  std::unique_ptr<uint8_t[]> read_buf_{new uint8_t[kReadBlock]};  // walker thread only
+  FileReader reader_;          // walker thread only: holds the walk's one read buffer
   WalkDepth depth_{0, false};  // walker thread only, like open_dirs_
   uint64_t open_dirs_ = 0;
 
@@ -273,6 +141,28 @@ class Archiver {
   std::deque<ChunkJob> queue_;
   size_t queue_bytes_ = 0;
   bool closed_ = false;
+};
+
+class Archiver::FileChunks final : public ChunkSink {
+ public:
+  FileChunks(Archiver& archiver, const std::shared_ptr<FileState>& file)
+      : archiver_(archiver), file_(file) {}
+
+  void Chunk(Bytes data) override {
+    file_->runs.push_back(ContentRun{});
+    file_->pending.fetch_add(1, std::memory_order_relaxed);
+    archiver_.Enqueue(ChunkJob{file_, &file_->runs.back(), std::move(data)});
+  }
+  // A hole run is final at once: the workers fill in only data runs.
+  void Hole(uint64_t length) override { file_->runs.push_back(ContentRun{Id(), length, true}); }
+  void BytesRead(uint64_t n) override {
+    if (archiver_.progress_) archiver_.progress_->bytes += n;
+  }
+  bool Stopped() override { return archiver_.failed(); }
+
+ private:
+  Archiver& archiver_;
+  const std::shared_ptr<FileState>& file_;  // the caller's, which outlives the sink
 };
 
 void Archiver::Fail(const Status& s) {
@@ -366,20 +256,7 @@ void Archiver::CompleteFile(const std::shared_ptr<FileState>& file) {
 }
 
 void Archiver::ShareLinkContent(const Node& first) {
-  std::vector<LinkFollower> followers;
-  {
-    std::lock_guard<std::mutex> lock(links_mu_);
-    auto it = links_.find(KeyOf(first));  // present: nothing forgets a link being read
-    followers = std::move(it->second.followers);
-    if (it->second.links_left == 0) {
-      links_.erase(it);
-    } else {
-      it->second.state = LinkedInode::State::kDone;
-      it->second.content = first.content;
-    }
-  }
-  for (LinkFollower& f : followers) {
-    f.node.content = first.content;
+  for (LinkFollower& f : links_.Share(first)) {
     if (progress_) {
       progress_->files++;
       progress_->bytes += f.node.size;
@@ -390,43 +267,19 @@ void Archiver::ShareLinkContent(const Node& first) {
 
 bool Archiver::FollowLink(Node& node, const std::shared_ptr<DirState>& dir, size_t slot,
                           bool had_previous, bool* first) {
-  using State = LinkedInode::State;
-  std::unique_lock<std::mutex> lock(links_mu_);
-  auto [it, inserted] = links_.try_emplace(KeyOf(node));
-  LinkedInode& l = it->second;
-  if (inserted) l.links_left = node.nlink;
-  if (l.links_left > 0) --l.links_left;
-  if (inserted || l.state == State::kUnread) {
-    l.state = State::kReading;
-    l.size = node.size;
-    l.mtime_ns = node.mtime_ns;
-    l.ctime_ns = node.ctime_ns;
-    l.content.clear();
-    *first = true;
-    return false;
-  }
-  if (l.size != node.size || l.mtime_ns != node.mtime_ns || l.ctime_ns != node.ctime_ns) {
-    // Changed since the first link was met: read this one on its own.
-    if (l.links_left == 0 && l.state == State::kDone) links_.erase(it);
-    return false;
-  }
+  using Decision = HardlinkTable::Decision;
   const uint64_t size = node.size;
-  const bool waits = l.state == State::kReading;
-  if (waits) {
-    l.followers.push_back(LinkFollower{std::move(node), dir, slot});
-  } else {
-    node.content = l.content;
-    if (l.links_left == 0) links_.erase(it);
-  }
-  lock.unlock();
+  const Decision decision = links_.Follow(node, dir, slot);
+  if (decision == Decision::kReadFirst) *first = true;
+  if (decision == Decision::kReadFirst || decision == Decision::kReadAlone) return false;
   // Counted now, like a file read: the first link's content is certain to come (a first link
-  // that fails is made kUnread before the walk goes on).
+  // that fails is left (kUnread) before the walk goes on).
   {
     std::lock_guard<std::mutex> summary_lock(mu_);
     ++(had_previous ? summary_.files_changed : summary_.files_new);
     summary_.bytes_processed += size;
   }
-  if (!waits) {
+  if (decision == Decision::kTaken) {
     if (progress_) {
       progress_->files++;
       progress_->bytes += size;
@@ -434,29 +287,6 @@ bool Archiver::FollowLink(Node& node, const std::shared_ptr<DirState>& dir, size
     Resolve(dir, slot, std::move(node));
   }
   return true;
-}
-
-void Archiver::NoteReusedLink(const Node& node) {
-  std::lock_guard<std::mutex> lock(links_mu_);
-  auto [it, inserted] = links_.try_emplace(KeyOf(node));
-  LinkedInode& l = it->second;
-  if (inserted) l.links_left = node.nlink;
-  if (inserted || l.state == LinkedInode::State::kUnread) {
-    l.state = LinkedInode::State::kDone;
-    l.size = node.size;
-    l.mtime_ns = node.mtime_ns;
-    l.ctime_ns = node.ctime_ns;
-    l.content = node.content;
-  }
-  if (l.links_left > 0) --l.links_left;
-  if (l.links_left == 0 && l.state != LinkedInode::State::kReading) links_.erase(it);
-}
-
-void Archiver::LeaveLink(InodeKey key) {
-  std::lock_guard<std::mutex> lock(links_mu_);
-  auto it = links_.find(key);
-  it->second.state = LinkedInode::State::kUnread;  // no followers: the walk is still on the first
-  if (it->second.links_left == 0) links_.erase(it);
 }
 
 void Archiver::Resolve(const std::shared_ptr<DirState>& dir, size_t slot,
@@ -516,48 +346,6 @@ std::optional<NodeMap> Archiver::LoadPrevious(const Node* previous, const std::s
   return map;
 }
 
-Status Archiver::ReadRegion(int fd, uint64_t offset, uint64_t end, const std::string& path,
-                            const std::shared_ptr<FileState>& file, uint64_t* read_bytes,
-                            bool stream) {
-  FastCdc chunker(repo_.config().chunker, repo_.gear_table());
-  uint8_t* const buf = read_buf_.get();  // the walker's one read buffer, never re-zeroed
-  Bytes current;  // the start of a chunk that straddles two reads
-  auto emit = [&](Bytes chunk) {
-    file->runs.push_back(ContentRun{});
-    file->pending.fetch_add(1, std::memory_order_relaxed);
-    Enqueue(ChunkJob{file, &file->runs.back(), std::move(chunk)});
-  };
-  while (offset < end) {
-    if (failed()) return Status::Aborted("snapshot failed");
-    size_t want = static_cast<size_t>(std::min<uint64_t>(kReadBlock, end - offset));
-    ssize_t n = stream ? read(fd, buf, want) : pread(fd, buf, want, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno(errno, "reading " + path);
-    if (n == 0) break;  // EOF (the file shrank, or end was "to EOF")
-    offset += static_cast<uint64_t>(n);
-    *read_bytes += static_cast<uint64_t>(n);
-    if (progress_) progress_->bytes += static_cast<uint64_t>(n);
-    ByteSpan rest(buf, static_cast<size_t>(n));
-    while (!rest.empty()) {
-      size_t cut = chunker.Next(rest);
-      if (!cut) {  // the chunk goes on in the next read
-        current.insert(current.end(), rest.begin(), rest.end());
-        break;
-      }
-      if (current.empty()) {
-        emit(Bytes(rest.begin(), rest.begin() + cut));  // one exact-size copy out of the buffer
-      } else {
-        current.insert(current.end(), rest.begin(), rest.begin() + cut);
-        current.shrink_to_fit();  // a queued job holds no more than its chunk
-        emit(std::exchange(current, Bytes()));
-      }
-      rest = rest.subspan(cut);
-    }
-  }
-  if (!current.empty()) emit(std::move(current));
-  return Status::OK();
-}
-
 void Archiver::ReadFile(AtPath at, const std::string& path, Node node,
                         const std::shared_ptr<DirState>& dir, size_t slot, const Node* previous) {
   const bool had_previous = previous && previous->type == NodeType::kFile;
@@ -565,7 +353,7 @@ void Archiver::ReadFile(AtPath at, const std::string& path, Node node,
       previous->mtime_ns == node.mtime_ns && previous->ctime_ns == node.ctime_ns &&
       previous->inode == node.inode) {
     node.content = previous->content;
-    if (node.nlink > 1) NoteReusedLink(node);
+    if (node.nlink > 1) links_.NoteReused(node);
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++summary_.files_unchanged;
@@ -585,7 +373,7 @@ void Archiver::ReadFile(AtPath at, const std::string& path, Node node,
   if (fd < 0 && errno == EPERM) fd = openat(at.dir, at.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     Warn(Status::FromErrno(errno, "cannot read " + path).message());
-    if (first_link) LeaveLink(key);
+    if (first_link) links_.Leave(key);
     Resolve(dir, slot, std::nullopt);
     return;
   }
@@ -596,30 +384,9 @@ void Archiver::ReadFile(AtPath at, const std::string& path, Node node,
   file->node = std::move(node);
   file->dir = dir;
   file->slot = slot;
-  uint64_t read_bytes = 0, hole_bytes = 0;  // holes counted here: the workers write data runs
-  Status s;
-  // Sparse files (fewer blocks than their size): store only the data regions, holes as runs.
-  const bool sparse = static_cast<uint64_t>(before.st_blocks) * 512 <
-                      static_cast<uint64_t>(before.st_size);
-  if (sparse) {
-    uint64_t pos = 0, size = static_cast<uint64_t>(before.st_size);
-    while (s.ok() && pos < size) {
-      off_t data = lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
-      uint64_t data_at = data < 0 ? size : static_cast<uint64_t>(data);
-      if (data_at > pos) {
-        file->runs.push_back(ContentRun{Id(), data_at - pos, true});
-        hole_bytes += data_at - pos;
-        pos = data_at;
-      }
-      if (pos >= size) break;
-      off_t hole = lseek(fd, static_cast<off_t>(pos), SEEK_HOLE);
-      uint64_t hole_at = hole < 0 ? size : static_cast<uint64_t>(hole);
-      s = ReadRegion(fd, pos, hole_at, path, file, &read_bytes);
-      pos = hole_at;
-    }
-  } else {
-    s = ReadRegion(fd, 0, UINT64_MAX, path, file, &read_bytes);
-  }
+  FileChunks chunks(*this, file);
+  ReadCounts counts;
+  Status s = reader_.ReadFile(fd, before, path, chunks, &counts);
   struct stat after;
   fstat(fd, &after);
   close(fd);
@@ -631,7 +398,7 @@ void Archiver::ReadFile(AtPath at, const std::string& path, Node node,
     Warn("file " + path + " changed while it was read; the snapshot has what was read");
   }
   const uint64_t stat_size = file->node.size;
-  file->node.size = read_bytes + hole_bytes;
+  file->node.size = counts.data_bytes + counts.hole_bytes;
   if (first_link) {
     // Later links follow only content that matches the stat they are compared with.
     const bool same = s.ok() && file->node.size == stat_size &&
@@ -641,12 +408,12 @@ void Archiver::ReadFile(AtPath at, const std::string& path, Node node,
     if (same) {
       file->first_link = true;
     } else {
-      LeaveLink(key);
+      links_.Leave(key);
     }
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    summary_.bytes_read += read_bytes;
+    summary_.bytes_read += counts.data_bytes;
     if (!file->drop) {
       ++(had_previous ? summary_.files_changed : summary_.files_new);
       summary_.bytes_processed += file->node.size;
@@ -655,11 +422,10 @@ void Archiver::ReadFile(AtPath at, const std::string& path, Node node,
   if (file->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) CompleteFile(file);
 }
 
-int Archiver::OpenWalkDir(int dirfd, const std::string& name, const std::string& path,
-                          int flags) {
+int Archiver::OpenWalkDir(int dirfd, const std::string& name, const std::string& path, int flags) {
   if (open_dirs_ >= depth_.levels) {
-    Warn("cannot read directory " + path + ": nested more than " +
-         std::to_string(depth_.levels) + " directories deep" +
+    Warn("cannot read directory " + path + ": nested more than " + std::to_string(depth_.levels) +
+         " directories deep" +
          (depth_.by_fd_limit ? ", more than the open-file limit allows (raise ulimit -n)" : ""));
     return -1;
   }
@@ -724,21 +490,12 @@ void Archiver::WalkEntry(int dirfd, const std::string& path, const std::string& 
 
 void Archiver::WalkDir(int fd, const std::string& path, const std::shared_ptr<DirState>& dir,
                        const Node* previous, dev_t root_dev) {
-  DIR* d = ListDir(fd);
-  if (!d) {
-    Warn(Status::FromErrno(errno, "cannot read directory " + path).message());
+  auto listed = ListDirectory(fd, path, opts_.excludes);
+  if (!listed.ok()) {
+    Warn(listed.status().message());
     return;  // stored as an empty directory
   }
-  std::vector<std::string> names;
-  errno = 0;
-  while (dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n == "." || n == "..") continue;
-    if (IsExcluded(opts_.excludes, JoinPath(path, n), n)) continue;
-    names.push_back(std::move(n));
-  }
-  closedir(d);
-  std::sort(names.begin(), names.end());
+  const std::vector<std::string>& names = *listed;
   std::optional<NodeMap> prev = LoadPrevious(previous, path);
   dir->children.resize(names.size());
   dir->pending.fetch_add(static_cast<int64_t>(names.size()), std::memory_order_relaxed);
@@ -768,7 +525,7 @@ void Archiver::WalkTargets(const std::shared_ptr<DirState>& root,
   PathTrie trie;
   for (const std::string& p : opts_.paths) {
     PathTrie* t = &trie;
-    for (const std::string& c : Components(p)) t = &t->children[c];
+    for (const std::string& c : PathComponents(p)) t = &t->children[c];
     t->target = true;
     t->children.clear();  // a target covers everything below it
   }
@@ -861,9 +618,10 @@ Result<std::vector<Id>> Archiver::Run(const std::optional<std::vector<Id>>& pare
     auto file = std::make_shared<FileState>();
     file->node = std::move(node);
     file->dir = root;
-    uint64_t read_bytes = 0;
-    Status s = ReadRegion(opts_.stdin_fd, 0, UINT64_MAX, opts_.stdin_filename, file, &read_bytes,
-                          /*stream=*/true);
+    FileChunks chunks(*this, file);
+    ReadCounts counts;
+    Status s = reader_.ReadStream(opts_.stdin_fd, opts_.stdin_filename, chunks, &counts);
+    const uint64_t read_bytes = counts.data_bytes;
     if (!s.ok() && s.code() != StatusCode::kAborted) Fail(s.WithContext("reading stdin"));
     if (s.ok() && opts_.stream_finished) {
       Status done = opts_.stream_finished();
@@ -894,44 +652,7 @@ Result<std::vector<Id>> Archiver::Run(const std::optional<std::vector<Id>>& pare
   return *root_tree_;
 }
 
-// Counts files and bytes under `at` (full path `path`) for progress totals, `levels` directories
-// deep at most. Best effort: whatever cannot be read is not counted.
-void ScanTotals(AtPath at, const std::string& path, const ExcludeRules& rules, dev_t root_dev,
-                ArchiverProgress* progress, uint64_t levels) {
-  struct stat st;
-  if (fstatat(at.dir, at.name, &st, AT_SYMLINK_NOFOLLOW) != 0) return;
-  if (S_ISREG(st.st_mode)) {
-    if (rules.exclude_larger_than && uint64_t(st.st_size) > rules.exclude_larger_than) return;
-    progress->total_files++;
-    progress->total_bytes += static_cast<uint64_t>(st.st_size);
-    return;
-  }
-  if (!S_ISDIR(st.st_mode) || levels == 0) return;
-  if (rules.one_file_system && st.st_dev != root_dev) return;
-  int fd = openat(at.dir, at.name, kWalkDirFlags);
-  if (fd < 0) return;
-  DIR* d = rules.exclude_caches && IsCacheDir(fd) ? nullptr : ListDir(fd);
-  if (!d) {
-    close(fd);
-    return;
-  }
-  std::vector<std::string> names;
-  while (dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != ".." && !IsExcluded(rules, JoinPath(path, n), n)) names.push_back(n);
-  }
-  closedir(d);
-  for (const auto& n : names) {
-    ScanTotals(AtPath{fd, n.c_str()}, JoinPath(path, n), rules, root_dev, progress, levels - 1);
-  }
-  close(fd);
-}
-
 }  // namespace
-
-bool IsExcluded(const ExcludeRules& rules, const std::string& path, const std::string& name) {
-  return AnyPathGlobMatches(rules.patterns, path);
-}
 
 Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
                                   ArchiverProgress* progress, const WarningSink& warn) {
@@ -995,18 +716,7 @@ Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
 
   std::thread scanner;
   if (progress && progress->want_totals && opts.stdin_fd < 0) {
-    scanner = std::thread([&] {
-      const uint64_t levels = WalkDepthLimit().levels;
-      PathResolver resolver;
-      for (const std::string& p : opts.paths) {
-        struct stat st;
-        auto at = resolver.Resolve(p);
-        if (at.ok() && fstatat(at->dir, at->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-          ScanTotals(*at, p, opts.excludes, st.st_dev, progress, levels);
-        }
-      }
-      progress->scan_done = true;
-    });
+    scanner = std::thread([&] { ScanTotals(opts.paths, opts.excludes, progress); });
   }
   Archiver archiver(repo, *store, opts, progress, warn);
   auto tree = archiver.Run(parent_tree);

@@ -21,27 +21,20 @@
 #include <vector>
 
 #include "base/status.h"
-#include "repo/store/repository.h"
+#include "base/warning_sink.h"
+#include "repo/archiver/exclude_rules.h"  // ExcludeRules, IsExcluded
 #include "repo/model/snapshot.h"
+#include "repo/store/repository.h"
 
 namespace repo {
-
-struct ExcludeRules {
-  // Globs as repo/model/path_glob.h matches them: without '/' a name in any directory, with '/' the
-  // whole absolute path.
-  std::vector<std::string> patterns;
-  bool exclude_caches = false;         // skip the contents of directories holding a CACHEDIR.TAG
-  bool one_file_system = false;        // do not descend into other filesystems
-  uint64_t exclude_larger_than = 0;    // skip files larger than this (0: no limit)
-};
 
 struct SnapshotOptions {
   std::vector<std::string> paths;  // files or directories; made absolute
   std::vector<std::string> tags;
-  std::string hostname;            // default: this machine's
+  std::string hostname;  // default: this machine's
   ExcludeRules excludes;
-  bool force = false;              // read every file even if unchanged since the parent
-  std::optional<Id> parent;        // explicit parent; default: newest with same host and paths
+  bool force = false;        // read every file even if unchanged since the parent
+  std::optional<Id> parent;  // explicit parent; default: newest with same host and paths
   // Stream mode: instead of paths, store what `stdin_fd` yields as file `stdin_filename`.
   int stdin_fd = -1;
   std::string stdin_filename;
@@ -49,13 +42,13 @@ struct SnapshotOptions {
   // the snapshot (no snapshot file is written). `--stdin-from-command` checks the command's exit
   // status here, so a failed dump never looks like a good backup.
   std::function<Status()> stream_finished;
-  int threads = 0;                   // workers; 0: one per core
-  size_t queue_bytes = 16u << 20;    // chunk bytes in flight between the walk and the workers
+  int threads = 0;                 // workers; 0: one per core
+  size_t queue_bytes = 16u << 20;  // chunk bytes in flight between the walk and the workers
 };
 
 // Live counters for progress output; written by the archiver, read by any thread.
 struct ArchiverProgress {
-  std::atomic<uint64_t> files{0};        // files done (read or unchanged)
+  std::atomic<uint64_t> files{0};  // files done (read or unchanged)
   std::atomic<uint64_t> dirs{0};
   std::atomic<uint64_t> bytes{0};        // bytes of files done or being read
   std::atomic<uint64_t> bytes_added{0};  // sealed bytes added to packs
@@ -74,16 +67,10 @@ struct ArchiveResult {
   Snapshot snapshot;
 };
 
-// Called for each problem that does not stop the snapshot (unreadable or vanished file, file
-// changed while read). Called from any thread; must be thread-safe.
-using WarningSink = std::function<void(const std::string& message)>;
-
-// Runs a snapshot. On error nothing is recorded: no snapshot file is written (blobs already
+// Runs a snapshot. Each problem that does not stop it (an unreadable or vanished file, a file
+// changed while read) goes to `warn` and is counted in the summary's errors. On error nothing is recorded: no snapshot file is written (blobs already
 // stored are harmless and reused by the next run). `progress` may be null.
 Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& options,
                                   ArchiverProgress* progress, const WarningSink& warn);
-
-// True if `path` (absolute) with final component `name` is excluded by a pattern.
-bool IsExcluded(const ExcludeRules& rules, const std::string& path, const std::string& name);
 
 }  // namespace repo

@@ -1,0 +1,62 @@
+// The snapshot pipeline's entries in flight (docs/design.md, "Snapshot pipeline"): directories
+// and files the walk has met but whose trees or content lists are not complete yet. Internal to
+// repo/archiver/: archiver.cc drives them, hardlinks.h holds links waiting on another's content.
+//
+// Completion counts: each entry has a count of unfinished parts (`pending`), starting at 1 for
+// the walk itself. Whoever brings it to 0 (the walker, or the worker storing the last chunk)
+// completes the entry, so no thread ever waits for another to finish one.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "base/bytes.h"
+#include "repo/model/tree.h"
+
+namespace repo {
+
+// A directory whose tree is not stored yet: it completes when its walk has finished and every
+// child has resolved (pending reaches 0).
+struct DirState {
+  Node node;                                  // its own metadata; subtree filled on completion
+  std::vector<std::optional<Node>> children;  // by slot (name order); nullopt: left out
+  std::atomic<int64_t> pending{1};
+  std::shared_ptr<DirState> parent;                 // null for the root
+  size_t slot = 0;                                  // its place in the parent's children
+  std::optional<std::vector<Id>> previous_subtree;  // in the parent snapshot
+};
+
+// A file being read: completes when the read has finished and every chunk is stored.
+struct FileState {
+  Node node;
+  std::deque<ContentRun> runs;  // deque: appending never moves runs the workers write to
+  std::atomic<int64_t> pending{1};
+  std::shared_ptr<DirState> dir;
+  size_t slot = 0;
+  bool drop = false;  // reading failed: leave the file out of the snapshot
+  // The link of a multiply-linked inode that later links follow (HardlinkTable): on completion
+  // its content goes to them.
+  bool first_link = false;
+};
+
+// A later link of a multiply-linked inode, waiting for the first link's content; resolved into
+// `dir` at `slot` once it has it.
+struct LinkFollower {
+  Node node;  // its own name; the inode's metadata
+  std::shared_ptr<DirState> dir;
+  size_t slot = 0;
+};
+
+// A chunk on its way from the walker to a worker, which stores it and writes its id to `run`.
+struct ChunkJob {
+  std::shared_ptr<FileState> file;
+  ContentRun* run;  // in file->runs
+  Bytes data;
+};
+
+}  // namespace repo
