@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "repo/os/child_process.h"
+#include "repo/os/fd_io.h"
 
 namespace repo::cli {
 namespace {
@@ -20,11 +21,10 @@ Result<SecretBytes> ReadSecret(int fd, bool line, const std::string& what) {
   SecretBytes buf(kMaxPassword + 1);
   size_t n = 0;
   while (n < buf.size()) {
-    ssize_t got = read(fd, buf.data() + n, line ? 1 : buf.size() - n);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return Status::FromErrno(errno, "reading password from " + what);
+    ASSIGN_OR_RETURN(size_t got, ReadSome(fd, MutableByteSpan(buf.data() + n, line ? 1 : buf.size() - n),
+                                          "reading password from " + what));
     if (got == 0) break;
-    n += static_cast<size_t>(got);
+    n += got;
     if (line && buf.data()[n - 1] == '\n') break;
   }
   if (n > kMaxPassword) return Status::InvalidArgument("password from " + what + " is too long");

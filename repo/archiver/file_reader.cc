@@ -54,10 +54,9 @@ Status FileReader::ReadRegion(int fd, uint64_t offset, uint64_t end, bool stream
     if (stream) {
       // One read(2), not ReadFull: a pipe's bytes are chunked as they come, so a fast producer
       // keeps running beside the chunker (the pipe holds 64 KiB) and progress moves.
-      ssize_t got = read(fd, buf, want);
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) return Status::FromErrno(errno, "reading " + path);
-      n = static_cast<size_t>(got);
+      Result<size_t> got = ReadSome(fd, MutableByteSpan(buf, want), "reading " + path);
+      if (!got.ok()) return got.status();
+      n = *got;
     } else {
       Result<size_t> got = PreadFull(fd, MutableByteSpan(buf, want), offset, "reading " + path);
       if (!got.ok()) return got.status();

@@ -28,6 +28,15 @@ Status PwriteAll(int fd, ByteSpan data, uint64_t offset, const std::string& what
   return Status::OK();
 }
 
+Result<size_t> ReadSome(int fd, MutableByteSpan buf, const std::string& what) {
+  for (;;) {
+    ssize_t n = read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, what);
+    return static_cast<size_t>(n);
+  }
+}
+
 Result<size_t> ReadFull(int fd, MutableByteSpan buf, const std::string& what) {
   size_t got = 0;
   while (got < buf.size()) {

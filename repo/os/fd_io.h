@@ -15,6 +15,9 @@ namespace repo {
 [[nodiscard]] Status WriteAll(int fd, ByteSpan data, const std::string& what);
 // Writes all of `data` to `fd` at `offset` (pwrite: the fd's position is unchanged).
 [[nodiscard]] Status PwriteAll(int fd, ByteSpan data, uint64_t offset, const std::string& what);
+// One read(2) into `buf` (retried on EINTR): what a pipe or terminal has now, at least one byte
+// unless at end of file (0).
+Result<size_t> ReadSome(int fd, MutableByteSpan buf, const std::string& what);
 // Reads from `fd`'s position until `buf` is full or end of file; returns the bytes read (less
 // than buf.size() only at end of file).
 Result<size_t> ReadFull(int fd, MutableByteSpan buf, const std::string& what);

@@ -558,15 +558,9 @@ Status Restorer::Verify(const PlannedFile& f, PathResolver& resolver, Bytes& buf
   // Reads [offset, offset + len) into buf: OK, or what failed (a short read is Corruption).
   auto read = [&](uint64_t offset, size_t len) -> Status {
     buf.resize(len);
-    for (size_t got = 0; got < len;) {
-      ssize_t n = pread(fd, buf.data() + got, len - got, static_cast<off_t>(offset + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Status::FromErrno(errno, "verifying " + f.path);
-      if (n == 0) {
-        return Status::Corruption(f.path + ": short read at offset " +
-                                  std::to_string(offset + got));
-      }
-      got += static_cast<size_t>(n);
+    ASSIGN_OR_RETURN(size_t got, PreadFull(fd, buf, offset, "verifying " + f.path));
+    if (got < len) {
+      return Status::Corruption(f.path + ": short read at offset " + std::to_string(offset + got));
     }
     return Status::OK();
   };

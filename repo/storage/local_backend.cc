@@ -13,6 +13,8 @@
 #include <memory>
 #include <random>
 
+#include "repo/os/fd_io.h"
+
 namespace repo {
 namespace {
 
@@ -51,17 +53,6 @@ Status SyncDir(const std::string& dir) {
   return Status::OK();
 }
 
-Status WriteAll(int fd, ByteSpan data, const std::string& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno(errno, "writing " + path);
-    done += static_cast<size_t>(n);
-  }
-  return Status::OK();
-}
-
 // Writes a large file with O_DIRECT where the filesystem allows it: every file here is written
 // once and fsync'd, and is not read back soon, so copying it into the page cache first only
 // costs CPU (about 7% of a snapshot's, in the kernel's page-cache copy). The data goes through an
@@ -72,7 +63,7 @@ Status WriteLarge(int fd, ByteSpan data, const std::string& path) {
   constexpr size_t kBounce = 1 << 20;
   const int flags = fcntl(fd, F_GETFL);
   if (data.size() < kBounce || flags < 0 || fcntl(fd, F_SETFL, flags | O_DIRECT) != 0) {
-    return WriteAll(fd, data, path);
+    return WriteAll(fd, data, "writing " + path);
   }
   std::unique_ptr<uint8_t, decltype(&free)> bounce(
       static_cast<uint8_t*>(aligned_alloc(kAlign, kBounce)), &free);
@@ -91,7 +82,7 @@ Status WriteLarge(int fd, ByteSpan data, const std::string& path) {
     if (w != static_cast<ssize_t>(n)) break;
   }
   if (fcntl(fd, F_SETFL, flags) != 0) return Status::FromErrno(errno, "writing " + path);
-  return WriteAll(fd, data.subspan(done), path);
+  return WriteAll(fd, data.subspan(done), "writing " + path);
 }
 
 std::string TempName() {
@@ -216,19 +207,10 @@ Status LocalBackend::ReadInto(const FileHandle& h, uint64_t offset, uint64_t len
                               std::to_string(size));
   }
   out->resize(length);
-  size_t done = 0;
-  while (done < length) {
-    ssize_t n = pread(fd, out->data() + done, length - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = n < 0 ? errno : EIO;
-      close(fd);
-      if (n == 0) return Status::Corruption(h.Describe() + ": file shrank while reading");
-      return Status::FromErrno(err, "reading " + h.Describe());
-    }
-    done += static_cast<size_t>(n);
-  }
+  Result<size_t> got = PreadFull(fd, *out, offset, "reading " + h.Describe());
   close(fd);
+  if (!got.ok()) return got.status();
+  if (*got < length) return Status::Corruption(h.Describe() + ": file shrank while reading");
   return Status::OK();
 }
 
