@@ -80,10 +80,11 @@ class ContentStreamer {
         RETURN_IF_ERROR(sink(ByteSpan(kZeros.data(), n)));
         left -= n;
       }
-      if (!piece.data.empty()) RETURN_IF_ERROR(sink(piece.data));
+      if (piece.data.empty()) continue;
+      RETURN_IF_ERROR(sink(piece.data));
       piece.data.clear();
       std::lock_guard<std::mutex> lock(mu_);
-      spare_.push_back(std::move(piece.data));  // its memory serves a later piece
+      if (spare_.size() < ahead_) spare_.push_back(std::move(piece.data));  // serves a later piece
     }
   }
 
