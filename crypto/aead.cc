@@ -59,22 +59,27 @@ void SealAppend(const SecretBytes& key, ByteSpan plaintext, ByteSpan ad, Bytes* 
                                                       nullptr, nonce, key.data());
 }
 
-Status OpenInto(const SecretBytes& key, ByteSpan sealed, ByteSpan ad, Bytes* out) {
+Status OpenInto(const SecretBytes& key, ByteSpan sealed, ByteSpan ad, MutableByteSpan out) {
   EnsureCryptoInit();
   RequireKeySize(key, "Open");
   if (sealed.size() < kAeadOverhead) return Status::Corruption("authentication failed");
   const size_t n = sealed.size() - kAeadOverhead;
+  if (out.size() != n) return Status::Corruption("length mismatch");
   const uint8_t* nonce = sealed.data();
   const uint8_t* ciphertext = nonce + kAeadNonceSize;
   const uint8_t* tag = ciphertext + n;
-  out->resize(n);
   // libsodium verifies the tag before decrypting anything.
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out->data(), nullptr, ciphertext, n, tag,
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out.data(), nullptr, ciphertext, n, tag,
                                                           ad.data(), ad.size(), nonce,
                                                           key.data()) != 0) {
     return Status::Corruption("authentication failed");
   }
   return Status::OK();
+}
+
+Status OpenInto(const SecretBytes& key, ByteSpan sealed, ByteSpan ad, Bytes* out) {
+  out->resize(sealed.size() >= kAeadOverhead ? sealed.size() - kAeadOverhead : 0);
+  return OpenInto(key, sealed, ad, MutableByteSpan(*out));
 }
 
 Result<Bytes> Open(const SecretBytes& key, ByteSpan sealed, ByteSpan ad) {

@@ -32,5 +32,9 @@ inline Bytes Seal(const SecretBytes& key, ByteSpan plaintext, ByteSpan ad) {
 // Open into *out, resized to the plaintext's size: a caller opening many blobs reuses one
 // buffer's memory. On failure *out's contents are unspecified (never the plaintext).
 [[nodiscard]] Status OpenInto(const SecretBytes& key, ByteSpan sealed, ByteSpan ad, Bytes* out);
+// Open into `out`, which must be exactly the plaintext's size (sealed.size() - kAeadOverhead;
+// Corruption otherwise): lets a reader place plaintexts side by side in one buffer.
+[[nodiscard]] Status OpenInto(const SecretBytes& key, ByteSpan sealed, ByteSpan ad,
+                              MutableByteSpan out);
 
 }  // namespace repo

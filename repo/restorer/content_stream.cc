@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -18,11 +19,31 @@ constexpr size_t kLookupWindow = 4096;
 // Pieces fetched ahead of the sink, per reader thread.
 constexpr size_t kAheadPerThread = 3;
 
+// Memory for a piece's plaintext, reused from piece to piece and never zeroed (a std::vector
+// zeroes what it grows by: a whole piece each time its size went up).
+class PieceBuffer {
+ public:
+  // The first `size` bytes, their contents unspecified until written.
+  MutableByteSpan Take(size_t size) {
+    if (size > capacity_) {
+      capacity_ = std::max(size, PackReader::kDecodeBytes);
+      bytes_.reset(new uint8_t[capacity_]);
+    }
+    size_ = size;
+    return {bytes_.get(), size_};
+  }
+  ByteSpan span() const { return {bytes_.get(), size_}; }
+
+ private:
+  std::unique_ptr<uint8_t[]> bytes_;
+  size_t capacity_ = 0, size_ = 0;
+};
+
 // A hole of `hole` zero bytes, or data blobs read as one piece.
 struct Piece {
   uint64_t hole = 0;
   std::vector<IndexEntry> blobs;
-  Bytes data;  // the blobs' plaintext, once done
+  PieceBuffer data;  // the blobs' plaintext, once done
   Status status;
   bool done = false;
 };
@@ -64,27 +85,31 @@ class ContentStreamer {
         continue;
       }
       if (waiting == 0) return Status::OK();
-      Piece piece;
+      Piece* piece;
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return pieces_.front().done; });
-        piece = std::move(pieces_.front());
+        piece = &pieces_.front();  // done: no reader touches it any more
+      }
+      RETURN_IF_ERROR(piece->status);
+      for (uint64_t left = piece->hole; left > 0;) {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(left, kZeros.size()));
+        RETURN_IF_ERROR(sink(ByteSpan(kZeros.data(), n)));
+        left -= n;
+      }
+      if (!piece->blobs.empty()) RETURN_IF_ERROR(sink(piece->data.span()));
+      {
+        // Only now is its slot free, with its buffer back among the spares for the reader that
+        // claims the next piece.
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!piece->blobs.empty() && spare_.size() < ahead_) {
+          spare_.push_back(std::move(piece->data));
+        }
         pieces_.pop_front();
         ++delivered_;
         claimed_ = std::max(claimed_, delivered_);  // a hole may be delivered before its claim
       }
       cv_.notify_all();  // a reader may claim one more
-      RETURN_IF_ERROR(piece.status);
-      for (uint64_t left = piece.hole; left > 0;) {
-        const size_t n = static_cast<size_t>(std::min<uint64_t>(left, kZeros.size()));
-        RETURN_IF_ERROR(sink(ByteSpan(kZeros.data(), n)));
-        left -= n;
-      }
-      if (piece.data.empty()) continue;
-      RETURN_IF_ERROR(sink(piece.data));
-      piece.data.clear();
-      std::lock_guard<std::mutex> lock(mu_);
-      if (spare_.size() < ahead_) spare_.push_back(std::move(piece.data));  // serves a later piece
     }
   }
 
@@ -157,10 +182,9 @@ class ContentStreamer {
         spare_.pop_back();
       }
       lock.unlock();
-      Status s = reader.Read(p.blobs, [&](size_t, Bytes& plain) {
-        p.data.insert(p.data.end(), plain.begin(), plain.end());
-        return Status::OK();
-      });
+      uint64_t raw = 0;
+      for (const IndexEntry& e : p.blobs) raw += e.loc.raw_length;
+      Status s = reader.ReadInto(p.blobs, p.data.Take(raw));
       lock.lock();
       p.status = s;
       p.done = true;
@@ -189,7 +213,7 @@ class ContentStreamer {
   bool stop_ = false;
   // Buffers of delivered pieces: at most one per piece in flight, reused so that streaming a file
   // of any size allocates (and page-faults) its buffers once.
-  std::vector<Bytes> spare_;
+  std::vector<PieceBuffer> spare_;
 };
 
 }  // namespace

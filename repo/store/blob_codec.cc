@@ -46,19 +46,18 @@ EncodedBlob EncodeBlob(const MasterKeys& keys, BlobType type, const Id& id, Byte
 
 namespace {
 
-// DecodeBlob before its id check, into *plain (its memory reused).
-Status OpenBlob(const MasterKeys& keys, BlobType type, const Id& id, uint8_t flags,
-                uint32_t raw_length, ByteSpan sealed, const std::string& what, Bytes* plain) {
-  // No blob is larger than the largest pack: bound what decompression may allocate.
-  if (raw_length > kMaxBlobSize) return Status::Corruption(what + ": impossible length");
+// DecodeBlob before its id check, into `plain`, which is raw_length bytes.
+Status OpenBlob(const MasterKeys& keys, BlobType type, const Id& id, uint8_t flags, ByteSpan sealed,
+                const std::string& what, MutableByteSpan plain) {
   if (!(flags & kBlobFlagZstd)) {
-    RETURN_IF_ERROR(OpenInto(keys.enc_key, sealed, BlobAd(type, id), plain).WithContext(what));
-    if (plain->size() != raw_length) return Status::Corruption(what + ": length mismatch");
-    return Status::OK();
+    if (sealed.size() != plain.size() + kAeadOverhead && sealed.size() >= kAeadOverhead) {
+      return Status::Corruption(what + ": length mismatch");
+    }
+    return OpenInto(keys.enc_key, sealed, BlobAd(type, id), plain).WithContext(what);
   }
   thread_local Bytes frame;  // the compressed plaintext, reused by this thread's blobs
   RETURN_IF_ERROR(OpenInto(keys.enc_key, sealed, BlobAd(type, id), &frame).WithContext(what));
-  return DecompressInto(frame, raw_length, what, plain);
+  return DecompressInto(frame, plain, what);
 }
 
 std::string BlobWhat(BlobType type, const Id& id) {
@@ -73,22 +72,36 @@ Status IdMismatch(const std::string& what) {
 
 Result<Bytes> DecodeBlob(const MasterKeys& keys, BlobType type, const Id& id, uint8_t flags,
                          uint32_t raw_length, ByteSpan sealed) {
-  const std::string what = BlobWhat(type, id);
-  Bytes plain;
-  RETURN_IF_ERROR(OpenBlob(keys, type, id, flags, raw_length, sealed, what, &plain));
-  if (ComputeBlobId(keys, type, plain) != id) return IdMismatch(what);
-  return plain;
+  std::vector<Bytes> plain;
+  const SealedBlob blob{id, flags, raw_length, sealed};
+  RETURN_IF_ERROR(DecodeBlobs(keys, type, {&blob, 1}, &plain));
+  return std::move(plain[0]);
 }
 
 Status DecodeBlobs(const MasterKeys& keys, BlobType type, std::span<const SealedBlob> blobs,
                    std::vector<Bytes>* plain) {
   plain->resize(blobs.size());
+  std::vector<MutableByteSpan> out(blobs.size());
+  for (size_t i = 0; i < blobs.size(); ++i) {
+    // No blob is larger than the largest pack: bound what a hostile length may allocate.
+    if (blobs[i].raw_length > kMaxBlobSize) {
+      return Status::Corruption(BlobWhat(type, blobs[i].id) + ": impossible length");
+    }
+    (*plain)[i].resize(blobs[i].raw_length);
+    out[i] = (*plain)[i];
+  }
+  return DecodeBlobsInto(keys, type, blobs, out);
+}
+
+Status DecodeBlobsInto(const MasterKeys& keys, BlobType type, std::span<const SealedBlob> blobs,
+                       std::span<const MutableByteSpan> plain) {
   std::vector<ByteSpan> spans(blobs.size());
   for (size_t i = 0; i < blobs.size(); ++i) {
     const SealedBlob& b = blobs[i];
-    RETURN_IF_ERROR(OpenBlob(keys, type, b.id, b.flags, b.raw_length, b.sealed,
-                             BlobWhat(type, b.id), &(*plain)[i]));
-    spans[i] = (*plain)[i];
+    const std::string what = BlobWhat(type, b.id);
+    if (plain[i].size() != b.raw_length) return Status::Corruption(what + ": length mismatch");
+    RETURN_IF_ERROR(OpenBlob(keys, type, b.id, b.flags, b.sealed, what, plain[i]));
+    spans[i] = plain[i];
   }
   std::vector<Id> ids(blobs.size());
   ComputeBlobIds(keys, type, spans, ids);

@@ -60,5 +60,10 @@ struct SealedBlob {
 // unspecified.
 Status DecodeBlobs(const MasterKeys& keys, BlobType type, std::span<const SealedBlob> blobs,
                    std::vector<Bytes>* plain);
+// DecodeBlobs into memory the caller gives: plain[i] is exactly blobs[i].raw_length bytes
+// (Corruption otherwise), for example consecutive slices of one buffer. On error the slices'
+// contents are unspecified.
+Status DecodeBlobsInto(const MasterKeys& keys, BlobType type, std::span<const SealedBlob> blobs,
+                       std::span<const MutableByteSpan> plain);
 
 }  // namespace repo

@@ -36,20 +36,20 @@ bool CompressIfSmaller(ByteSpan input, int level, Bytes* out) {
 }
 
 Result<Bytes> Decompress(ByteSpan frame, size_t raw_length, const std::string& what) {
-  Bytes out;
-  RETURN_IF_ERROR(DecompressInto(frame, raw_length, what, &out));
+  Bytes out(raw_length);
+  RETURN_IF_ERROR(DecompressInto(frame, out, what));
   return out;
 }
 
-Status DecompressInto(ByteSpan frame, size_t raw_length, const std::string& what, Bytes* out) {
+Status DecompressInto(ByteSpan frame, MutableByteSpan out, const std::string& what) {
   thread_local std::unique_ptr<ZSTD_DCtx, DCtxFree> dctx(ZSTD_createDCtx());
+  const size_t raw_length = out.size();
   unsigned long long declared = ZSTD_getFrameContentSize(frame.data(), frame.size());
   if (declared == ZSTD_CONTENTSIZE_ERROR ||
       (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != raw_length)) {
     return Status::Corruption(what + ": compressed size header does not match recorded length");
   }
-  out->resize(raw_length);
-  size_t n = ZSTD_decompressDCtx(dctx.get(), out->data(), out->size(), frame.data(), frame.size());
+  size_t n = ZSTD_decompressDCtx(dctx.get(), out.data(), out.size(), frame.data(), frame.size());
   if (ZSTD_isError(n) || n != raw_length) {
     return Status::Corruption(what + ": decompression failed" +
                               (ZSTD_isError(n) ? std::string(": ") + ZSTD_getErrorName(n) : ""));

@@ -15,7 +15,8 @@ bool CompressIfSmaller(ByteSpan input, int level, Bytes* out);
 // on a malformed frame or any other size: the caller's recorded length is authoritative, so a
 // hostile frame cannot make us allocate more than raw_length.
 Result<Bytes> Decompress(ByteSpan frame, size_t raw_length, const std::string& what);
-// Decompress into *out, resized to raw_length (its memory reused). On error *out is unspecified.
-Status DecompressInto(ByteSpan frame, size_t raw_length, const std::string& what, Bytes* out);
+// Decompress into `out`, whose size is the frame's recorded length (the same checks as
+// Decompress). On error `out` is unspecified.
+Status DecompressInto(ByteSpan frame, MutableByteSpan out, const std::string& what);
 
 }  // namespace repo

@@ -41,7 +41,9 @@ class PackReader {
   static constexpr size_t kDecodeBatch = 32;
   static constexpr uint64_t kDecodeBytes = 4u << 20;
 
-  PackReader(Backend& backend, const MasterKeys& keys) : backend_(backend), keys_(keys) {}
+  PackReader(Backend& backend, const MasterKeys& keys) : backend_(backend), keys_(keys) {
+    region_.reserve(kMaxRead);  // reads of about this size: allocated once, zeroed little
+  }
 
   // Reads every blob of `blobs` (each located by its entry: pack, offset, length, type, flags,
   // raw length) and calls visit(i, plaintext) for each in order. Stops at the first error: the
@@ -49,7 +51,18 @@ class PackReader {
   // decompression or its id, or visit's.
   Status Read(std::span<const IndexEntry> blobs, const BlobVisitor& visit);
 
+  // Read, with the plaintexts placed side by side in `out` in the order given (no copy, no
+  // allocation): for a reader that wants a stretch of a file in one buffer (dump, the mount).
+  // InvalidArgument unless out.size() is the sum of the blobs' raw lengths; on error `out`'s
+  // contents are unspecified.
+  Status ReadInto(std::span<const IndexEntry> blobs, MutableByteSpan out);
+
  private:
+  // Decodes blobs [b, e), all of `type`, whose sealed bytes are in sealed_.
+  using BatchVisitor = std::function<Status(BlobType type, size_t b, size_t e)>;
+  // Fetches the blobs region by region and calls `decode` for each batch of them.
+  Status ForEachBatch(std::span<const IndexEntry> blobs, const BatchVisitor& decode);
+
   Backend& backend_;
   const MasterKeys& keys_;
   // Reused from read to read, so that steady reading allocates nothing: the region read, the
@@ -57,6 +70,7 @@ class PackReader {
   Bytes region_;
   std::vector<SealedBlob> sealed_;
   std::vector<Bytes> plain_;
+  std::vector<MutableByteSpan> slices_;
 };
 
 }  // namespace repo
