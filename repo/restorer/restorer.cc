@@ -17,18 +17,15 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <span>
-#include <string_view>
 #include <thread>
 #include <unordered_map>
 
+#include "repo/model/fs_meta.h"
+#include "repo/os/fd_io.h"
+#include "repo/restorer/restore_plan.h"
 #include "repo/store/blob_codec.h"
 #include "repo/store/pack_reader.h"
-#include "repo/model/fs_meta.h"
-#include "repo/model/path_glob.h"
-#include "repo/model/tree_io.h"
-#include "repo/os/fd_io.h"
 
 namespace repo {
 namespace {
@@ -62,22 +59,6 @@ Status MakeDirectories(const std::string& path) {
     }
   }
 }
-
-bool MatchesSelfOrAncestor(const std::vector<std::string>& patterns, const std::string& path) {
-  for (size_t end = path.size(); end > 0; end = path.rfind('/', end - 1)) {
-    const std::string prefix = path.substr(0, end);
-    for (const auto& p : patterns) {
-      if (PathGlobMatches(p, prefix)) return true;
-    }
-    if (end == 0) break;
-  }
-  return false;
-}
-
-struct PlannedFile {
-  std::string path;  // target path
-  Node node;
-};
 
 // One file of the batch being restored: created by the first worker that writes into it, and
 // given its metadata by the worker that writes its last blob, through that worker's fd.
@@ -138,12 +119,11 @@ class Restorer {
   Result<RestoreSummary> Run(const Snapshot& snapshot);
 
  private:
-  Status Plan(const Snapshot& snapshot);
   Status CheckConflicts();
   bool TargetIsEmpty();
   Status CreateSkeleton();
   Status CreateLinks();
-  // Starts the batch of files_[begin, end): its countdowns, and where its blobs are (batched
+  // Starts the batch of plan_.files[begin, end): its countdowns, and where its blobs are (batched
   // index lookups). Uses no path resolver, so it may run beside CreateSkeleton.
   Result<BatchPlan> PlanBatch(size_t begin, size_t end);
   // Writes the batch's files with one worker per core.
@@ -179,9 +159,6 @@ class Restorer {
     ++summary_.warnings;
     if (warn_) warn_(m);
   }
-  std::string TargetPath(const std::string& snapshot_path) const {
-    return opts_.target + snapshot_path;
-  }
   // lstat(2) of a target path of any length; false if it cannot be (e.g. it does not exist).
   bool Lstat(const std::string& path, struct stat* st) {
     auto at = resolver_.Resolve(path);
@@ -197,7 +174,7 @@ class Restorer {
   const bool as_root_ = geteuid() == 0;
   PathResolver resolver_;  // the calling thread's (workers have their own)
 
-  // The batch of files being written (PlanBatch, RestoreBatch): files_[batch_begin_ + i] is
+  // The batch of files being written (PlanBatch, RestoreBatch): plan_.files[batch_begin_ + i] is
   // batch_[i].
   size_t batch_begin_ = 0;
   std::unique_ptr<BatchFile[]> batch_;
@@ -205,96 +182,23 @@ class Restorer {
 
   std::mutex mu_;
   RestoreSummary summary_;
-  std::vector<std::pair<std::string, Node>> dirs_;     // target path, node; parents first
-  std::vector<PlannedFile> files_;                     // regular files with content to write
-  std::vector<std::pair<std::string, Node>> others_;   // symlinks, fifos, devices, sockets
-  std::vector<std::pair<std::string, std::string>> links_;  // hardlink path -> first path
+  RestorePlan plan_;  // set first, by Run
 };
-
-bool RestoreSelectsImpl(const RestoreOptions& o, const std::string& path, bool is_dir,
-                        bool* descend_only) {
-  *descend_only = false;
-  for (const auto& p : o.excludes) {
-    if (PathGlobMatches(p, path)) return false;
-  }
-  if (o.includes.empty() || MatchesSelfOrAncestor(o.includes, path)) return true;
-  // A directory not matched itself may still lead to a match below it.
-  if (is_dir) *descend_only = true;
-  return is_dir;
-}
-
-Status Restorer::Plan(const Snapshot& snapshot) {
-  std::map<std::pair<uint64_t, uint64_t>, std::string> first_link;  // (dev, ino) -> target path
-  std::set<std::string> created_dirs;
-  // Directories seen but not yet needed (only walked through to reach an include).
-  std::map<std::string, Node> pending_dirs;
-  std::string known_parent;  // the last parent whose chain is done: its ancestors are too
-  auto need_dir_chain = [&](const std::string& snap_path) {
-    // Make every ancestor directory of snap_path part of the restore.
-    const size_t last = snap_path.rfind('/');
-    if (last == std::string::npos || last == 0) return;
-    const std::string_view parent(snap_path.data(), last);
-    if (parent == known_parent) return;  // a sibling of the previous entry: the common case
-    std::vector<std::string> chain;
-    for (size_t end = snap_path.rfind('/'); end != std::string::npos && end > 0;
-         end = snap_path.rfind('/', end - 1)) {
-      chain.push_back(snap_path.substr(0, end));
-    }
-    std::reverse(chain.begin(), chain.end());
-    for (const auto& d : chain) {
-      if (created_dirs.insert(d).second) {
-        auto it = pending_dirs.find(d);
-        if (it != pending_dirs.end()) dirs_.emplace_back(TargetPath(d), it->second);
-      }
-    }
-    known_parent.assign(parent);
-  };
-  return WalkTree(store_, snapshot.tree, [&](const std::string& path, const Node& n) -> Result<bool> {
-    bool descend_only = false;
-    if (!RestoreSelectsImpl(opts_, path, n.type == NodeType::kDir, &descend_only)) return false;
-    if (n.type == NodeType::kDir) {
-      pending_dirs[path] = n;
-      if (!descend_only) {
-        need_dir_chain(path);
-        if (created_dirs.insert(path).second) dirs_.emplace_back(TargetPath(path), n);
-      }
-      return true;
-    }
-    need_dir_chain(path);
-    const std::string target = TargetPath(path);
-    if (n.type == NodeType::kFile) {
-      if (n.nlink > 1) {
-        auto [it, first] = first_link.emplace(std::make_pair(n.device, n.inode), target);
-        if (!first) {
-          links_.emplace_back(target, it->second);
-          return false;
-        }
-      }
-      files_.push_back({target, n});
-      if (progress_) {
-        progress_->total_files++;
-        progress_->total_bytes += n.size;
-      }
-    } else {
-      others_.emplace_back(target, n);
-    }
-    return false;
-  });
-}
 
 Status Restorer::CheckConflicts() {
   if (opts_.overwrite) return Status::OK();
   auto check = [this](const std::string& path) -> Status {
     struct stat st;
     if (Lstat(path, &st)) {
-      return Status::AlreadyExists(path + " exists; restore into an empty directory or use --overwrite");
+      return Status::AlreadyExists(path +
+                                   " exists; restore into an empty directory or use --overwrite");
     }
     return Status::OK();
   };
-  for (const auto& f : files_) RETURN_IF_ERROR(check(f.path));
-  for (const auto& [path, n] : others_) RETURN_IF_ERROR(check(path));
-  for (const auto& [path, first] : links_) RETURN_IF_ERROR(check(path));
-  for (const auto& [path, n] : dirs_) {
+  for (const auto& f : plan_.files) RETURN_IF_ERROR(check(f.path));
+  for (const auto& [path, n] : plan_.others) RETURN_IF_ERROR(check(path));
+  for (const auto& [path, first] : plan_.links) RETURN_IF_ERROR(check(path));
+  for (const auto& [path, n] : plan_.dirs) {
     struct stat st;
     if (Lstat(path, &st) && !S_ISDIR(st.st_mode)) {
       return Status::AlreadyExists(path + " exists and is not a directory; use --overwrite");
@@ -304,7 +208,7 @@ Status Restorer::CheckConflicts() {
 }
 
 Status Restorer::CreateSkeleton() {
-  for (const auto& [path, n] : dirs_) {
+  for (const auto& [path, n] : plan_.dirs) {
     ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(path));
     struct stat st;
     if (fstatat(at.dir, at.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
@@ -315,7 +219,7 @@ Status Restorer::CreateSkeleton() {
     }
     ++summary_.dirs;
   }
-  for (const auto& [path, n] : others_) {
+  for (const auto& [path, n] : plan_.others) {
     ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(path));
     if (opts_.overwrite) unlinkat(at.dir, at.name, 0);
     int rc = 0;
@@ -328,8 +232,7 @@ Status Restorer::CreateSkeleton() {
         break;
       case NodeType::kCharDevice:
       case NodeType::kBlockDevice:
-        rc = mknodat(at.dir, at.name,
-                     (n.type == NodeType::kCharDevice ? S_IFCHR : S_IFBLK) | 0600,
+        rc = mknodat(at.dir, at.name, (n.type == NodeType::kCharDevice ? S_IFCHR : S_IFBLK) | 0600,
                      static_cast<dev_t>(n.rdev));
         break;
       case NodeType::kSocket:
@@ -354,7 +257,7 @@ Status Restorer::CreateSkeleton() {
 // After the contents: a link's first path is created by whichever worker writes it first.
 Status Restorer::CreateLinks() {
   PathResolver first_resolver;  // a link needs both of its ends open at once
-  for (const auto& [path, first] : links_) {
+  for (const auto& [path, first] : plan_.links) {
     ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(path));
     ASSIGN_OR_RETURN(AtPath first_at, first_resolver.Resolve(first));
     if (opts_.overwrite) unlinkat(at.dir, at.name, 0);
@@ -385,7 +288,7 @@ Result<int> Restorer::CreateFile(const PlannedFile& f, PathResolver& resolver) {
 
 Result<int> Restorer::OpenTarget(uint32_t i, OpenFiles& open) {
   if (int fd = open.Find(i); fd >= 0) return fd;
-  const PlannedFile& f = files_[batch_begin_ + i];
+  const PlannedFile& f = plan_.files[batch_begin_ + i];
   BatchFile& b = batch_[i];
   int fd = -1;
   if (!b.created.load(std::memory_order_acquire)) {
@@ -417,7 +320,7 @@ void Restorer::FinishFile(const PlannedFile& f, int fd) {
 
 Status Restorer::WriteBlob(const std::vector<Target>& targets, ByteSpan plain, OpenFiles& open) {
   for (const Target& t : targets) {
-    const PlannedFile& f = files_[batch_begin_ + t.file];
+    const PlannedFile& f = plan_.files[batch_begin_ + t.file];
     ASSIGN_OR_RETURN(int fd, OpenTarget(t.file, open));
     RETURN_IF_ERROR(PwriteAll(fd, plain, t.offset, "writing " + f.path));
     if (progress_) progress_->bytes += plain.size();
@@ -446,7 +349,7 @@ Result<BatchPlan> Restorer::PlanBatch(size_t begin, size_t end) {
     const uint32_t i = static_cast<uint32_t>(f - begin);
     uint64_t offset = 0;
     uint32_t writes = 0;
-    for (const ContentRun& r : files_[f].node.content) {
+    for (const ContentRun& r : plan_.files[f].node.content) {
       if (!r.hole) {
         plan.targets[r.blob].push_back({i, offset});
         ++writes;
@@ -468,8 +371,9 @@ Result<BatchPlan> Restorer::PlanBatch(size_t begin, size_t end) {
     RETURN_IF_ERROR(store_.FindMany(some, &locs));
     for (size_t k = 0; k < some.size(); ++k) {
       if (!locs[k]) {
-        return Status::Corruption("data blob " + some[k].ShortHex() +
-                                  " is not in the index: the repository is damaged (run 'repo check')");
+        return Status::Corruption(
+            "data blob " + some[k].ShortHex() +
+            " is not in the index: the repository is damaged (run 'repo check')");
       }
       by_pack[locs[k]->pack].push_back(IndexEntry{some[k], *locs[k]});
     }
@@ -478,9 +382,8 @@ Result<BatchPlan> Restorer::PlanBatch(size_t begin, size_t end) {
                     std::make_move_iterator(by_pack.end()));
   // In offset order, so that adjacent blobs are fetched in one read.
   for (auto& [pack, blobs] : plan.packs) {
-    std::sort(blobs.begin(), blobs.end(), [](const IndexEntry& a, const IndexEntry& b) {
-      return a.loc.offset < b.loc.offset;
-    });
+    std::sort(blobs.begin(), blobs.end(),
+              [](const IndexEntry& a, const IndexEntry& b) { return a.loc.offset < b.loc.offset; });
   }
   return plan;
 }
@@ -507,7 +410,7 @@ Status Restorer::RestoreBatch(BatchPlan& plan) {
       if (!s.ok()) return fail(s);
     }
     for (size_t k; !stop && (k = next_empty.fetch_add(1)) < no_content.size();) {
-      const PlannedFile& f = files_[begin + no_content[k]];
+      const PlannedFile& f = plan_.files[begin + no_content[k]];
       auto fd = CreateFile(f, open.resolver());
       if (!fd.ok()) return fail(fd.status());
       FinishFile(f, *fd);
@@ -527,8 +430,8 @@ Status Restorer::VerifyFiles() {
   auto worker = [&] {
     PathResolver resolver;
     Bytes buf;
-    for (size_t i; !stop && (i = next.fetch_add(1)) < files_.size();) {
-      Status s = Verify(files_[i], resolver, buf);
+    for (size_t i; !stop && (i = next.fetch_add(1)) < plan_.files.size();) {
+      Status s = Verify(plan_.files[i], resolver, buf);
       if (s.ok()) continue;
       std::lock_guard<std::mutex> lock(fail_mu);
       if (failed.ok()) failed = s;
@@ -536,7 +439,7 @@ Status Restorer::VerifyFiles() {
     }
   };
   RunWorkers(worker);
-  if (failed.ok()) summary_.verified_files += files_.size();
+  if (failed.ok()) summary_.verified_files += plan_.files.size();
   return failed;
 }
 
@@ -639,16 +542,20 @@ bool Restorer::TargetIsEmpty() {
 }
 
 Result<RestoreSummary> Restorer::Run(const Snapshot& snapshot) {
-  RETURN_IF_ERROR(Plan(snapshot));
+  ASSIGN_OR_RETURN(plan_, PlanRestore(store_, snapshot.tree, opts_));
+  if (progress_) {
+    progress_->total_files += plan_.total_files;
+    progress_->total_bytes += plan_.total_bytes;
+  }
   // Into a new or empty directory nothing can be in the way (and O_EXCL still guards each file).
   const bool empty_target = TargetIsEmpty();
   if (!opts_.target.empty()) RETURN_IF_ERROR(MakeDirectories(opts_.target));
   if (!empty_target) RETURN_IF_ERROR(CheckConflicts());
-  std::vector<std::pair<size_t, size_t>> batches;  // [begin, end) of files_
+  std::vector<std::pair<size_t, size_t>> batches;  // [begin, end) of plan_.files
   size_t runs = 0, begin = 0;
-  for (size_t f = 0; f < files_.size(); ++f) {
-    runs += files_[f].node.content.size();
-    if (runs >= kRunsPerBatch || f + 1 == files_.size()) {
+  for (size_t f = 0; f < plan_.files.size(); ++f) {
+    runs += plan_.files[f].node.content.size();
+    if (runs >= kRunsPerBatch || f + 1 == plan_.files.size()) {
       batches.emplace_back(begin, f + 1);
       begin = f + 1;
       runs = 0;
@@ -677,23 +584,18 @@ Result<RestoreSummary> Restorer::Run(const Snapshot& snapshot) {
     Status s = at.ok() ? ApplyMetadata(*at, path, n, as_root_) : at.status();
     if (!s.ok()) Warn(s.message());
   };
-  for (const auto& [path, n] : others_) {
+  for (const auto& [path, n] : plan_.others) {
     struct stat st;
     if (!Lstat(path, &st)) continue;  // skipped above (socket, device)
     apply(path, n);
   }
   // Directories last, deepest first: creating their contents changed their times.
-  for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) apply(it->first, it->second);
+  for (auto it = plan_.dirs.rbegin(); it != plan_.dirs.rend(); ++it) apply(it->first, it->second);
   if (opts_.verify) RETURN_IF_ERROR(VerifyFiles());
   return summary_;
 }
 
 }  // namespace
-
-bool RestoreSelects(const RestoreOptions& options, const std::string& path, bool is_dir) {
-  bool descend_only;
-  return RestoreSelectsImpl(options, path, is_dir, &descend_only);
-}
 
 Result<RestoreSummary> RestoreSnapshot(Repository& repo, const Snapshot& snapshot,
                                        const RestoreOptions& options, RestoreProgress* progress,

@@ -2,6 +2,9 @@
 // contents and metadata: owners (when root), modes, times, xattrs, hardlinks, sparse holes,
 // symlinks, fifos and devices.
 //
+// It first plans (restore_plan.h): one walk of the snapshot decides which entries are restored,
+// and where, before anything is written.
+//
 // Contents are restored pack by pack: every blob the selected files need is located, the blobs
 // are grouped by pack and sorted by offset, and each pack region is read once (adjacent blobs in
 // one read) and written to every place that needs it, by several threads at once. Metadata is
@@ -15,18 +18,18 @@
 
 #include "base/status.h"
 #include "base/warning_sink.h"
-#include "repo/store/repository.h"
 #include "repo/model/snapshot.h"
+#include "repo/store/repository.h"
 
 namespace repo {
 
 struct RestoreOptions {
-  std::string target;                  // created if missing
-  std::vector<std::string> includes;   // glob patterns; empty: everything
-  std::vector<std::string> excludes;   // glob patterns
-  bool overwrite = false;              // replace existing files instead of refusing
-  bool verify = false;                 // re-read restored files and check them against the ids
-  int threads = 0;                     // 0: one per core
+  std::string target;                 // created if missing
+  std::vector<std::string> includes;  // glob patterns; empty: everything
+  std::vector<std::string> excludes;  // glob patterns
+  bool overwrite = false;             // replace existing files instead of refusing
+  bool verify = false;                // re-read restored files and check them against the ids
+  int threads = 0;                    // 0: one per core
 };
 
 struct RestoreProgress {
@@ -43,18 +46,12 @@ struct RestoreSummary {
   uint64_t verified_files = 0;
 };
 
-
 // Restores `snapshot`. Metadata that cannot be applied (owners when not root, say) goes to
-// `warn` and is counted in the summary's warnings. AlreadyExists (naming the first file) before anything is written if a
-// file to restore exists and !overwrite. With verify, Corruption names a file that differs (the
-// first one a worker found).
+// `warn` and is counted in the summary's warnings. AlreadyExists (naming the first file) before
+// anything is written if a file to restore exists and !overwrite. With verify, Corruption names a
+// file that differs (the first one a worker found).
 Result<RestoreSummary> RestoreSnapshot(Repository& repo, const Snapshot& snapshot,
                                        const RestoreOptions& options, RestoreProgress* progress,
                                        const WarningSink& warn);
-
-// True if `path` (absolute, in the snapshot) is selected by includes/excludes: not excluded (nor
-// under an excluded directory) and, when there are includes, matched by one, under a matched
-// directory, or an ancestor of a possible match (so the walk can reach it).
-bool RestoreSelects(const RestoreOptions& options, const std::string& path, bool is_dir);
 
 }  // namespace repo
