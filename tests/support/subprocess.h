@@ -1,6 +1,7 @@
 // Runs a program the way a script would, for end-to-end tests: arguments, extra environment,
 // optional stdin, captured stdout/stderr and exit code. The child runs in a new session, so it
-// has no controlling terminal (as under cron) and cannot prompt.
+// has no controlling terminal (as under cron) and cannot prompt. Tests are hermetic: the child
+// gets this process's environment without any REPO_* variable, plus the `env` a test passes.
 #pragma once
 
 #include <map>
