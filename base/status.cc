@@ -26,10 +26,10 @@ Status Status::WithContext(const std::string& context) const {
 }
 
 std::string Status::ToString() const {
-  static const char* const kNames[] = {"OK",          "NotFound",      "AlreadyExists",
-                                       "Corruption",  "IOError",       "Transient",
-                                       "InvalidArgument", "WrongPassword", "UnsupportedVersion",
-                                       "Locked",      "Aborted"};
+  static const char* const kNames[] = {
+      "OK",        "NotFound",        "AlreadyExists", "Corruption",         "IOError",
+      "Transient", "InvalidArgument", "WrongPassword", "UnsupportedVersion", "Locked",
+      "Aborted"};
   std::string s = kNames[static_cast<int>(code_)];
   if (!ok()) s += ": " + message_;
   return s;

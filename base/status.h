@@ -70,7 +70,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit on purpose
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit on purpose
   Result(Status status) : status_(std::move(status)) {  // NOLINT
     if (status_.ok()) status_ = Status::Corruption("internal: Result built from OK status");
   }
@@ -96,10 +96,10 @@ class [[nodiscard]] Result {
 #define REPO_CONCAT(a, b) REPO_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function if `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                 \
-  do {                                        \
-    ::repo::Status _st = (expr);              \
-    if (!_st.ok()) return _st;                \
+#define RETURN_IF_ERROR(expr)    \
+  do {                           \
+    ::repo::Status _st = (expr); \
+    if (!_st.ok()) return _st;   \
   } while (0)
 
 // `lhs` = value of the Result `rexpr`, or returns its Status from the enclosing function.

@@ -7,8 +7,8 @@
 #include <random>
 
 #include "crypto/hash.h"
-#include "repo/store/blob_codec.h"
 #include "repo/storage/local_backend.h"
+#include "repo/store/blob_codec.h"
 #include "repo/store/repository.h"
 
 namespace repo {
@@ -21,7 +21,8 @@ std::vector<Bytes> MakeBlobs(size_t count, size_t size) {
   for (Bytes& b : blobs) {
     for (size_t i = 0; i < size; i += 8) {
       uint64_t v = rng();
-      for (size_t k = 0; k < 8 && i + k < size; ++k) b[i + k] = (k < 4) ? uint8_t(v >> (8 * k)) : 'a';
+      for (size_t k = 0; k < 8 && i + k < size; ++k)
+        b[i + k] = (k < 4) ? uint8_t(v >> (8 * k)) : 'a';
     }
   }
   return blobs;
@@ -71,8 +72,14 @@ void BM_BlobStorePut(benchmark::State& state) {
   state.SetBytesProcessed(int64_t(state.iterations()) * 2048 * (64 << 10));
   state.SetLabel(std::to_string(state.range(0)) + " MiB packs");
 }
-BENCHMARK(BM_BlobStorePut)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)
-    ->Iterations(3)->UseRealTime();
+BENCHMARK(BM_BlobStorePut)
+    ->Arg(1)
+    ->Arg(4)
+    ->Arg(16)
+    ->Arg(64)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace repo

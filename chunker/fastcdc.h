@@ -4,8 +4,8 @@
 // FastCdc is a pure scanner: it does no I/O and allocates nothing. It keeps only the position in
 // the current chunk and the rolling fingerprint, so cut points are identical however the stream is
 // split into calls (one byte at a time or all at once). The 256-entry gear table comes from the
-// caller; repositories derive it from their secret chunker seed (repo/store/repository.cc) so that cut
-// points do not reveal content to someone who knows the algorithm but not the seed.
+// caller; repositories derive it from their secret chunker seed (repo/store/repository.cc) so that
+// cut points do not reveal content to someone who knows the algorithm but not the seed.
 //
 // Cut rule (part of the repository format: changing it loses deduplication against stored data).
 // Let L be the length of the open chunk including byte b. The fingerprint starts at 0 with each
@@ -63,11 +63,11 @@ class FastCdc {
 
  private:
   ChunkerParams params_;
-  GearTable gear_;      // gear_[b]
-  GearTable gear_ls_;   // gear_[b] << 1, for the two-bytes-per-step loop
+  GearTable gear_;     // gear_[b]
+  GearTable gear_ls_;  // gear_[b] << 1, for the two-bytes-per-step loop
   uint64_t mask_s_, mask_l_, mask_s_ls_, mask_l_ls_;
-  size_t pos_ = 0;      // bytes of the open chunk seen so far
-  uint64_t fp_ = 0;     // rolling fingerprint
+  size_t pos_ = 0;   // bytes of the open chunk seen so far
+  uint64_t fp_ = 0;  // rolling fingerprint
 };
 
 }  // namespace repo

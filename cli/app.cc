@@ -1,12 +1,11 @@
 #include "cli/app.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <ctime>
 #include <iostream>
-
-#include <unistd.h>
 
 #include "repo/storage/location.h"
 
@@ -79,7 +78,7 @@ Result<uint64_t> ParseSize(const std::string& text, const std::string& option) {
     return Status::InvalidArgument("--" + option + ": '" + text + "' is not a size");
   }
   std::string unit = text.substr(pos);
-  int shift = unit.empty() || unit == "B" ? 0
+  int shift = unit.empty() || unit == "B"      ? 0
               : (unit == "K" || unit == "KiB") ? 10
               : (unit == "M" || unit == "MiB") ? 20
               : (unit == "G" || unit == "GiB") ? 30
@@ -149,13 +148,26 @@ namespace {
 std::string ModeString(const Node& n) {
   std::string s = "----------";
   switch (n.type) {
-    case NodeType::kDir: s[0] = 'd'; break;
-    case NodeType::kSymlink: s[0] = 'l'; break;
-    case NodeType::kFifo: s[0] = 'p'; break;
-    case NodeType::kCharDevice: s[0] = 'c'; break;
-    case NodeType::kBlockDevice: s[0] = 'b'; break;
-    case NodeType::kSocket: s[0] = 's'; break;
-    default: break;
+    case NodeType::kDir:
+      s[0] = 'd';
+      break;
+    case NodeType::kSymlink:
+      s[0] = 'l';
+      break;
+    case NodeType::kFifo:
+      s[0] = 'p';
+      break;
+    case NodeType::kCharDevice:
+      s[0] = 'c';
+      break;
+    case NodeType::kBlockDevice:
+      s[0] = 'b';
+      break;
+    case NodeType::kSocket:
+      s[0] = 's';
+      break;
+    default:
+      break;
   }
   const char* rwx = "rwxrwxrwx";
   for (int i = 0; i < 9; ++i) {
@@ -174,7 +186,8 @@ std::string FormatNodeLong(const std::string& path, const Node& n) {
   std::snprintf(line, sizeof line, "%s %-8s %-8s %12llu %s ", ModeString(n).c_str(),
                 (n.user.empty() ? std::to_string(n.uid) : n.user).c_str(),
                 (n.group.empty() ? std::to_string(n.gid) : n.group).c_str(),
-                static_cast<unsigned long long>(n.size), FormatTime(n.mtime_ns / 1000000000).c_str());
+                static_cast<unsigned long long>(n.size),
+                FormatTime(n.mtime_ns / 1000000000).c_str());
   std::string out = line + path;
   if (n.type == NodeType::kSymlink) out += " -> " + n.link_target;
   return out;

@@ -10,9 +10,9 @@
 #include "base/status.h"
 #include "cli/password.h"
 #include "crypto/key_file.h"
-#include "repo/store/repository.h"
 #include "repo/model/snapshot.h"
 #include "repo/model/tree.h"
+#include "repo/store/repository.h"
 
 namespace repo::cli {
 
@@ -31,11 +31,11 @@ enum ExitCode : int {
 };
 
 struct GlobalOptions {
-  std::string repo;       // -r/--repo, REPO_REPOSITORY
+  std::string repo;  // -r/--repo, REPO_REPOSITORY
   PasswordSource password;
   std::string cache_dir;  // --cache-dir, REPO_CACHE_DIR, default DefaultCacheDir()
   bool json = false;
-  int verbosity = 0;      // -q: -1, -v: 1, -vv: 2
+  int verbosity = 0;  // -q: -1, -v: 1, -vv: 2
 };
 
 struct Context {

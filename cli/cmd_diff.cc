@@ -90,19 +90,20 @@ int RunDiff(Context& ctx) {
     Print("comparing snapshot " + a->id.ShortHex() + " to " + b->id.ShortHex() + ":");
     Print("");
   }
-  Status s = DiffTrees(**store, a->snapshot.tree, b->snapshot.tree,
-                       [&](const TreeChange& c) {
-                         if (json) {
-                           std::cout << (first ? "" : ",") << ChangeJson(c);
-                           first = false;
-                           return;
-                         }
-                         std::string line(1, ChangeModifier(c.kind));
-                         line += "    " + c.path;
-                         if (c.type == NodeType::kDir) line += '/';
-                         Print(line);
-                       },
-                       &stats);
+  Status s = DiffTrees(
+      **store, a->snapshot.tree, b->snapshot.tree,
+      [&](const TreeChange& c) {
+        if (json) {
+          std::cout << (first ? "" : ",") << ChangeJson(c);
+          first = false;
+          return;
+        }
+        std::string line(1, ChangeModifier(c.kind));
+        line += "    " + c.path;
+        if (c.type == NodeType::kDir) line += '/';
+        Print(line);
+      },
+      &stats);
   if (!s.ok()) {
     if (json) std::cout << std::endl;  // end the partial line; the error goes to stderr
     return Fail(s);

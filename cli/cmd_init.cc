@@ -29,7 +29,8 @@ static Result<uint32_t> Size32(const cxxopts::ParseResult& args, const std::stri
 
 int RunInit(Context& ctx) {
   const GlobalOptions& g = ctx.global;
-  if (g.repo.empty()) return Fail(Status::InvalidArgument("no repository given: use -r/--repo or REPO_REPOSITORY"));
+  if (g.repo.empty())
+    return Fail(Status::InvalidArgument("no repository given: use -r/--repo or REPO_REPOSITORY"));
   InitOptions opts;
   auto status = [&]() -> Status {
     ASSIGN_OR_RETURN(opts.chunker.min_size, Size32(ctx.args, "chunk-min"));

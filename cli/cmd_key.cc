@@ -16,7 +16,8 @@ void KeyAddOptionsSpec(cxxopts::Options& o) {
 
 static Result<SecretBytes> NewPassword(const Context& ctx) {
   PasswordSource src;
-  if (ctx.args.count("new-password-file")) src.file = ctx.args["new-password-file"].as<std::string>();
+  if (ctx.args.count("new-password-file"))
+    src.file = ctx.args["new-password-file"].as<std::string>();
   if (ctx.args.count("new-password-command")) {
     src.command = ctx.args["new-password-command"].as<std::string>();
   }

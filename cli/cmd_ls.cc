@@ -13,8 +13,8 @@ namespace repo::cli {
 
 void LsOptionsSpec(cxxopts::Options& o) {
   AddFilterOptions(o);
-  o.add_options("ls")("l,long", "long form: mode, owner, size, time")(
-      "recursive", "list everything below PATH");
+  o.add_options("ls")("l,long", "long form: mode, owner, size, time")("recursive",
+                                                                      "list everything below PATH");
 }
 
 namespace {

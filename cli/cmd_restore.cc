@@ -14,8 +14,8 @@ void RestoreOptionsSpec(cxxopts::Options& o) {
       "include", "restore only paths matching a glob (repeatable)",
       cxxopts::value<std::vector<std::string>>())(
       "exclude", "do not restore paths matching a glob (repeatable)",
-      cxxopts::value<std::vector<std::string>>())(
-      "overwrite", "replace existing files instead of refusing")(
+      cxxopts::value<std::vector<std::string>>())("overwrite",
+                                                  "replace existing files instead of refusing")(
       "verify", "re-read restored files and check them against the snapshot");
 }
 
@@ -51,11 +51,10 @@ int RunRestore(Context& ctx) {
               .Int("warnings", static_cast<int64_t>(summary->warnings))
               .Build());
   } else if (ctx.global.verbosity >= 0) {
-    Print("restored " + std::to_string(summary->files) + " files (" +
-          FormatBytes(summary->bytes) + "), " + std::to_string(summary->dirs) + " directories, " +
+    Print("restored " + std::to_string(summary->files) + " files (" + FormatBytes(summary->bytes) +
+          "), " + std::to_string(summary->dirs) + " directories, " +
           std::to_string(summary->others) + " links and special files from snapshot " +
-          snap->id.ShortHex() + " to " + opts.target +
-          (opts.verify ? "; all verified" : ""));
+          snap->id.ShortHex() + " to " + opts.target + (opts.verify ? "; all verified" : ""));
   }
   return kExitOk;
 }

@@ -22,20 +22,20 @@ void SnapshotOptionsSpec(cxxopts::Options& o) {
                             cxxopts::value<std::vector<std::string>>())(
       "host", "record this host name instead of the machine's", cxxopts::value<std::string>())(
       "exclude", "skip paths matching a glob (repeatable)",
-      cxxopts::value<std::vector<std::string>>())(
-      "exclude-file", "read exclude globs from a file, one per line",
-      cxxopts::value<std::vector<std::string>>())(
+      cxxopts::value<std::vector<std::string>>())("exclude-file",
+                                                  "read exclude globs from a file, one per line",
+                                                  cxxopts::value<std::vector<std::string>>())(
       "exclude-caches", "skip the contents of directories holding a CACHEDIR.TAG")(
       "x,one-file-system", "do not cross filesystem boundaries")(
       "exclude-larger-than", "skip files larger than SIZE", cxxopts::value<std::string>())(
       "force", "read every file, even those unchanged since the parent snapshot")(
       "parent", "use this snapshot as the parent", cxxopts::value<std::string>())(
-      "stdin", "back up standard input")(
-      "stdin-filename", "file name for --stdin / --stdin-from-command",
-      cxxopts::value<std::string>()->default_value("stdin"))(
-      "stdin-from-command", "run the command after -- and back up its output; "
-                            "no snapshot if it fails")(
-      "no-progress", "no progress output");
+      "stdin", "back up standard input")("stdin-filename",
+                                         "file name for --stdin / --stdin-from-command",
+                                         cxxopts::value<std::string>()->default_value("stdin"))(
+      "stdin-from-command",
+      "run the command after -- and back up its output; "
+      "no snapshot if it fails")("no-progress", "no progress output");
 }
 
 namespace {
@@ -106,8 +106,8 @@ class ProgressPrinter {
       std::fflush(stdout);
       return;
     }
-    std::string s = "[" + FormatDuration(secs) + "] " + std::to_string(files) + " files, " +
-                    FormatBytes(bytes);
+    std::string s =
+        "[" + FormatDuration(secs) + "] " + std::to_string(files) + " files, " + FormatBytes(bytes);
     if (p_.scan_done) {
       s += " of " + FormatBytes(total);
     }
@@ -190,8 +190,9 @@ int RunSnapshot(Context& ctx) {
     opts.stdin_filename = a["stdin-filename"].as<std::string>();
   } else {
     if (ctx.positional.empty()) {
-      return Fail(Status::InvalidArgument("nothing to back up: give paths, --stdin or "
-                                          "--stdin-from-command"));
+      return Fail(
+          Status::InvalidArgument("nothing to back up: give paths, --stdin or "
+                                  "--stdin-from-command"));
     }
     opts.paths = ctx.positional;
   }
@@ -220,7 +221,8 @@ int RunSnapshot(Context& ctx) {
   ProgressPrinter printer(progress, ctx.global.json && show,
                           !ctx.global.json && show && StderrIsTerminal());
   auto warn = [&](const std::string& m) {
-    std::fprintf(stderr, "%srepo: warning: %s\n", (!ctx.global.json && show && StderrIsTerminal()) ? "\r\033[K" : "", m.c_str());
+    std::fprintf(stderr, "%srepo: warning: %s\n",
+                 (!ctx.global.json && show && StderrIsTerminal()) ? "\r\033[K" : "", m.c_str());
   };
   auto result = repo::RunSnapshot(**repo, opts, &progress, warn);
   printer.Stop();
@@ -242,8 +244,10 @@ int RunSnapshot(Context& ctx) {
     Print("snapshot " + result->snapshot_id.ShortHex() + " saved");
   }
   if (s.errors > 0) {
-    std::fprintf(stderr, "repo: warning: %llu files or directories could not be read; the "
-                         "snapshot is incomplete\n", static_cast<unsigned long long>(s.errors));
+    std::fprintf(stderr,
+                 "repo: warning: %llu files or directories could not be read; the "
+                 "snapshot is incomplete\n",
+                 static_cast<unsigned long long>(s.errors));
     return kExitIncomplete;
   }
   return kExitOk;

@@ -107,8 +107,8 @@ int RunStats(Context& ctx) {
       };
       Print(Line("Data blobs:", blobs(s.data)));
       Print(Line("Tree blobs:", blobs(s.tree)));
-      Print(Line("Deduplication:", Ratio(s.restore.bytes, s.data.raw_bytes) +
-                                       "x (restore size / distinct data)"));
+      Print(Line("Deduplication:",
+                 Ratio(s.restore.bytes, s.data.raw_bytes) + "x (restore size / distinct data)"));
       Print(Line("Compression:", Ratio(raw_all, stored_all) + "x (raw / stored)"));
     }
     Print("Repository:");

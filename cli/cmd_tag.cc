@@ -78,8 +78,8 @@ int RunTag(Context& ctx) {
       if (r->snapshot.original) o.Str("original", r->snapshot.original->Hex());
       items.push_back(o.Build());
     } else if (r->changed) {
-      Print(r->old_id.ShortHex() + " -> " + r->new_id.ShortHex() + "  tags: " +
-            Join(r->snapshot.tags));
+      Print(r->old_id.ShortHex() + " -> " + r->new_id.ShortHex() +
+            "  tags: " + Join(r->snapshot.tags));
     } else if (ctx.global.verbosity > 0) {
       Print(r->old_id.ShortHex() + " unchanged  tags: " + Join(r->snapshot.tags));
     }

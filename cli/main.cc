@@ -42,14 +42,14 @@ const std::vector<Command>& AllCommands() {
       {"restore", nullptr, "restore a snapshot", "SNAPSHOT", RestoreOptionsSpec, RunRestore},
       {"dump", nullptr, "write one file of a snapshot to stdout", "SNAPSHOT PATH", NoOptions,
        RunDump},
-      {"find", nullptr, "find files by name or path in snapshots", "PATTERN...",
-       FindOptionsSpec, RunFind},
-      {"diff", nullptr, "show what changed between two snapshots", "SNAP1 SNAP2",
-       DiffOptionsSpec, RunDiff},
+      {"find", nullptr, "find files by name or path in snapshots", "PATTERN...", FindOptionsSpec,
+       RunFind},
+      {"diff", nullptr, "show what changed between two snapshots", "SNAP1 SNAP2", DiffOptionsSpec,
+       RunDiff},
       {"stats", nullptr, "restore size, stored size and deduplication of snapshots",
        "[SNAPSHOT...]", StatsOptionsSpec, RunStats},
-      {"tag", nullptr, "add, remove or set the tags of snapshots", "[SNAPSHOT...]",
-       TagOptionsSpec, RunTag},
+      {"tag", nullptr, "add, remove or set the tags of snapshots", "[SNAPSHOT...]", TagOptionsSpec,
+       RunTag},
       {"key", "list", "list the keys (passwords) of the repository", "", NoOptions, RunKeyList},
       {"key", "add", "add a password", "", KeyAddOptionsSpec, RunKeyAdd},
       {"key", "remove", "remove a password", "ID", NoOptions, RunKeyRemove},
@@ -66,14 +66,14 @@ void AddGlobalOptions(cxxopts::Options& o) {
   o.add_options("global")("r,repo", "repository location (env REPO_REPOSITORY)",
                           cxxopts::value<std::string>())(
       "password-file", "read the password from this file (env REPO_PASSWORD_FILE)",
-      cxxopts::value<std::string>())(
-      "password-command", "read the password from this command's output "
-                          "(env REPO_PASSWORD_COMMAND)",
-      cxxopts::value<std::string>())(
+      cxxopts::value<std::string>())("password-command",
+                                     "read the password from this command's output "
+                                     "(env REPO_PASSWORD_COMMAND)",
+                                     cxxopts::value<std::string>())(
       "cache-dir", "local cache directory (env REPO_CACHE_DIR)", cxxopts::value<std::string>())(
       "json", "machine-readable output")("v,verbose", "more messages (repeat for debug)")(
-      "q,quiet", "only errors")("h,help", "show help")(
-      "positional", "", cxxopts::value<std::vector<std::string>>());
+      "q,quiet", "only errors")("h,help", "show help")("positional", "",
+                                                       cxxopts::value<std::vector<std::string>>());
 }
 
 // Global options that take a value, so that their value is not taken for the command name.
@@ -154,7 +154,8 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  std::string full = std::string("repo ") + cmd->name + (cmd->sub ? std::string(" ") + cmd->sub : "");
+  std::string full =
+      std::string("repo ") + cmd->name + (cmd->sub ? std::string(" ") + cmd->sub : "");
   cxxopts::Options options(full, cmd->summary);
   options.custom_help("[options]");
   options.positional_help(cmd->positional);
@@ -182,9 +183,10 @@ int Main(int argc, char** argv) {
   g.repo = ctx.args.count("repo") ? ctx.args["repo"].as<std::string>() : EnvOr("REPO_REPOSITORY");
   g.password.file = ctx.args.count("password-file") ? ctx.args["password-file"].as<std::string>()
                                                     : EnvOr("REPO_PASSWORD_FILE");
-  g.password.command = ctx.args.count("password-command")
-                           ? ctx.args["password-command"].as<std::string>()
-                           : (ctx.args.count("password-file") ? "" : EnvOr("REPO_PASSWORD_COMMAND"));
+  g.password.command =
+      ctx.args.count("password-command")
+          ? ctx.args["password-command"].as<std::string>()
+          : (ctx.args.count("password-file") ? "" : EnvOr("REPO_PASSWORD_COMMAND"));
   if (!g.password.file.empty() && ctx.args.count("password-command")) g.password.file.clear();
   g.cache_dir = ctx.args.count("cache-dir") ? ctx.args["cache-dir"].as<std::string>()
                                             : EnvOr("REPO_CACHE_DIR", DefaultCacheDir());

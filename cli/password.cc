@@ -21,8 +21,9 @@ Result<SecretBytes> ReadSecret(int fd, bool line, const std::string& what) {
   SecretBytes buf(kMaxPassword + 1);
   size_t n = 0;
   while (n < buf.size()) {
-    ASSIGN_OR_RETURN(size_t got, ReadSome(fd, MutableByteSpan(buf.data() + n, line ? 1 : buf.size() - n),
-                                          "reading password from " + what));
+    ASSIGN_OR_RETURN(size_t got,
+                     ReadSome(fd, MutableByteSpan(buf.data() + n, line ? 1 : buf.size() - n),
+                              "reading password from " + what));
     if (got == 0) break;
     n += got;
     if (line && buf.data()[n - 1] == '\n') break;

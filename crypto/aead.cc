@@ -69,9 +69,8 @@ Status OpenInto(const SecretBytes& key, ByteSpan sealed, ByteSpan ad, MutableByt
   const uint8_t* ciphertext = nonce + kAeadNonceSize;
   const uint8_t* tag = ciphertext + n;
   // libsodium verifies the tag before decrypting anything.
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out.data(), nullptr, ciphertext, n, tag,
-                                                          ad.data(), ad.size(), nonce,
-                                                          key.data()) != 0) {
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+          out.data(), nullptr, ciphertext, n, tag, ad.data(), ad.size(), nonce, key.data()) != 0) {
     return Status::Corruption("authentication failed");
   }
   return Status::OK();

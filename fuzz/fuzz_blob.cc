@@ -15,7 +15,6 @@
 // id; in seal mode with the right id and length, decoding succeeds and returns the payload;
 // EncodeBlob output decodes back, and fails under another type, another id or another length;
 // data and tree ids of the same bytes differ.
-#include "fuzz/fuzz_common.h"
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -27,6 +26,7 @@
 
 #include "crypto/aead.h"
 #include "crypto/hash.h"
+#include "fuzz/fuzz_common.h"
 #include "repo/store/blob_codec.h"
 #include "repo/store/compression.h"
 

@@ -11,7 +11,6 @@
 // (up to 16 KiB) one byte at a time gives identical cut points and pending(); every Next() result
 // is in [0, piece size]; every chunk but the open last one has min <= size <= max, the open one
 // fewer than max bytes; Reset() makes a second scan repeat the first.
-#include "fuzz/fuzz_common.h"
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "chunker/fastcdc.h"
+#include "fuzz/fuzz_common.h"
 
 namespace {
 

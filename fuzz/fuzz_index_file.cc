@@ -1,5 +1,5 @@
-// Fuzzes index files (repo/store/index_file.h): DecodeIndexFile on hostile files, on hostile payloads
-// sealed with the right key, and the EncodeIndexFile -> DecodeIndexFile round trip.
+// Fuzzes index files (repo/store/index_file.h): DecodeIndexFile on hostile files, on hostile
+// payloads sealed with the right key, and the EncodeIndexFile -> DecodeIndexFile round trip.
 //
 // Input: mode byte, then by mode % 3:
 //   0 raw:    a whole index file (an ObjectKind::kIndex object).
@@ -11,7 +11,6 @@
 // Invariants (abort on violation): success only after authentication (raw mode re-opens the
 // object independently); the envelope returns the payload sealed; for every decoded or built
 // entry list, decode(encode(entries)) == entries.
-#include "fuzz/fuzz_common.h"
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -19,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "fuzz/fuzz_common.h"
 #include "repo/store/index_file.h"
 #include "repo/store/object_codec.h"
 

@@ -10,7 +10,6 @@
 //   - OpenKeyFile succeeds only with the fixed keys: every authentic input descends from a seed;
 //   - a parsed header re-created with CreateKeyFile reads back equal and opens to the same keys,
 //     and the wrong password yields WrongPassword.
-#include "fuzz/fuzz_common.h"
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +17,7 @@
 #include <vector>
 
 #include "crypto/key_file.h"
+#include "fuzz/fuzz_common.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
-// Fuzzes the encrypted-object envelope (repo/store/object_codec.h: CheckObjectHeader, OpenObject) and
-// the repository config inside it (repo/store/config.h: RepositoryConfig::Decode).
+// Fuzzes the encrypted-object envelope (repo/store/object_codec.h: CheckObjectHeader, OpenObject)
+// and the repository config inside it (repo/store/config.h: RepositoryConfig::Decode).
 //
 // Input: mode byte, then by mode % 4:
 //   0 raw:     a whole object, opened as kind 1 + (mode >> 2) % 3 (config, index, snapshot);
@@ -13,7 +13,6 @@
 // Invariants (abort on violation): OpenObject fails whenever CheckObjectHeader does, with the same
 // code; success only after authentication; an object sealed with SealObject opens to its payload;
 // a decoded config validates and re-encodes to exactly its payload.
-#include "fuzz/fuzz_common.h"
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -22,6 +21,7 @@
 #include <vector>
 
 #include "crypto/aead.h"
+#include "fuzz/fuzz_common.h"
 #include "repo/store/compression.h"
 #include "repo/store/config.h"
 #include "repo/store/object_codec.h"
@@ -133,7 +133,8 @@ std::vector<Bytes> FuzzSeeds() {
   config.chunker = repo::ChunkerParams::Default();
   config.created_unix = 1700000000;
   const Bytes payload = config.Encode();
-  seeds.push_back(repo::fuzz::WithMode(0, repo::SealObject(EncKey(), ObjectKind::kConfig, payload)));
+  seeds.push_back(
+      repo::fuzz::WithMode(0, repo::SealObject(EncKey(), ObjectKind::kConfig, payload)));
   seeds.push_back(repo::fuzz::WithMode(1, payload));
   seeds.push_back(repo::fuzz::WithMode(3, payload));
 

@@ -15,7 +15,6 @@
 // sealed header independently); decoded entries re-encode to exactly the authenticated plaintext
 // and tile the blob area; the short-tail path agrees with the whole-pack path; what PackWriter
 // writes decodes to the same entries and blobs, and a blob opened under another type fails.
-#include "fuzz/fuzz_common.h"
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -25,6 +24,7 @@
 
 #include "crypto/aead.h"
 #include "crypto/hash.h"
+#include "fuzz/fuzz_common.h"
 #include "repo/store/pack.h"
 
 namespace {
@@ -233,8 +233,9 @@ std::vector<Bytes> FuzzSeeds() {
     }
     auto pack = writer.Finish();
     FUZZ_CHECK(pack.ok());
-    seeds.push_back(repo::fuzz::WithMode(4 * 63, pack->bytes));  // 260-byte first guess: whole header
-    seeds.push_back(repo::fuzz::WithMode(0, pack->bytes));       // 8-byte first guess: asks for more
+    seeds.push_back(
+        repo::fuzz::WithMode(4 * 63, pack->bytes));         // 260-byte first guess: whole header
+    seeds.push_back(repo::fuzz::WithMode(0, pack->bytes));  // 8-byte first guess: asks for more
     seeds.push_back(repo::fuzz::WithMode(2, EncodeHeader(pack->entries)));  // seal-auto
     Bytes explicit_area(4);
     const uint64_t area =

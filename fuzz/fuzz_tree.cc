@@ -1,6 +1,6 @@
-// Fuzzes the plaintext decoders of snapshot metadata: tree listings (repo/model/tree.h DecodeTree) and
-// snapshot records (repo/model/snapshot.h DecodeSnapshotPayload). Both arrive inside authenticated
-// blobs/objects, so the fuzz input is the plaintext itself.
+// Fuzzes the plaintext decoders of snapshot metadata: tree listings (repo/model/tree.h DecodeTree)
+// and snapshot records (repo/model/snapshot.h DecodeSnapshotPayload). Both arrive inside
+// authenticated blobs/objects, so the fuzz input is the plaintext itself.
 //
 // Input: mode byte, then by mode % 2:
 //   0 tree:      a tree listing.
@@ -8,10 +8,10 @@
 //
 // Invariants (abort on violation): no crash, no unbounded allocation; the encodings are
 // canonical, so whatever decodes re-encodes to exactly the input bytes.
-#include "fuzz/fuzz_common.h"
 #include <cstdio>
 #include <cstdlib>
 
+#include "fuzz/fuzz_common.h"
 #include "repo/model/snapshot.h"
 #include "repo/model/tree.h"
 

@@ -8,8 +8,8 @@
 
 #include <chrono>
 #include <filesystem>
-#include <thread>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -63,7 +63,8 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return Status::OK();
   if (s.IsNotFound()) return Status::NotFound(what + ": " + s.ToString());
   if (s.IsCorruption()) {
-    return Status::Corruption(what + ": " + s.ToString() + " (the cache is rebuildable: delete it)");
+    return Status::Corruption(what + ": " + s.ToString() +
+                              " (the cache is rebuildable: delete it)");
   }
   return Status::IOError(what + ": " + s.ToString());
 }

@@ -68,8 +68,9 @@ struct ArchiveResult {
 };
 
 // Runs a snapshot. Each problem that does not stop it (an unreadable or vanished file, a file
-// changed while read) goes to `warn` and is counted in the summary's errors. On error nothing is recorded: no snapshot file is written (blobs already
-// stored are harmless and reused by the next run). `progress` may be null.
+// changed while read) goes to `warn` and is counted in the summary's errors. On error nothing is
+// recorded: no snapshot file is written (blobs already stored are harmless and reused by the next
+// run). `progress` may be null.
 Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& options,
                                   ArchiverProgress* progress, const WarningSink& warn);
 

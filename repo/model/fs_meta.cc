@@ -87,8 +87,7 @@ Result<Node> NodeFromStat(AtPath at, const std::string& path, std::string name,
   return n;
 }
 
-Status ApplyMetadata(AtPath at, const std::string& path, const Node& node, bool set_owner,
-                     int fd) {
+Status ApplyMetadata(AtPath at, const std::string& path, const Node& node, bool set_owner, int fd) {
   Status first;
   auto note = [&](int err, const std::string& what) {
     if (first.ok()) first = Status::FromErrno(err, what + " " + path);
@@ -97,15 +96,15 @@ Status ApplyMetadata(AtPath at, const std::string& path, const Node& node, bool 
     // Like tar: names win when they exist on this system (a restore onto another machine).
     const uid_t uid = node.user.empty() ? node.uid : UserId(node.user).value_or(node.uid);
     const gid_t gid = node.group.empty() ? node.gid : GroupId(node.group).value_or(node.gid);
-    if ((fd >= 0 ? fchown(fd, uid, gid) : fchownat(at.dir, at.name, uid, gid, AT_SYMLINK_NOFOLLOW)) != 0) {
+    if ((fd >= 0 ? fchown(fd, uid, gid)
+                 : fchownat(at.dir, at.name, uid, gid, AT_SYMLINK_NOFOLLOW)) != 0) {
       note(errno, "chown");
     }
   }
   const std::string xpath = node.xattrs.empty() || fd >= 0 ? std::string() : XattrPath(at, path);
   for (const auto& [name, value] : node.xattrs) {
-    const int rc = fd >= 0
-                       ? fsetxattr(fd, name.c_str(), value.data(), value.size(), 0)
-                       : lsetxattr(xpath.c_str(), name.c_str(), value.data(), value.size(), 0);
+    const int rc = fd >= 0 ? fsetxattr(fd, name.c_str(), value.data(), value.size(), 0)
+                           : lsetxattr(xpath.c_str(), name.c_str(), value.data(), value.size(), 0);
     if (rc != 0 && errno != ENOTSUP && !(errno == EPERM && !set_owner)) {
       note(errno, "setting xattr " + name + " on");
     }
@@ -119,7 +118,8 @@ Status ApplyMetadata(AtPath at, const std::string& path, const Node& node, bool 
   times[0].tv_sec = node.mtime_ns / 1000000000;  // atime is not recorded: use mtime
   times[0].tv_nsec = node.mtime_ns % 1000000000;
   times[1] = times[0];
-  if ((fd >= 0 ? futimens(fd, times) : utimensat(at.dir, at.name, times, AT_SYMLINK_NOFOLLOW)) != 0) {
+  if ((fd >= 0 ? futimens(fd, times) : utimensat(at.dir, at.name, times, AT_SYMLINK_NOFOLLOW)) !=
+      0) {
     note(errno, "utimes");
   }
   return first;

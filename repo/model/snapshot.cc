@@ -40,9 +40,9 @@ bool ReadOptionalId(ByteReader& r, std::optional<Id>* id) {
 }
 
 std::vector<uint64_t*> SummaryFields(SnapshotSummary& s) {
-  return {&s.files_new,  &s.files_changed,   &s.files_unchanged, &s.dirs_new,
-          &s.dirs_changed, &s.dirs_unchanged, &s.data_blobs,      &s.tree_blobs,
-          &s.bytes_read,  &s.bytes_processed, &s.bytes_added,     &s.errors};
+  return {&s.files_new,    &s.files_changed,   &s.files_unchanged, &s.dirs_new,
+          &s.dirs_changed, &s.dirs_unchanged,  &s.data_blobs,      &s.tree_blobs,
+          &s.bytes_read,   &s.bytes_processed, &s.bytes_added,     &s.errors};
 }
 
 }  // namespace

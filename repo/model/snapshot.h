@@ -21,10 +21,10 @@ struct SnapshotSummary {
   uint64_t files_new = 0, files_changed = 0, files_unchanged = 0;
   uint64_t dirs_new = 0, dirs_changed = 0, dirs_unchanged = 0;
   uint64_t data_blobs = 0, tree_blobs = 0;  // blobs added (not deduplicated)
-  uint64_t bytes_read = 0;       // file bytes read from the source
-  uint64_t bytes_processed = 0;  // logical size of everything in the snapshot
-  uint64_t bytes_added = 0;      // sealed bytes added to packs (after dedup and compression)
-  uint64_t errors = 0;           // files or directories that could not be read
+  uint64_t bytes_read = 0;                  // file bytes read from the source
+  uint64_t bytes_processed = 0;             // logical size of everything in the snapshot
+  uint64_t bytes_added = 0;  // sealed bytes added to packs (after dedup and compression)
+  uint64_t errors = 0;       // files or directories that could not be read
   int64_t duration_ns = 0;
   friend bool operator==(const SnapshotSummary&, const SnapshotSummary&) = default;
 };

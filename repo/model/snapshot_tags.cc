@@ -54,7 +54,8 @@ Result<RetagResult> RetagSnapshot(const MetadataStore& metadata, const SnapshotR
   Status s = metadata.backend().Delete({FileType::kSnapshot, ref.id.Hex()});
   if (!s.ok() && !s.IsNotFound()) {
     return s.WithContext("snapshot " + ref.id.ShortHex() + " was rewritten as " +
-                         r.new_id.ShortHex() + ", but the old record could not be removed, so "
+                         r.new_id.ShortHex() +
+                         ", but the old record could not be removed, so "
                          "both exist");
   }
   return r;

@@ -48,11 +48,11 @@ struct Node {
   uint64_t size = 0;  // file: logical size; others 0
   uint64_t inode = 0, device = 0;
   uint32_t nlink = 0;
-  uint64_t rdev = 0;              // devices
-  std::string link_target;        // symlinks
+  uint64_t rdev = 0;                                        // devices
+  std::string link_target;                                  // symlinks
   std::vector<std::pair<std::string, std::string>> xattrs;  // sorted by name
-  std::vector<ContentRun> content;  // files
-  std::vector<Id> subtree;          // directories: the tree blobs of its listing, in order
+  std::vector<ContentRun> content;                          // files
+  std::vector<Id> subtree;  // directories: the tree blobs of its listing, in order
 
   friend bool operator==(const Node&, const Node&) = default;
 };

@@ -56,7 +56,8 @@ Status WalkDir(BlobStore& store, const std::vector<Id>& tree, const std::string&
   for (const Node& n : nodes) {
     const std::string path = dir_path + "/" + n.name;
     ASSIGN_OR_RETURN(bool descend, visit(path, n));
-    if (descend && n.type == NodeType::kDir) RETURN_IF_ERROR(WalkDir(store, n.subtree, path, visit));
+    if (descend && n.type == NodeType::kDir)
+      RETURN_IF_ERROR(WalkDir(store, n.subtree, path, visit));
   }
   return Status::OK();
 }
@@ -86,8 +87,9 @@ Result<Node> FindNode(BlobStore& store, const std::vector<Id>& root, const std::
       return Status::NotFound("'" + path + "' is not in the snapshot (" + walked +
                               " is not a directory)");
     }
-    ASSIGN_OR_RETURN(std::vector<Node> nodes,
-                     LoadTree(store, current.subtree, "tree of " + (walked.empty() ? "/" : walked)));
+    ASSIGN_OR_RETURN(
+        std::vector<Node> nodes,
+        LoadTree(store, current.subtree, "tree of " + (walked.empty() ? "/" : walked)));
     auto it = std::lower_bound(nodes.begin(), nodes.end(), name,
                                [](const Node& n, const std::string& v) { return n.name < v; });
     if (it == nodes.end() || it->name != name) {

@@ -8,8 +8,8 @@
 #include "base/id.h"
 #include "base/status.h"
 #include "chunker/fastcdc.h"
-#include "repo/store/blob_store.h"
 #include "repo/model/tree.h"
+#include "repo/store/blob_store.h"
 
 namespace repo {
 

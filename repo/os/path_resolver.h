@@ -54,9 +54,7 @@ class PathResolver {
 };
 
 // A stat time in nanoseconds since the epoch (as Node keeps mtime_ns and ctime_ns).
-inline int64_t TimespecNs(const timespec& t) {
-  return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec;
-}
+inline int64_t TimespecNs(const timespec& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec; }
 
 // Raises the soft RLIMIT_NOFILE to the hard limit (the first call only; a walk holds one
 // directory fd per level) and returns the soft limit in force.

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "base/status.h"
+#include "repo/model/snapshot.h"
 #include "repo/storage/backend.h"
 #include "repo/store/blob_store.h"
-#include "repo/model/snapshot.h"
 
 namespace repo {
 

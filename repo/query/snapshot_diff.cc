@@ -6,11 +6,16 @@ namespace repo {
 
 char ChangeModifier(ChangeKind k) {
   switch (k) {
-    case ChangeKind::kAdded: return '+';
-    case ChangeKind::kRemoved: return '-';
-    case ChangeKind::kModified: return 'M';
-    case ChangeKind::kMetadata: return 'U';
-    case ChangeKind::kType: return 'T';
+    case ChangeKind::kAdded:
+      return '+';
+    case ChangeKind::kRemoved:
+      return '-';
+    case ChangeKind::kModified:
+      return 'M';
+    case ChangeKind::kMetadata:
+      return 'U';
+    case ChangeKind::kType:
+      return 'T';
   }
   return '?';
 }
@@ -118,8 +123,12 @@ class Differ {
         ++c.files;
         (kind == ChangeKind::kAdded ? stats_->bytes_added : stats_->bytes_removed) += n.size;
         break;
-      case NodeType::kDir: ++c.dirs; break;
-      default: ++c.others; break;
+      case NodeType::kDir:
+        ++c.dirs;
+        break;
+      default:
+        ++c.others;
+        break;
     }
   }
 

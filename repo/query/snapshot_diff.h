@@ -13,8 +13,8 @@
 
 #include "base/id.h"
 #include "base/status.h"
-#include "repo/store/blob_store.h"
 #include "repo/model/tree.h"
+#include "repo/store/blob_store.h"
 
 namespace repo {
 
@@ -30,7 +30,7 @@ char ChangeModifier(ChangeKind k);
 
 struct TreeChange {
   ChangeKind kind = ChangeKind::kAdded;
-  std::string path;  // absolute in the snapshot, no trailing '/'
+  std::string path;                 // absolute in the snapshot, no trailing '/'
   NodeType type = NodeType::kFile;  // the node's type in the second tree (first for kRemoved)
   // For kModified and kMetadata, what differs, in this order: "content", "mode", "owner",
   // "mtime", "xattrs", "link_target", "rdev". For kType: "type". Empty for kAdded/kRemoved.
@@ -43,9 +43,9 @@ struct DiffStats {
   struct Counts {
     uint64_t files = 0, dirs = 0, others = 0;  // others: symlinks, devices, fifos, sockets
   };
-  Counts added, removed;    // including everything below added or removed directories
-  uint64_t modified = 0;    // 'M' (files)
-  uint64_t metadata = 0;    // 'U' (any type)
+  Counts added, removed;      // including everything below added or removed directories
+  uint64_t modified = 0;      // 'M' (files)
+  uint64_t metadata = 0;      // 'U' (any type)
   uint64_t type_changed = 0;  // 'T'
   // Logical file sizes. A modified file counts its old size as removed and its new size as
   // added, and a type change counts each side's files, so bytes_added − bytes_removed is the

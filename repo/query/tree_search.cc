@@ -12,7 +12,7 @@ namespace repo {
 struct TreeSearch::DirMatches {
   struct Item {
     std::string name;
-    std::optional<Node> self;                // the child itself matched
+    std::optional<Node> self;                 // the child itself matched
     std::shared_ptr<const DirMatches> below;  // matches inside the child (a directory)
   };
   std::vector<Item> items;

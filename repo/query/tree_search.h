@@ -18,8 +18,8 @@
 
 #include "base/id.h"
 #include "base/status.h"
-#include "repo/store/blob_store.h"
 #include "repo/model/tree.h"
+#include "repo/store/blob_store.h"
 
 namespace repo {
 

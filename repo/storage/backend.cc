@@ -39,8 +39,8 @@ Status ValidateHandle(const FileHandle& h) {
   bool ok = h.name.size() == 64;
   for (char c : h.name) ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
   if (!ok) {
-    return Status::InvalidArgument("invalid " + std::string(FileTypeName(h.type)) +
-                                   " file name '" + h.name + "': want 64 lower-case hex digits");
+    return Status::InvalidArgument("invalid " + std::string(FileTypeName(h.type)) + " file name '" +
+                                   h.name + "': want 64 lower-case hex digits");
   }
   return Status::OK();
 }

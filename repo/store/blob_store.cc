@@ -218,8 +218,9 @@ Result<Bytes> BlobStore::Get(BlobType type, const Id& id) {
   if (!loc) {
     ASSIGN_OR_RETURN(loc, cache_.Lookup(id));
   }
-  if (!loc) return Status::NotFound(std::string(BlobTypeName(type)) + " blob " + id.ShortHex() +
-                                    ": not in the index");
+  if (!loc)
+    return Status::NotFound(std::string(BlobTypeName(type)) + " blob " + id.ShortHex() +
+                            ": not in the index");
   if (loc->type != type) {
     return Status::Corruption("blob " + id.ShortHex() + ": indexed as " +
                               std::string(BlobTypeName(loc->type)) + ", wanted " +

@@ -17,8 +17,8 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <span>
 #include <optional>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -97,8 +97,8 @@ class BlobStore {
   IndexCache& cache_;
 
   mutable std::mutex mu_;
-  std::condition_variable written_;  // signalled when a pack or index file write finishes
-  Status broken_;  // first write error; refuses further writes
+  std::condition_variable written_;   // signalled when a pack or index file write finishes
+  Status broken_;                     // first write error; refuses further writes
   std::unique_ptr<PackWriter> pack_;  // the open pack
   // Buffers of written packs, reused by the next ones: a fixed few pack-sized buffers, where
   // fresh ones from malloc left a pack's worth of freed memory in each thread's arena.

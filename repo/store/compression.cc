@@ -26,8 +26,8 @@ bool CompressIfSmaller(ByteSpan input, int level, Bytes* out) {
   if (input.empty()) return false;
   const size_t bound = ZSTD_compressBound(input.size());
   if (scratch.size() < bound) scratch.resize(bound);
-  size_t n = ZSTD_compressCCtx(cctx.get(), scratch.data(), bound, input.data(), input.size(),
-                               level);
+  size_t n =
+      ZSTD_compressCCtx(cctx.get(), scratch.data(), bound, input.data(), input.size(), level);
   // Only worth keeping if it saves something.
   const bool smaller = !ZSTD_isError(n) && n < input.size();
   if (smaller) out->insert(out->end(), scratch.data(), scratch.data() + n);

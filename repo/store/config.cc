@@ -45,8 +45,8 @@ Result<RepositoryConfig> RepositoryConfig::Decode(ByteSpan payload) {
   uint32_t level;
   uint64_t created;
   if (!r.Raw(Id::kSize, &id) || !r.U32(&c.chunker.min_size) || !r.U32(&c.chunker.avg_size) ||
-      !r.U32(&c.chunker.max_size) || !r.U32(&c.pack_size) || !r.U32(&level) ||
-      !r.U64(&created) || !r.done()) {
+      !r.U32(&c.chunker.max_size) || !r.U32(&c.pack_size) || !r.U32(&level) || !r.U64(&created) ||
+      !r.done()) {
     return Status::Corruption("config: wrong size");
   }
   c.id = Id::FromSpan(id);

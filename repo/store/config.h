@@ -15,12 +15,12 @@ struct RepositoryConfig {
   // Format version of the repository as a whole; a newer one is refused (UnsupportedVersion).
   static constexpr uint32_t kFormatVersion = 1;
   static constexpr uint32_t kDefaultPackSize = 16 << 20;  // docs/perf.md, "Pack size"
-  static constexpr int32_t kDefaultZstdLevel = 1;  // docs/perf.md, "Compression level"
+  static constexpr int32_t kDefaultZstdLevel = 1;         // docs/perf.md, "Compression level"
 
   uint32_t version = kFormatVersion;
   Id id;  // random; names the local cache
   ChunkerParams chunker;
-  uint32_t pack_size = kDefaultPackSize;  // target; a pack is closed once it reaches this
+  uint32_t pack_size = kDefaultPackSize;   // target; a pack is closed once it reaches this
   int32_t zstd_level = kDefaultZstdLevel;  // 0 = store uncompressed
   int64_t created_unix = 0;
 

@@ -38,10 +38,9 @@ Status CheckObjectHeader(ObjectKind kind, ByteSpan object, const std::string& wh
     return Status::Corruption(what + ": not a repo object (bad magic)");
   }
   if (object[4] > kObjectVersion) {
-    return Status::UnsupportedVersion(
-        what + ": format version " + std::to_string(object[4]) +
-        " is newer than this repo binary supports (" + std::to_string(kObjectVersion) +
-        "); upgrade repo");
+    return Status::UnsupportedVersion(what + ": format version " + std::to_string(object[4]) +
+                                      " is newer than this repo binary supports (" +
+                                      std::to_string(kObjectVersion) + "); upgrade repo");
   }
   if (object[4] == 0) return Status::Corruption(what + ": format version 0 is invalid");
   if (object[5] != static_cast<uint8_t>(kind)) {

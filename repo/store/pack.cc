@@ -74,8 +74,7 @@ Result<std::vector<IndexEntry>> DecodePackHeader(const SecretBytes& enc_key, con
   }
   uint32_t sealed_len;
   ByteReader(trailer).U32(&sealed_len);
-  if (sealed_len < kAeadOverhead + kHeaderFixed ||
-      sealed_len > pack_size - kPackTrailerSize) {
+  if (sealed_len < kAeadOverhead + kHeaderFixed || sealed_len > pack_size - kPackTrailerSize) {
     return Status::Corruption(what + ": bad header length " + std::to_string(sealed_len));
   }
   if (tail.size() < sealed_len + kPackTrailerSize) {

@@ -161,7 +161,8 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> ba
 
 Result<Id> Repository::ResolvePrefix(FileType type, std::string_view prefix) {
   if (prefix.size() < 4) {
-    return Status::InvalidArgument("id '" + std::string(prefix) + "' is too short; give at least 4 hex digits");
+    return Status::InvalidArgument("id '" + std::string(prefix) +
+                                   "' is too short; give at least 4 hex digits");
   }
   ASSIGN_OR_RETURN(auto files, backend_->List(type));
   std::optional<Id> match;
@@ -229,8 +230,8 @@ Result<Id> Repository::ChangePassword(const SecretBytes& new_password, const Kdf
 
 Result<IndexCache*> Repository::index() {
   if (!cache_) {
-    ASSIGN_OR_RETURN(cache_, IndexCache::Open(cache_dir_ + "/" + config_.id.Hex() + "/index",
-                                              config_.id));
+    ASSIGN_OR_RETURN(cache_,
+                     IndexCache::Open(cache_dir_ + "/" + config_.id.Hex() + "/index", config_.id));
     Status s = SyncIndex(*cache_, false);
     if (!s.ok()) {
       cache_.reset();
@@ -253,8 +254,10 @@ Status Repository::SyncIndex(IndexCache& cache, bool force_rebuild) {
   }
   if (stale) {
     if (!force_rebuild && warn_) {
-      warn_("the local index cache is stale (index files were replaced, by repair or prune); "
-            "rebuilding it from " + std::to_string(names.size()) + " index files");
+      warn_(
+          "the local index cache is stale (index files were replaced, by repair or prune); "
+          "rebuilding it from " +
+          std::to_string(names.size()) + " index files");
     }
     RETURN_IF_ERROR(cache.Clear());
     have.clear();
@@ -267,7 +270,8 @@ Status Repository::SyncIndex(IndexCache& cache, bool force_rebuild) {
       return file.status().WithContext("reading the repository index (run 'repo repair index')");
     }
     if (!file.ok()) return file.status();
-    auto entries = DecodeIndexFile(keys_.enc_key, *file, MetadataStore::Describe(FileType::kIndex, id));
+    auto entries =
+        DecodeIndexFile(keys_.enc_key, *file, MetadataStore::Describe(FileType::kIndex, id));
     if (!entries.ok()) {
       return entries.status().WithContext("reading the repository index (run 'repo repair index')");
     }
@@ -292,7 +296,8 @@ Result<RepairIndexReport> Repository::RepairIndex() {
   std::set<std::string> written;
   auto write_batch = [&]() -> Status {
     if (batch.empty()) return Status::OK();
-    ASSIGN_OR_RETURN(Id id, metadata().Write(FileType::kIndex, EncodeIndexFile(keys_.enc_key, batch)));
+    ASSIGN_OR_RETURN(Id id,
+                     metadata().Write(FileType::kIndex, EncodeIndexFile(keys_.enc_key, batch)));
     written.insert(id.Hex());
     ++report.index_files_written;
     batch.clear();
@@ -320,8 +325,8 @@ Result<RepairIndexReport> Repository::RepairIndex() {
   }
   blobs_.reset();
   cache_.reset();
-  ASSIGN_OR_RETURN(cache_, IndexCache::Open(cache_dir_ + "/" + config_.id.Hex() + "/index",
-                                            config_.id));
+  ASSIGN_OR_RETURN(cache_,
+                   IndexCache::Open(cache_dir_ + "/" + config_.id.Hex() + "/index", config_.id));
   RETURN_IF_ERROR(SyncIndex(*cache_, true));
   return report;
 }

@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <map>
 
-#include "repo/storage/memory_backend.h"
-#include "repo/query/repo_stats.h"
-#include "repo/query/snapshot_diff.h"
 #include "repo/model/snapshot_tags.h"
 #include "repo/model/tree_io.h"
+#include "repo/query/repo_stats.h"
+#include "repo/query/snapshot_diff.h"
 #include "repo/query/tree_search.h"
+#include "repo/storage/memory_backend.h"
 #include "tests/support/test_repo.h"
 
 namespace repo {
@@ -95,15 +95,16 @@ std::vector<std::string> Found(TreeSearch& search, const std::vector<Id>& root) 
 }
 
 TEST_F(ReadSideTest, FindMatchesNamesAndPathsAndReusesSharedDirectories) {
-  Node etc = Dir("etc", {File("hosts", "h"), File("passwd", "p"), Dir("ssh", {File("sshd.conf", "c")})});
+  Node etc =
+      Dir("etc", {File("hosts", "h"), File("passwd", "p"), Dir("ssh", {File("sshd.conf", "c")})});
   Node home = Dir("home", {Dir("ann", {File("notes.conf", "n"), File(".hidden.conf", "x")})});
   std::vector<Id> day1 = Tree({etc, home});
   std::vector<Id> day2 = Tree({etc, home, File("new.conf", "new")});
 
   TreeSearch names(*store_, {"*.conf"});  // '*' matches a leading dot, as in tar and restic
-  EXPECT_EQ(Found(names, day1), (std::vector<std::string>{"/etc/ssh/sshd.conf",
-                                                          "/home/ann/.hidden.conf",
-                                                          "/home/ann/notes.conf"}));
+  EXPECT_EQ(Found(names, day1),
+            (std::vector<std::string>{"/etc/ssh/sshd.conf", "/home/ann/.hidden.conf",
+                                      "/home/ann/notes.conf"}));
   const uint64_t loaded = names.dirs_loaded();
   EXPECT_EQ(loaded, 5u);  // /, etc, ssh, home, ann
   EXPECT_EQ(Found(names, day2),
@@ -142,12 +143,15 @@ struct Diffed {
 Diffed Diff(BlobStore& store, const std::vector<Id>& a, const std::vector<Id>& b) {
   Diffed d;
   std::vector<std::string> order;
-  Status s = DiffTrees(store, a, b, [&](const TreeChange& c) {
-    std::string v(1, ChangeModifier(c.kind));
-    for (const auto& w : c.what) v += " " + w;
-    d.changes[c.path] = v;
-    order.push_back(c.path);
-  }, &d.stats);
+  Status s = DiffTrees(
+      store, a, b,
+      [&](const TreeChange& c) {
+        std::string v(1, ChangeModifier(c.kind));
+        for (const auto& w : c.what) v += " " + w;
+        d.changes[c.path] = v;
+        order.push_back(c.path);
+      },
+      &d.stats);
   EXPECT_TRUE(s.ok()) << s.ToString();
   EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << "depth-first name order";
   return d;
@@ -222,9 +226,9 @@ TEST_F(ReadSideTest, DiffReportsEveryKindOfChange) {
   };
   EXPECT_EQ(d.changes, want);
   const DiffStats& s = d.stats;
-  EXPECT_EQ(s.added.files, 2u);   // fresh, freshdir/c
-  EXPECT_EQ(s.added.dirs, 1u);    // freshdir
-  EXPECT_EQ(s.added.others, 1u);  // freshdir/l
+  EXPECT_EQ(s.added.files, 2u);    // fresh, freshdir/c
+  EXPECT_EQ(s.added.dirs, 1u);     // freshdir
+  EXPECT_EQ(s.added.others, 1u);   // freshdir/l
   EXPECT_EQ(s.removed.files, 4u);  // gone, gonedir/a, gonedir/sub/b, becomes_file/inner
   EXPECT_EQ(s.removed.dirs, 2u);   // gonedir, gonedir/sub
   EXPECT_EQ(s.modified, 2u);
@@ -287,7 +291,7 @@ TEST_F(ReadSideTest, StatsCountRestoreSizePerSnapshotAndBlobsOnce) {
   EXPECT_EQ(one->data.raw_bytes, 5000u + 7000 + 9000 + 14);
   EXPECT_GT(one->data.stored_bytes, 0u);
   EXPECT_LT(one->data.stored_bytes, one->data.raw_bytes);  // runs of one byte compress
-  EXPECT_EQ(one->tree.count, 3u);  // root, d, e
+  EXPECT_EQ(one->tree.count, 3u);                          // root, d, e
 
   auto two = CollectSnapshotStats(*store_, {s1, s2}, true);
   ASSERT_TRUE(two.ok());
@@ -333,8 +337,7 @@ TEST(TagEditTest, AppliesSetThenAddThenRemove) {
   const std::vector<std::string> tags = {"a", "b"};
   EXPECT_EQ(ApplyTagEdit(tags, Add({"c", "a"})), (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_EQ(ApplyTagEdit(tags, Remove({"a", "zzz"})), (std::vector<std::string>{"b"}));
-  EXPECT_EQ(ApplyTagEdit(tags, Set({"x", "x", "y"})),
-            (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(ApplyTagEdit(tags, Set({"x", "x", "y"})), (std::vector<std::string>{"x", "y"}));
   EXPECT_TRUE(ApplyTagEdit(tags, Set({})).empty());
   EXPECT_EQ(SplitTagList({"a,b", ",c,", ""}), (std::vector<std::string>{"a", "b", "c"}));
 }
@@ -354,8 +357,8 @@ TEST_F(ReadSideTest, RetagWritesANewRecordThenRemovesTheOld) {
   EXPECT_EQ(stored->tree, s.snapshot.tree);
 
   // A second change keeps the first id as `original`.
-  auto again = RetagSnapshot({storage_, repo_->keys().enc_key}, {r->new_id, *stored},
-                             Remove({"nightly"}));
+  auto again =
+      RetagSnapshot({storage_, repo_->keys().enc_key}, {r->new_id, *stored}, Remove({"nightly"}));
   ASSERT_TRUE(again.ok());
   auto stored2 = ReadSnapshot({storage_, repo_->keys().enc_key}, again->new_id);
   ASSERT_TRUE(stored2.ok());
@@ -363,8 +366,8 @@ TEST_F(ReadSideTest, RetagWritesANewRecordThenRemovesTheOld) {
   EXPECT_EQ(storage_.List(FileType::kSnapshot)->size(), 1u);
 
   // Nothing to change: nothing written.
-  auto same = RetagSnapshot({storage_, repo_->keys().enc_key}, {again->new_id, *stored2},
-                            Add({"keep"}));
+  auto same =
+      RetagSnapshot({storage_, repo_->keys().enc_key}, {again->new_id, *stored2}, Add({"keep"}));
   ASSERT_TRUE(same.ok());
   EXPECT_FALSE(same->changed);
   EXPECT_EQ(same->new_id, again->new_id);

@@ -24,8 +24,8 @@ namespace fs = std::filesystem;
 // doors. The two pipelines and the queries do not include each other.
 const std::map<std::string, std::set<std::string>>& ProductRules() {
   static const auto* rules = [] {
-    const std::set<std::string> store_deps = {"base",         "repo/os", "repo/storage",
-                                              "chunker",      "crypto",  "index"};
+    const std::set<std::string> store_deps = {"base",    "repo/os", "repo/storage",
+                                              "chunker", "crypto",  "index"};
     std::set<std::string> model_deps = store_deps;
     model_deps.insert("repo/store");
     std::set<std::string> stage_deps = model_deps;
@@ -142,16 +142,16 @@ TEST(IncludeRules, CatchesAnUpwardIncludeAThirdPartyOutsideItsFolderAndAnUnknown
                         "#include \"repo/store/blob_store.h\"\n#include \"repo/model/tree.h\"\n"
                         "#include <vector>\n#include <sys/stat.h>\n")
                   .empty());
-  EXPECT_TRUE(CheckFile("tests/x_test.cc", "#include <rocksdb/db.h>\n#include \"cli/json.h\"\n")
-                  .empty());
+  EXPECT_TRUE(
+      CheckFile("tests/x_test.cc", "#include <rocksdb/db.h>\n#include \"cli/json.h\"\n").empty());
 }
 
 TEST(IncludeRules, EverySourceFileFollowsThem) {
   const fs::path root = REPO_SOURCE_DIR;
   std::vector<std::string> errors;
   size_t files = 0;
-  for (const char* top : {"base", "chunker", "crypto", "index", "repo", "cli", "fuse", "tests",
-                          "bench", "fuzz"}) {
+  for (const char* top :
+       {"base", "chunker", "crypto", "index", "repo", "cli", "fuse", "tests", "bench", "fuzz"}) {
     if (!fs::exists(root / top)) continue;
     for (const auto& entry : fs::recursive_directory_iterator(root / top)) {
       const std::string ext = entry.path().extension().string();

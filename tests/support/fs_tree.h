@@ -106,8 +106,8 @@ inline AtName OpenParent(const std::string& root, const std::string& rel) {
     const std::string component = path.substr(pos, slash - pos);
     const int follow = slash < root.size() ? 0 : O_NOFOLLOW;
     if (!component.empty()) {
-      at.held = Fd(openat(at.held.get(), component.c_str(),
-                          O_PATH | O_DIRECTORY | O_CLOEXEC | follow));
+      at.held =
+          Fd(openat(at.held.get(), component.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | follow));
     }
     pos = slash + 1;
   }

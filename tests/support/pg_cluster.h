@@ -25,8 +25,8 @@ class PgCluster {
   // the newest /usr/lib/postgresql/N/bin that has them all; nullopt if none.
   static std::optional<std::string> FindBinDir() {
     auto complete = [](const std::string& dir) {
-      for (const char* b : {"initdb", "pg_ctl", "postgres", "psql", "pg_dump", "pg_restore",
-                            "pgbench"}) {
+      for (const char* b :
+           {"initdb", "pg_ctl", "postgres", "psql", "pg_dump", "pg_restore", "pgbench"}) {
         if (access((dir + "/" + b).c_str(), X_OK) != 0) return false;
       }
       return true;
@@ -51,7 +51,9 @@ class PgCluster {
 
   // REQUIRES: running as root, a `postgres` user exists, `dir` exists (made traversable here).
   PgCluster(std::string bindir, const std::string& dir)
-      : bin_(std::move(bindir)), data_(dir + "/pgdata"), socket_dir_(dir + "/pgsock"),
+      : bin_(std::move(bindir)),
+        data_(dir + "/pgdata"),
+        socket_dir_(dir + "/pgsock"),
         log_(dir + "/pglog/server.log") {}
 
   ~PgCluster() { Stop(); }

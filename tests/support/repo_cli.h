@@ -33,14 +33,12 @@ class RepoCli {
   const std::string& cache_dir() const { return cache_dir_; }
 
   // `repo init` with a cheap key derivation (the defaults cost ~0.1 s per command).
-  RunResult Init() const {
-    return Run({"init", "--kdf-memory-kib", "8", "--kdf-iterations", "1"});
-  }
+  RunResult Init() const { return Run({"init", "--kdf-memory-kib", "8", "--kdf-iterations", "1"}); }
 
   // The argument list for `repo -r REPO --password-file PW --cache-dir CACHE args...`.
   std::vector<std::string> Args(const std::vector<std::string>& args) const {
-    std::vector<std::string> full = {"-r", repo_, "--password-file", password_file_,
-                                     "--cache-dir", cache_dir_};
+    std::vector<std::string> full = {"-r",           repo_,         "--password-file",
+                                     password_file_, "--cache-dir", cache_dir_};
     full.insert(full.end(), args.begin(), args.end());
     return full;
   }
@@ -61,7 +59,8 @@ class RepoCli {
   }
 
   // `repo snapshots --json`, parsed (an empty array on failure, with the failure in `err`).
-  JsonValue Snapshots(const std::vector<std::string>& filter = {}, std::string* err = nullptr) const {
+  JsonValue Snapshots(const std::vector<std::string>& filter = {},
+                      std::string* err = nullptr) const {
     std::vector<std::string> args = {"snapshots", "--json"};
     args.insert(args.end(), filter.begin(), filter.end());
     RunResult r = Run(args);

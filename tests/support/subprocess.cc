@@ -37,8 +37,7 @@ std::vector<std::string> ChildEnvironment(const std::map<std::string, std::strin
 }  // namespace
 
 RunResult RunProgram(const std::string& program, const std::vector<std::string>& args,
-                     const std::map<std::string, std::string>& env,
-                     const std::string& stdin_data) {
+                     const std::map<std::string, std::string>& env, const std::string& stdin_data) {
   std::vector<std::string> env_entries = ChildEnvironment(env);
   std::vector<char*> envp;
   for (std::string& e : env_entries) envp.push_back(e.data());

@@ -33,8 +33,8 @@ int main(int argc, char** argv) {
 
   auto backend = LocalBackend::Open(argv[1]);
   if (!backend.ok()) return 1;
-  auto repo = Repository::Open(std::move(backend).value(), SecretBytes::CopyOf(AsBytes(pw)),
-                               argv[3]);
+  auto repo =
+      Repository::Open(std::move(backend).value(), SecretBytes::CopyOf(AsBytes(pw)), argv[3]);
   if (!repo.ok()) {
     std::fprintf(stderr, "%s\n", repo.status().ToString().c_str());
     return 1;

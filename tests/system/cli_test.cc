@@ -117,8 +117,8 @@ TEST_F(CliTest, NoPasswordSourceAndNoTerminalIsAUsageError) {
 
 TEST_F(CliTest, PasswordFromEnvironmentAndCommand) {
   Init();
-  RunResult r = Repo({"key", "list"}, {{"REPO_REPOSITORY", repo_},
-                                       {"REPO_PASSWORD_FILE", dir_.Sub("pw")}});
+  RunResult r =
+      Repo({"key", "list"}, {{"REPO_REPOSITORY", repo_}, {"REPO_PASSWORD_FILE", dir_.Sub("pw")}});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   r = Repo({"-r", repo_, "--password-command", "printf 'correct horse'", "key", "list"});
   EXPECT_EQ(r.exit_code, 0) << r.err;

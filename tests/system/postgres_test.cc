@@ -51,9 +51,9 @@ class PostgresTest : public ::testing::Test {
 
   // `repo snapshot --stdin-from-command` of pg_dump -Fc -Z0 of `db`: the summary.
   JsonValue DumpSnapshot(const std::string& db) {
-    std::vector<std::string> args = {"snapshot", "--json", "--stdin-from-command",
-                                     "--stdin-filename", db + ".dump", "--tag", "postgres", "--",
-                                     pg_->bindir() + "/pg_dump"};
+    std::vector<std::string> args = {"snapshot",         "--json",     "--stdin-from-command",
+                                     "--stdin-filename", db + ".dump", "--tag",
+                                     "postgres",         "--",         pg_->bindir() + "/pg_dump"};
     for (const auto& a : pg_->ConnectArgs()) args.push_back(a);
     for (const char* a : {"-Fc", "-Z0"}) args.push_back(a);
     args.push_back(db);
@@ -108,8 +108,8 @@ TEST_F(PostgresTest, SuccessiveDumpsShareMostChunksAndRestore) {
   JsonValue second = DumpSnapshot("bench");
   std::cerr << "pg_dump sizes " << dump_size << ", " << second["bytes_processed"].Int()
             << " bytes; added " << first["bytes_added"].Int() << " then "
-            << second["bytes_added"].Int() << " bytes in " << first["data_blobs"].Int()
-            << " then " << second["data_blobs"].Int() << " new chunks\n";
+            << second["bytes_added"].Int() << " bytes in " << first["data_blobs"].Int() << " then "
+            << second["data_blobs"].Int() << " new chunks\n";
   // Most chunks are shared: the second dump adds under half the chunks (and, compressed, under
   // half the bytes) the first did. (Compared with the first snapshot, not with the dump size: the
   // added bytes are compressed, so they are far below the dump size even without any dedup.)
@@ -158,8 +158,9 @@ TEST_F(PostgresTest, SuccessiveDumpsShareMostChunksAndRestore) {
 // A dump that fails (here: a database that does not exist) must fail the job and leave no
 // snapshot, even though pg_dump may already have written part of its output.
 TEST_F(PostgresTest, FailedDumpLeavesNoSnapshot) {
-  std::vector<std::string> args = {"snapshot", "--stdin-from-command", "--stdin-filename",
-                                   "missing.dump", "--", pg_->bindir() + "/pg_dump"};
+  std::vector<std::string> args = {
+      "snapshot", "--stdin-from-command",    "--stdin-filename", "missing.dump",
+      "--",       pg_->bindir() + "/pg_dump"};
   for (const auto& a : pg_->ConnectArgs()) args.push_back(a);
   for (const char* a : {"-Fc", "no_such_database"}) args.push_back(a);
   RunResult r = cli_.Run(args);

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <map>
 #include <cstring>
+#include <map>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -55,8 +55,8 @@ class RandomTree {
     Must(mkdir(root_.c_str(), 0755) == 0, "mkdir " + root_);
     dirs_.push_back("");
     // Nested directories, some with odd names, and empty ones.
-    const std::vector<std::string> dir_names = {"a", "b", "nested", "\xff\xfe dir", " sp ace ",
-                                                "-dash", "new\nline dir", "x"};
+    const std::vector<std::string> dir_names = {
+        "a", "b", "nested", "\xff\xfe dir", " sp ace ", "-dash", "new\nline dir", "x"};
     for (int i = 0; i < 10; ++i) {
       std::string parent = Pick(dirs_);
       std::string name = dir_names[Uniform(0, dir_names.size() - 1)] + std::to_string(i);
@@ -74,10 +74,10 @@ class RandomTree {
     WriteRegular(Join(deep, long_name), RandomBytes(Uniform(0, 5000)));
 
     // Regular files: empty, small, medium, a few MiB; random (incompressible) or text.
-    const std::vector<std::string> odd = {" spaced name ", "new\nline", "tab\there",
-                                          "-leading-dash", "--", "\xff\xfe", "\xc3\xa9t\xc3\xa9",
-                                          "*?[glob]", "back\\slash", ".hidden", "..dots..",
-                                          std::string(255, 'n')};
+    const std::vector<std::string> odd = {" spaced name ",     "new\nline", "tab\there",
+                                          "-leading-dash",     "--",        "\xff\xfe",
+                                          "\xc3\xa9t\xc3\xa9", "*?[glob]",  "back\\slash",
+                                          ".hidden",           "..dots..",  std::string(255, 'n')};
     for (const std::string& name : odd) WriteRegular(Join(Pick(dirs_), name), RandomContent());
     for (int i = 0; i < 25; ++i) {
       WriteRegular(Join(Pick(dirs_), "f" + std::to_string(i)), RandomContent());
@@ -157,8 +157,8 @@ class RandomTree {
       std::string very_deep = "very_deep";
       MakeDir(very_deep);
       for (int i = 0; i < 22; ++i) {
-        very_deep = Join(very_deep, std::string(197, static_cast<char>('A' + i)) +
-                                        std::to_string(10 + i));
+        very_deep =
+            Join(very_deep, std::string(197, static_cast<char>('A' + i)) + std::to_string(10 + i));
         MakeDir(very_deep);
       }
       const std::string deep_file = Join(very_deep, "file");
@@ -184,8 +184,8 @@ class RandomTree {
     }
 
     // Owners, modes and times: files and other nodes first, then directories deepest first.
-    const std::vector<mode_t> file_modes = {0644, 0600, 0755, 0000, 0777, 04755, 02755,
-                                            06711, 0444, 01644, 04000};
+    const std::vector<mode_t> file_modes = {0644,  0600,  0755, 0000,  0777, 04755,
+                                            02755, 06711, 0444, 01644, 04000};
     const std::vector<mode_t> dir_modes = {0755, 0700, 01777, 02775, 0555, 0000, 03777};
     for (const std::string& f : files_) {
       SetOwner(f);
@@ -245,10 +245,18 @@ class RandomTree {
   std::string RandomContent() {
     size_t size;
     switch (Uniform(0, 4)) {
-      case 0: size = Uniform(0, 1); break;
-      case 1: size = Uniform(2, 4096); break;
-      case 2: size = Uniform(4097, 200000); break;
-      default: size = Uniform(200001, 600000); break;
+      case 0:
+        size = Uniform(0, 1);
+        break;
+      case 1:
+        size = Uniform(2, 4096);
+        break;
+      case 2:
+        size = Uniform(4097, 200000);
+        break;
+      default:
+        size = Uniform(200001, 600000);
+        break;
     }
     if (Uniform(0, 1)) return RandomBytes(size);
     std::string text;  // compressible, with repeats the chunker can deduplicate

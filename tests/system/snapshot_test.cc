@@ -82,9 +82,11 @@ class SnapshotTest : public ::testing::Test {
 std::optional<RunResult> RunWithStableAnchor(const RepoCli& cli, const std::string& anchor,
                                              const std::vector<std::string>& args) {
   if (geteuid() != 0 || !std::filesystem::is_directory("/mnt")) return std::nullopt;
-  std::vector<std::string> argv = {"-m", "--propagation", "private", "/bin/sh", "-c",
-                                   "mount --bind \"$1\" /mnt && shift && exec \"$@\"", "sh",
-                                   anchor, cli.binary()};
+  std::vector<std::string> argv = {"-m",        "--propagation",
+                                   "private",   "/bin/sh",
+                                   "-c",        "mount --bind \"$1\" /mnt && shift && exec \"$@\"",
+                                   "sh",        anchor,
+                                   cli.binary()};
   auto full = cli.Args(args);
   argv.insert(argv.end(), full.begin(), full.end());
   RunResult r = RunProgram("/usr/bin/unshare", argv);
@@ -120,7 +122,8 @@ TEST_F(SnapshotTest, UnchangedGigabyteTreeReadsNothingAndAddsOnlyTheSnapshotFile
   auto snapshot = [&](std::vector<std::string> extra) {
     std::vector<std::string> args = {"snapshot", path, "--json"};
     args.insert(args.end(), extra.begin(), extra.end());
-    std::optional<RunResult> run = stable ? RunWithStableAnchor(cli_, anchor, args) : cli_.Run(args);
+    std::optional<RunResult> run =
+        stable ? RunWithStableAnchor(cli_, anchor, args) : cli_.Run(args);
     if (!run) {
       ADD_FAILURE() << "running repo in the mount namespace stopped working";
       return JsonValue();
@@ -299,8 +302,8 @@ TEST_F(SnapshotTest, StdinIsStoredAsTheNamedFileAndDumpsBack) {
 // Use case 8: a full-system backup names "/" itself; the root of the snapshot is then the
 // filesystem's root directory. Excludes keep this test to /etc.
 TEST_F(SnapshotTest, SlashBacksUpTheRootDirectory) {
-  RunResult r = cli_.Run({"snapshot", "/", "--exclude", "/[!e]*", "--exclude", "/e[!t]*",
-                          "--no-progress", "--json"});
+  RunResult r = cli_.Run(
+      {"snapshot", "/", "--exclude", "/[!e]*", "--exclude", "/e[!t]*", "--no-progress", "--json"});
   ASSERT_TRUE(r.exit_code == 0 || r.exit_code == 3) << r.err;
   JsonValue snaps = cli_.Snapshots();
   ASSERT_EQ(snaps.size(), 1u);
@@ -338,8 +341,8 @@ TEST_F(SnapshotTest, FailingCommandFailsAndLeavesNoSnapshot) {
       {"a command that does not exist", {"/nonexistent/pg_dump"}, "status 127"},
   };
   for (const Case& c : cases) {
-    std::vector<std::string> args = {"snapshot", "--stdin-from-command", "--stdin-filename", "x",
-                                     "--json", "--"};
+    std::vector<std::string> args = {
+        "snapshot", "--stdin-from-command", "--stdin-filename", "x", "--json", "--"};
     args.insert(args.end(), c.command.begin(), c.command.end());
     RunResult r = cli_.Run(args);
     EXPECT_NE(r.exit_code, 0) << c.what << ": repo snapshot succeeded";
@@ -357,8 +360,8 @@ TEST_F(SnapshotTest, FailingCommandFailsAndLeavesNoSnapshot) {
 TEST_F(SnapshotTest, SucceedingCommandOutputIsStoredExactly) {
   std::string expected;
   for (int i = 1; i <= 2000000; ++i) expected += std::to_string(i) + "\n";
-  JsonValue s = Snapshot({"--stdin-from-command", "--stdin-filename", "numbers.txt", "--tag",
-                          "db", "--", "seq", "1", "2000000"});
+  JsonValue s = Snapshot({"--stdin-from-command", "--stdin-filename", "numbers.txt", "--tag", "db",
+                          "--", "seq", "1", "2000000"});
   EXPECT_EQ(s["bytes_processed"].Int(), static_cast<int64_t>(expected.size()));
   RunResult r = cli_.Run({"dump", "latest", "numbers.txt"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -442,9 +445,9 @@ TEST_F(SnapshotTest, ExcludesByNameFullPathFileCachesAndSize) {
   for (const char* d : {"sub/deeper", "logs/old", "cache", "notacache", "docs"}) {
     std::filesystem::create_directories(src + "/" + d);
   }
-  for (const char* f : {"keep.txt", "drop.tmp", "sub/keep.c", "sub/drop.tmp", "sub/deeper/x.tmp",
-                        "logs/app.log", "logs/old/app.log.1", "docs/readme", "docs/drop.bak",
-                        "sub/drop.bak", "notacache/keep"}) {
+  for (const char* f :
+       {"keep.txt", "drop.tmp", "sub/keep.c", "sub/drop.tmp", "sub/deeper/x.tmp", "logs/app.log",
+        "logs/old/app.log.1", "docs/readme", "docs/drop.bak", "sub/drop.bak", "notacache/keep"}) {
     WriteFile(src + "/" + f, std::string("content of ") + f);
   }
   WriteFile(src + "/cache/CACHEDIR.TAG",
@@ -453,16 +456,16 @@ TEST_F(SnapshotTest, ExcludesByNameFullPathFileCachesAndSize) {
   WriteFile(src + "/notacache/CACHEDIR.TAG", "Signature: not the right one\n");
   WriteFile(src + "/big.bin", std::string((1 << 20) + 1, 'b'));
   WriteFile(src + "/exactly1M.bin", std::string(1 << 20, 'e'));
-  WriteFile(dir_.Sub("excludes"), "# comment line, then an empty one\n\n*.bak\n" + src +
-                                      "/docs/readme\n");
+  WriteFile(dir_.Sub("excludes"),
+            "# comment line, then an empty one\n\n*.bak\n" + src + "/docs/readme\n");
 
   Snapshot({src, "--exclude", "*.tmp", "--exclude", src + "/logs", "--exclude-file",
             dir_.Sub("excludes"), "--exclude-caches", "--exclude-larger-than", "1M"});
   std::set<std::string> listed = Listing();
   auto has = [&](const std::string& rel) { return listed.count(src + "/" + rel) > 0; };
-  for (const char* kept : {"keep.txt", "sub", "sub/keep.c", "sub/deeper", "docs", "cache",
-                           "notacache", "notacache/keep", "notacache/CACHEDIR.TAG",
-                           "exactly1M.bin"}) {
+  for (const char* kept :
+       {"keep.txt", "sub", "sub/keep.c", "sub/deeper", "docs", "cache", "notacache",
+        "notacache/keep", "notacache/CACHEDIR.TAG", "exactly1M.bin"}) {
     EXPECT_TRUE(has(kept)) << kept << " was excluded but matches no rule";
   }
   const std::vector<std::pair<std::string, std::string>> dropped = {
@@ -477,7 +480,8 @@ TEST_F(SnapshotTest, ExcludesByNameFullPathFileCachesAndSize) {
       {"cache/cached.bin", "--exclude-caches"},
       {"big.bin", "--exclude-larger-than 1M"},
   };
-  for (const auto& [rel, rule] : dropped) EXPECT_FALSE(has(rel)) << rel << " not excluded by " << rule;
+  for (const auto& [rel, rule] : dropped)
+    EXPECT_FALSE(has(rel)) << rel << " not excluded by " << rule;
 
   // '*' in a pattern with '/' crosses directories: one pattern for every *.c below src.
   Snapshot({src, "--exclude", src + "/*.c"});
@@ -496,10 +500,16 @@ TEST_F(SnapshotTest, OneFileSystemSkipsWhatIsMountedBelow) {
   WriteFile(src + "/local.txt", "on the same filesystem");
   auto snapshot_with_mount = [&](std::vector<std::string> extra) {
     std::vector<std::string> argv = {
-        "-m", "--propagation", "private", "/bin/sh", "-c",
+        "-m",
+        "--propagation",
+        "private",
+        "/bin/sh",
+        "-c",
         "mount -t tmpfs none \"$1/mnt\" && echo other > \"$1/mnt/other.txt\" && shift && "
         "exec \"$@\"",
-        "sh", src, cli_.binary()};
+        "sh",
+        src,
+        cli_.binary()};
     std::vector<std::string> args = {"snapshot", src, "--json"};
     args.insert(args.end(), extra.begin(), extra.end());
     for (const auto& a : cli_.Args(args)) argv.push_back(a);

@@ -1,14 +1,14 @@
-// Tree listings and snapshot records (repo/model/tree.h, repo/model/snapshot.h): round trips, canonical
-// encodings, refusal of malformed input, and tree storage (split of large listings).
+// Tree listings and snapshot records (repo/model/tree.h, repo/model/snapshot.h): round trips,
+// canonical encodings, refusal of malformed input, and tree storage (split of large listings).
 #include "repo/model/tree.h"
 
 #include <gtest/gtest.h>
 
 #include <random>
 
-#include "repo/storage/memory_backend.h"
 #include "repo/model/snapshot.h"
 #include "repo/model/tree_io.h"
+#include "repo/storage/memory_backend.h"
 #include "tests/support/test_repo.h"
 
 namespace repo {

@@ -1,5 +1,5 @@
-// Blob codec (repo/store/blob_codec.h): round trips, compression flags, and that a damaged, moved or
-// retyped blob never decodes.
+// Blob codec (repo/store/blob_codec.h): round trips, compression flags, and that a damaged, moved
+// or retyped blob never decodes.
 #include "repo/store/blob_codec.h"
 
 #include <gtest/gtest.h>

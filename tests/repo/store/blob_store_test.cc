@@ -1,6 +1,6 @@
-// BlobStore (repo/store/blob_store.h) through Repository: round trips, deduplication across flushes,
-// processes and caches, verification on read, pack rollover, and the write ordering that keeps a
-// repository consistent when a write fails.
+// BlobStore (repo/store/blob_store.h) through Repository: round trips, deduplication across
+// flushes, processes and caches, verification on read, pack rollover, and the write ordering that
+// keeps a repository consistent when a write fails.
 #include "repo/store/blob_store.h"
 
 #include <gtest/gtest.h>
@@ -10,9 +10,9 @@
 #include <thread>
 
 #include "crypto/hash.h"
-#include "repo/store/index_file.h"
 #include "repo/storage/local_backend.h"
 #include "repo/storage/memory_backend.h"
+#include "repo/store/index_file.h"
 #include "tests/support/faulty_backend.h"
 #include "tests/support/test_repo.h"
 

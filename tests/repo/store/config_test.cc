@@ -1,4 +1,5 @@
-// Repository config (repo/store/config.h): validation, the payload codec, and the sealed config file.
+// Repository config (repo/store/config.h): validation, the payload codec, and the sealed config
+// file.
 #include "repo/store/config.h"
 
 #include <gtest/gtest.h>

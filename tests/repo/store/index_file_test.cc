@@ -1,5 +1,5 @@
-// Index files (repo/store/index_file.h): round trips grouped by pack, and every damaged file or payload
-// is refused.
+// Index files (repo/store/index_file.h): round trips grouped by pack, and every damaged file or
+// payload is refused.
 #include "repo/store/index_file.h"
 
 #include <gtest/gtest.h>

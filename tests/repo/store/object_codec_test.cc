@@ -1,5 +1,5 @@
-// Encrypted object envelope (repo/store/object_codec.h): round trips, the plaintext header checks, and
-// that a damaged object never opens.
+// Encrypted object envelope (repo/store/object_codec.h): round trips, the plaintext header checks,
+// and that a damaged object never opens.
 #include "repo/store/object_codec.h"
 
 #include <gtest/gtest.h>

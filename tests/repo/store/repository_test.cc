@@ -1,5 +1,5 @@
-// Repository (repo/store/repository.h): init and open, passwords and format versions, key management,
-// id prefixes, and rebuilding the index from packs.
+// Repository (repo/store/repository.h): init and open, passwords and format versions, key
+// management, id prefixes, and rebuilding the index from packs.
 #include "repo/store/repository.h"
 
 #include <gtest/gtest.h>
@@ -8,9 +8,9 @@
 
 #include "crypto/aead.h"
 #include "crypto/hash.h"
-#include "repo/store/index_file.h"
 #include "repo/storage/local_backend.h"
 #include "repo/storage/memory_backend.h"
+#include "repo/store/index_file.h"
 #include "repo/store/object_codec.h"
 #include "tests/support/faulty_backend.h"
 #include "tests/support/test_repo.h"
