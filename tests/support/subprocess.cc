@@ -48,7 +48,7 @@ RunResult RunProgram(const std::string& program, const std::vector<std::string>&
   argv.push_back(nullptr);
   int in[2], out[2], err[2];
   // Close-on-exec, so a child started at the same time by another thread does not hold this
-  // child's pipe ends open (dup2 clears the flag on 0, 1 and 2).
+  // child's pipe ends open.
   if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) {
     throw std::runtime_error("pipe failed");
   }
@@ -59,7 +59,8 @@ RunResult RunProgram(const std::string& program, const std::vector<std::string>&
     dup2(in[0], 0);
     dup2(out[1], 1);
     dup2(err[1], 2);
-    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) close(fd);
+    // The pipes close on exec; 0, 1 and 2 must not (dup2 onto the same fd keeps the flag).
+    for (int fd = 0; fd <= 2; ++fd) fcntl(fd, F_SETFD, 0);
     execve(program.c_str(), argv.data(), envp.data());
     _exit(127);
   }
