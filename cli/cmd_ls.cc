@@ -97,7 +97,7 @@ int RunDump(Context& ctx) {
                                         ", not a file"));
   }
   bool output_failed = false;
-  Status s = StreamContent(**repo, node->content, [&](ByteSpan bytes) {
+  Status s = StreamContent(**repo, *node, [&](ByteSpan bytes) {
     Status w = WriteAll(STDOUT_FILENO, bytes, "writing to stdout");
     output_failed = !w.ok();
     return w;

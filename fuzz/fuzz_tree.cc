@@ -1,10 +1,13 @@
-// Fuzzes the plaintext decoders of snapshot metadata: tree listings (repo/model/tree.h DecodeTree)
-// and snapshot records (repo/model/snapshot.h DecodeSnapshotPayload). Both arrive inside
-// authenticated blobs/objects, so the fuzz input is the plaintext itself.
+// Fuzzes the plaintext decoders of snapshot metadata: tree blobs of version 2 (repo/model/
+// tree_blob.h DecodeTreeBlob, both kinds), version 1 listings (repo/model/tree.h DecodeTreeV1) and
+// snapshot records (repo/model/snapshot.h DecodeSnapshotPayload). All arrive inside authenticated
+// blobs/objects, so the fuzz input is the plaintext itself.
 //
-// Input: mode byte, then by mode % 2:
-//   0 tree:      a tree listing.
-//   1 snapshot:  a snapshot payload.
+// Input: mode byte, then by mode % 4:
+//   0 tree v1:       a version 1 listing (format 1).
+//   1 snapshot:      a snapshot payload.
+//   2 listing blob:  a version 2 tree blob of a directory listing (leaf or inner).
+//   3 content blob:  a version 2 tree blob of a content list (leaf or inner).
 //
 // Invariants (abort on violation): no crash, no unbounded allocation; the encodings are
 // canonical, so whatever decodes re-encodes to exactly the input bytes.
@@ -14,16 +17,25 @@
 #include "fuzz/fuzz_common.h"
 #include "repo/model/snapshot.h"
 #include "repo/model/tree.h"
+#include "repo/model/tree_blob.h"
 
 namespace {
 
 using repo::Bytes;
 using repo::ByteSpan;
 
-void FuzzTree(ByteSpan in) {
-  auto nodes = repo::DecodeTree(in, "fuzz");
+void FuzzTreeV1(ByteSpan in) {
+  auto nodes = repo::DecodeTreeV1(in, "fuzz");
   if (!nodes.ok()) return;
-  auto again = repo::EncodeTree(*nodes);
+  auto again = repo::EncodeTreeV1(*nodes);
+  FUZZ_CHECK(again.ok());
+  FUZZ_CHECK(Bytes(in.begin(), in.end()) == *again);
+}
+
+void FuzzTreeBlob(ByteSpan in, repo::TreeBlobKind kind) {
+  auto blob = repo::DecodeTreeBlob(in, kind, "fuzz");
+  if (!blob.ok()) return;
+  auto again = repo::EncodeTreeBlob(*blob);
   FUZZ_CHECK(again.ok());
   FUZZ_CHECK(Bytes(in.begin(), in.end()) == *again);
 }
@@ -39,16 +51,26 @@ void FuzzSnapshot(ByteSpan in) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   ByteSpan in(data + 1, size - 1);
-  if (data[0] % 2 == 0) {
-    FuzzTree(in);
-  } else {
-    FuzzSnapshot(in);
+  switch (data[0] % 4) {
+    case 0:
+      FuzzTreeV1(in);
+      break;
+    case 1:
+      FuzzSnapshot(in);
+      break;
+    case 2:
+      FuzzTreeBlob(in, repo::TreeBlobKind::kListing);
+      break;
+    default:
+      FuzzTreeBlob(in, repo::TreeBlobKind::kContent);
+      break;
   }
   return 0;
 }
 
-// Seeds: a listing with every node kind, content runs, holes, xattrs and a split subtree; an
-// empty listing; snapshot records with and without parent/original.
+// Seeds: version 1 and version 2 listings with every node kind, content runs, holes, xattrs, a
+// content list and a subtree; an empty listing; content leaves and inner blobs of both kinds;
+// snapshot records with and without parent/original.
 std::vector<Bytes> FuzzSeeds() {
   repo::Id a, b;
   a.data()[0] = 1;
@@ -68,7 +90,7 @@ std::vector<Bytes> FuzzSeeds() {
     n.mtime_ns = 1700000000123456789;
     if (n.type == repo::NodeType::kFile) {
       n.size = 100;
-      n.content = {{a, 60, false}, {repo::Id(), 40, true}};
+      n.content.runs = {{a, 60, false}, {repo::Id(), 40, true}};
       n.xattrs = {{"user.a", "1"}, {"user.b", std::string("\0\1", 2)}};
       n.nlink = 2;
     }
@@ -78,8 +100,30 @@ std::vector<Bytes> FuzzSeeds() {
     nodes.push_back(n);
   }
   std::vector<Bytes> seeds;
-  seeds.push_back(repo::fuzz::WithMode(0, *repo::EncodeTree(nodes)));
-  seeds.push_back(repo::fuzz::WithMode(0, *repo::EncodeTree({})));
+  seeds.push_back(repo::fuzz::WithMode(0, *repo::EncodeTreeV1(nodes)));
+  seeds.push_back(repo::fuzz::WithMode(0, *repo::EncodeTreeV1({})));
+  for (repo::Node& n : nodes) {
+    if (n.type == repo::NodeType::kDir) n.subtree = {a};
+  }
+  nodes[4].content.runs.clear();  // the file: its runs in a content list
+  nodes[4].content.list = b;
+  repo::TreeBlob leaf;
+  leaf.nodes = nodes;
+  seeds.push_back(repo::fuzz::WithMode(2, *repo::EncodeTreeBlob(leaf)));
+  seeds.push_back(repo::fuzz::WithMode(2, *repo::EncodeTreeBlob(repo::TreeBlob{})));
+  repo::TreeBlob names;
+  names.level = 1;
+  names.children = {{a, 0, "a"}, {b, 0, "b\xff"}};
+  seeds.push_back(repo::fuzz::WithMode(2, *repo::EncodeTreeBlob(names)));
+  repo::TreeBlob runs;
+  runs.kind = repo::TreeBlobKind::kContent;
+  runs.runs = {{a, 60, false}, {repo::Id(), 1 << 20, true}, {b, 4096, false}};
+  seeds.push_back(repo::fuzz::WithMode(3, *repo::EncodeTreeBlob(runs)));
+  repo::TreeBlob offsets;
+  offsets.kind = repo::TreeBlobKind::kContent;
+  offsets.level = 3;
+  offsets.children = {{a, 100, ""}, {b, 1ull << 40, ""}};
+  seeds.push_back(repo::fuzz::WithMode(3, *repo::EncodeTreeBlob(offsets)));
 
   repo::Snapshot s;
   s.time_ns = 1700000000000000000;

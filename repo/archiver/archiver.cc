@@ -250,7 +250,20 @@ void Archiver::CompleteFile(const std::shared_ptr<FileState>& file) {
     Resolve(file->dir, file->slot, std::nullopt);
     return;
   }
-  file->node.content.assign(file->runs.begin(), file->runs.end());
+  ContentWriter content(store_);
+  for (const ContentRun& r : file->runs) {
+    if (Status s = content.Add(r); !s.ok())
+      return Fail(s.WithContext("storing " + file->node.name));
+  }
+  if (Status s = content.Finish(&file->node); !s.ok()) {
+    return Fail(s.WithContext("storing the content list of " + file->node.name));
+  }
+  if (content.blobs_added() > 0 || content.bytes_added() > 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    summary_.tree_blobs += content.blobs_added();
+    summary_.bytes_added += content.bytes_added();
+  }
+  if (progress_) progress_->bytes_added += content.bytes_added();
   if (file->first_link) ShareLinkContent(file->node);
   Resolve(file->dir, file->slot, std::move(file->node));
 }
@@ -303,7 +316,7 @@ void Archiver::CompleteDir(const std::shared_ptr<DirState>& dir) {
     if (c) nodes.push_back(std::move(*c));
   }
   dir->children.clear();
-  auto stored = StoreTree(store_, repo_.config().chunker, repo_.gear_table(), nodes);
+  auto stored = StoreTree(store_, nodes);
   if (!stored.ok()) {
     Fail(stored.status().WithContext("storing tree of " + dir->node.name));
     return;

@@ -15,7 +15,7 @@ HardlinkTable::Decision HardlinkTable::Follow(Node& node, const std::shared_ptr<
     l.size = node.size;
     l.mtime_ns = node.mtime_ns;
     l.ctime_ns = node.ctime_ns;
-    l.content.clear();
+    l.content = {};
     return Decision::kReadFirst;
   }
   if (l.size != node.size || l.mtime_ns != node.mtime_ns || l.ctime_ns != node.ctime_ns) {

@@ -79,7 +79,7 @@ class HardlinkTable {
     uint64_t size = 0;
     int64_t mtime_ns = 0, ctime_ns = 0;   // the first link's stat, before it was read
     uint64_t links_left = 0;              // links the walk has not met yet
-    std::vector<ContentRun> content;      // kDone
+    FileContent content;                  // kDone
     std::vector<LinkFollower> followers;  // kReading
   };
 

@@ -3,8 +3,9 @@
 namespace repo {
 namespace {
 
-// Node record field order is the format: docs/format.md, "Tree".
-void EncodeNode(const Node& n, ByteWriter* w) {
+// Node record field order is the format: docs/format.md, "Node record". Versions 1 and 2
+// differ only in the content field.
+void EncodeNode(const Node& n, uint8_t version, ByteWriter* w) {
   w->U8(static_cast<uint8_t>(n.type));
   w->String(n.name);
   w->U32(n.mode);
@@ -25,21 +26,34 @@ void EncodeNode(const Node& n, ByteWriter* w) {
     w->String(k);
     w->String(v);
   }
-  w->U32(static_cast<uint32_t>(n.content.size()));
-  for (const ContentRun& r : n.content) {
-    w->U8(r.hole ? 1 : 0);
-    if (r.hole) {
-      w->U64(r.length);
-    } else {
-      w->Raw(r.blob.span());
-      w->U32(static_cast<uint32_t>(r.length));
+  if (version >= 2) {
+    w->U8(n.content.list ? 1 : 0);
+    if (n.content.list) w->Raw(n.content.list->span());
+  }
+  if (version == 1 || !n.content.list) {
+    w->U32(static_cast<uint32_t>(n.content.runs.size()));
+    for (const ContentRun& r : n.content.runs) {
+      w->U8(r.hole ? 1 : 0);
+      if (r.hole) {
+        w->U64(r.length);
+      } else {
+        w->Raw(r.blob.span());
+        w->U32(static_cast<uint32_t>(r.length));
+      }
     }
   }
   w->U32(static_cast<uint32_t>(n.subtree.size()));
   for (const Id& id : n.subtree) w->Raw(id.span());
 }
 
-bool DecodeNode(ByteReader* r, Node* n) {
+bool ReadId(ByteReader* r, Id* id) {
+  ByteSpan b;
+  if (!r->Raw(Id::kSize, &b)) return false;
+  *id = Id::FromSpan(b);
+  return true;
+}
+
+bool DecodeNode(ByteReader* r, uint8_t version, Node* n) {
   uint8_t type;
   uint64_t mtime, ctime;
   uint32_t count;
@@ -63,38 +77,50 @@ bool DecodeNode(ByteReader* r, Node* n) {
   for (size_t i = 1; i < n->xattrs.size(); ++i) {
     if (!(n->xattrs[i - 1].first < n->xattrs[i].first)) return false;
   }
-  if (!r->U32(&count) || count > kMaxTreeItems || count > r->remaining() / 9) return false;
-  n->content.resize(count);
-  for (ContentRun& run : n->content) {
-    uint8_t kind;
-    if (!r->U8(&kind) || kind > 1) return false;
-    run.hole = kind == 1;
-    if (run.hole) {
-      if (!r->U64(&run.length)) return false;
-    } else {
-      ByteSpan id;
-      uint32_t len;
-      if (!r->Raw(Id::kSize, &id) || !r->U32(&len)) return false;
-      run.blob = Id::FromSpan(id);
-      run.length = len;
+  n->content.runs.clear();
+  n->content.list.reset();
+  uint8_t form = 0;
+  if (version >= 2) {
+    if (!r->U8(&form) || form > 1) return false;
+    if (form == 1) {
+      Id root;
+      if (n->type != NodeType::kFile || !ReadId(r, &root)) return false;
+      n->content.list = root;
+    }
+  }
+  if (form == 0) {
+    const uint32_t max_runs = version >= 2 ? kMaxInlineRuns : kMaxTreeItems;
+    if (!r->U32(&count) || count > max_runs || count > r->remaining() / 9) return false;
+    n->content.runs.resize(count);
+    for (ContentRun& run : n->content.runs) {
+      uint8_t kind;
+      if (!r->U8(&kind) || kind > 1) return false;
+      run.hole = kind == 1;
+      if (run.hole) {
+        if (!r->U64(&run.length)) return false;
+      } else {
+        uint32_t len;
+        if (!ReadId(r, &run.blob) || !r->U32(&len)) return false;
+        run.length = len;
+      }
     }
   }
   if (!r->U32(&count) || count > r->remaining() / Id::kSize) return false;
+  // Format 2 refers to a listing by its one root blob.
+  if (version >= 2 && count != (n->type == NodeType::kDir ? 1u : 0u)) return false;
   n->subtree.resize(count);
   for (Id& id : n->subtree) {
-    ByteSpan b;
-    if (!r->Raw(Id::kSize, &b)) return false;
-    id = Id::FromSpan(b);
+    if (!ReadId(r, &id)) return false;
   }
   return true;
 }
 
-bool ValidName(const std::string& name) {
+}  // namespace
+
+bool ValidNodeName(const std::string& name) {
   return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
          name.find('\0') == std::string::npos;
 }
-
-}  // namespace
 
 std::string_view NodeTypeName(NodeType t) {
   switch (t) {
@@ -116,36 +142,64 @@ std::string_view NodeTypeName(NodeType t) {
   return "unknown";
 }
 
-Result<Bytes> EncodeTree(const std::vector<Node>& nodes) {
+Status EncodeNodeRecord(const Node& node, Bytes* out) {
+  const auto invalid = [&](const std::string& why) {
+    return Status::InvalidArgument("cannot store '" + node.name + "': " + why);
+  };
+  if (!ValidNodeName(node.name)) return invalid("not a valid name in a listing");
+  if (node.content.runs.size() > kMaxInlineRuns) return invalid("too many inline content runs");
+  if (node.content.list && !node.content.runs.empty())
+    return invalid("content both inline and listed");
+  for (const ContentRun& r : node.content.runs) {
+    if (!r.hole && r.length > UINT32_MAX) return invalid("a data run longer than 4 GiB - 1");
+  }
+  if (node.type == NodeType::kDir && node.subtree.size() != 1) {
+    return invalid("a directory refers to its listing by exactly one tree blob");
+  }
+  out->clear();
+  ByteWriter w(out);
+  EncodeNode(node, kTreeVersion, &w);
+  if (out->size() > kMaxNodeRecord) {
+    return invalid("its metadata (" + std::to_string(out->size()) +
+                   " bytes, mostly extended attributes) is larger than the format's " +
+                   std::to_string(kMaxNodeRecord >> 20) + " MiB per entry");
+  }
+  return Status::OK();
+}
+
+bool DecodeNodeRecord(ByteSpan record, uint8_t version, Node* node) {
+  ByteReader r(record);
+  // Records are length-prefixed so that a later version may append fields; 1 and 2 have none.
+  return DecodeNode(&r, version, node) && r.done() && ValidNodeName(node->name);
+}
+
+Result<Bytes> EncodeTreeV1(const std::vector<Node>& nodes) {
   Bytes out;
   ByteWriter w(&out);
-  w.U8(kTreeVersion);
+  w.U8(kTreeVersionV1);
   w.U32(static_cast<uint32_t>(nodes.size()));
   Bytes record;
   for (size_t i = 0; i < nodes.size(); ++i) {
-    if (!ValidName(nodes[i].name) || (i > 0 && !(nodes[i - 1].name < nodes[i].name))) {
+    if (!ValidNodeName(nodes[i].name) || (i > 0 && !(nodes[i - 1].name < nodes[i].name))) {
       return Status::InvalidArgument("tree: names must be valid, sorted and unique ('" +
                                      nodes[i].name + "')");
     }
     record.clear();
     ByteWriter rw(&record);
-    EncodeNode(nodes[i], &rw);
+    EncodeNode(nodes[i], kTreeVersionV1, &rw);
     w.U32(static_cast<uint32_t>(record.size()));
     w.Raw(record);
   }
   return out;
 }
 
-Result<std::vector<Node>> DecodeTree(ByteSpan bytes, const std::string& what) {
+Result<std::vector<Node>> DecodeTreeV1(ByteSpan bytes, const std::string& what) {
   ByteReader r(bytes);
   uint8_t version;
   uint32_t count;
   if (!r.U8(&version)) return Status::Corruption(what + ": empty tree");
-  if (version > kTreeVersion) {
-    return Status::UnsupportedVersion(what + ": tree version " + std::to_string(version) +
-                                      " is newer than this repo binary supports; upgrade repo");
-  }
-  if (version == 0 || !r.U32(&count) || count > kMaxTreeItems || count > r.remaining() / 4) {
+  if (version != kTreeVersionV1 || !r.U32(&count) || count > kMaxTreeItems ||
+      count > r.remaining() / 4) {
     return Status::Corruption(what + ": bad tree header");
   }
   std::vector<Node> nodes(count);
@@ -153,12 +207,10 @@ Result<std::vector<Node>> DecodeTree(ByteSpan bytes, const std::string& what) {
     uint32_t len;
     ByteSpan record;
     if (!r.U32(&len) || !r.Raw(len, &record)) return Status::Corruption(what + ": truncated tree");
-    ByteReader rr(record);
-    // Records are length-prefixed so that a later version may append fields; version 1 has none.
-    if (!DecodeNode(&rr, &nodes[i]) || !rr.done()) {
+    if (!DecodeNodeRecord(record, kTreeVersionV1, &nodes[i])) {
       return Status::Corruption(what + ": malformed node " + std::to_string(i));
     }
-    if (!ValidName(nodes[i].name) || (i > 0 && !(nodes[i - 1].name < nodes[i].name))) {
+    if (i > 0 && !(nodes[i - 1].name < nodes[i].name)) {
       return Status::Corruption(what + ": bad or unsorted name in node " + std::to_string(i));
     }
   }

@@ -1,13 +1,15 @@
-// Trees: the directory listings of a snapshot (docs/format.md, "Tree").
+// Nodes: the entries of a snapshot's directory listings (docs/format.md, "Tree").
 //
-// A directory is a list of Nodes sorted by name, serialized deterministically, so an unchanged
-// directory always encodes to the same bytes, hence the same tree blob id, and costs nothing to
-// store again. A listing larger than kMaxSingleTreeBlob is cut with the repository's chunker
-// into several tree blobs (a directory of a million files changes only the blobs around an
-// edit); a directory Node refers to the list of its tree blobs in order.
+// A directory is a list of Nodes sorted by name, each serialized deterministically as a node
+// record, so an unchanged directory always encodes to the same bytes, hence the same tree blob
+// ids, and costs nothing to store again. How records are grouped into tree blobs (format 2: a
+// B-tree of blobs, so that any listing and any file's content list is read as a stream and
+// searched with O(depth) blob loads) is tree_blob.h; reading and writing them through a
+// BlobStore is tree_io.h.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +40,15 @@ struct ContentRun {
   friend bool operator==(const ContentRun&, const ContentRun&) = default;
 };
 
+// A file's content: its runs held inline in its node when there are at most kMaxInlineRuns of
+// them, else the root blob of its content list (tree_blob.h; runs empty). tree_io.h
+// ContentReader reads either form.
+struct FileContent {
+  std::vector<ContentRun> runs;
+  std::optional<Id> list;
+  friend bool operator==(const FileContent&, const FileContent&) = default;
+};
+
 struct Node {
   NodeType type = NodeType::kFile;
   std::string name;   // bytes as the filesystem gave them; never contains '/' or NUL
@@ -51,23 +62,40 @@ struct Node {
   uint64_t rdev = 0;                                        // devices
   std::string link_target;                                  // symlinks
   std::vector<std::pair<std::string, std::string>> xattrs;  // sorted by name
-  std::vector<ContentRun> content;                          // files
-  std::vector<Id> subtree;  // directories: the tree blobs of its listing, in order
+  FileContent content;                                      // files
+  // Directories: the listing's tree blobs. Format 2: its one root blob; format 1: the pieces of
+  // the encoded listing, in order.
+  std::vector<Id> subtree;
 
   friend bool operator==(const Node&, const Node&) = default;
 };
 
-inline constexpr uint8_t kTreeVersion = 1;
-// A listing encoding to more bytes than this is split into several tree blobs.
-inline constexpr size_t kMaxSingleTreeBlob = 1 << 20;
+// Tree blob versions: 1, a listing encoded whole and cut into pieces (read only); 2, a B-tree of
+// blobs (tree_blob.h), written since repository format 2.
+inline constexpr uint8_t kTreeVersionV1 = 1;
+inline constexpr uint8_t kTreeVersion = 2;
+// Most runs a file holds inline in its node; more go to a content list.
+inline constexpr size_t kMaxInlineRuns = 64;
 // Most nodes and most runs/xattrs per node a decoder accepts: bounds hostile input.
 inline constexpr uint32_t kMaxTreeItems = 1u << 26;
+// Largest node record written (xattrs make records large); larger ones are refused when
+// writing, naming the file.
+inline constexpr size_t kMaxNodeRecord = 16u << 20;
 
-// Serializes `nodes`, which must be sorted by name with unique names (CHECKed by the encoder:
-// InvalidArgument otherwise).
-Result<Bytes> EncodeTree(const std::vector<Node>& nodes);
-// Parses the concatenated tree blobs of one directory. Corruption naming `what` on malformed
+// The node record of `node` in tree version 2 (docs/format.md, "Node record"). InvalidArgument
+// naming the node if it cannot be represented: a bad name, a record above kMaxNodeRecord, more
+// than kMaxInlineRuns inline runs, or a data run longer than 4 GiB - 1.
+Status EncodeNodeRecord(const Node& node, Bytes* out);
+// Parses one node record of tree version `version` (1 or 2): false if malformed.
+bool DecodeNodeRecord(ByteSpan record, uint8_t version, Node* node);
+// Whether `name` may name a node: not empty, `.` or `..`, no '/' or NUL.
+bool ValidNodeName(const std::string& name);
+
+// Tree version 1 (format 1, read only; the encoder is kept for tests and the fuzzer): a whole
+// listing, sorted by name with unique names, as one byte string that StoreTree cut into pieces.
+Result<Bytes> EncodeTreeV1(const std::vector<Node>& nodes);
+// Parses the concatenated pieces of one version 1 listing. Corruption naming `what` on malformed
 // input, unsorted or duplicate names, or names containing '/' or NUL.
-Result<std::vector<Node>> DecodeTree(ByteSpan bytes, const std::string& what);
+Result<std::vector<Node>> DecodeTreeV1(ByteSpan bytes, const std::string& what);
 
 }  // namespace repo

@@ -41,11 +41,13 @@ class StatsWalker {
     for (const Id& id : tree) key.append(reinterpret_cast<const char*>(id.data()), Id::kSize);
     if (auto it = memo_.find(key); it != memo_.end()) return &it->second;
 
-    ASSIGN_OR_RETURN(std::vector<Node> nodes,
-                     LoadTree(store_, tree, "tree of " + (path.empty() ? "/" : path)));
-    if (raw_data_) trees_.insert(tree.begin(), tree.end());
+    ListingReader listing(store_, tree, "tree of " + (path.empty() ? "/" : path));
+    const auto note_tree = [this](const Id& id) { trees_.insert(id); };
+    if (raw_data_) listing.OnBlob(note_tree);
     DirTotals t;
-    for (const Node& n : nodes) {
+    for (Node n;;) {
+      ASSIGN_OR_RETURN(bool more, listing.Next(&n));
+      if (!more) break;
       switch (n.type) {
         case NodeType::kFile:
           if (n.nlink > 1) {
@@ -55,7 +57,11 @@ class StatsWalker {
             t.size.bytes += n.size;
           }
           if (raw_data_) {
-            for (const ContentRun& r : n.content) {
+            ContentReader content(store_, n, path + "/" + n.name);
+            content.OnBlob(note_tree);
+            for (ContentRun r;;) {
+              ASSIGN_OR_RETURN(bool more_runs, content.Next(&r));
+              if (!more_runs) break;
               if (!r.hole) data_.insert(r.blob);
             }
           }

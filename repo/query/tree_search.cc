@@ -47,8 +47,7 @@ Result<std::shared_ptr<const TreeSearch::DirMatches>> TreeSearch::Match(
       ASSIGN_OR_RETURN(item.below, Match(n.subtree, path));
     }
     if (AnyPathGlobMatches(patterns_, path)) {
-      n.content.clear();
-      n.content.shrink_to_fit();
+      n.content = {};
       n.subtree.clear();
       n.subtree.shrink_to_fit();
       item.self = std::move(n);

@@ -9,6 +9,7 @@
 #include <span>
 #include <thread>
 
+#include "repo/model/tree_io.h"
 #include "repo/store/pack_reader.h"
 
 namespace repo {
@@ -50,11 +51,10 @@ struct Piece {
 
 class ContentStreamer {
  public:
-  ContentStreamer(Repository& repo, BlobStore& store, const std::vector<ContentRun>& content,
-                  int threads)
+  ContentStreamer(Repository& repo, BlobStore& store, const Node& file, int threads)
       : repo_(repo),
         store_(store),
-        content_(content),
+        content_(store, file, file.name),
         threads_(threads),
         ahead_(kAheadPerThread * static_cast<size_t>(threads)) {}
 
@@ -80,7 +80,7 @@ class ContentStreamer {
         std::lock_guard<std::mutex> lock(mu_);
         waiting = pieces_.size();
       }
-      if (waiting < ahead_ && next_run_ < content_.size()) {
+      if (waiting < ahead_ && !content_done_) {
         RETURN_IF_ERROR(PlanWindow());
         continue;
       }
@@ -113,21 +113,26 @@ class ContentStreamer {
     }
   }
 
-  // Locates the next window of runs (one batched lookup) and appends its pieces: a hole each, or
-  // the longest stretches of blobs back to back in one pack within PackReader's read and decode
-  // bounds.
+  // Reads the next window of runs, locates them (one batched lookup) and appends their pieces: a
+  // hole each, or the longest stretches of blobs back to back in one pack within PackReader's
+  // read and decode bounds.
   Status PlanWindow() {
-    const size_t end = std::min(content_.size(), next_run_ + kLookupWindow);
+    window_.clear();
     ids_.clear();
-    for (size_t r = next_run_; r < end; ++r) {
-      if (!content_[r].hole) ids_.push_back(content_[r].blob);
+    for (ContentRun run; window_.size() < kLookupWindow;) {
+      ASSIGN_OR_RETURN(bool more, content_.Next(&run));
+      if (!more) {
+        content_done_ = true;
+        break;
+      }
+      window_.push_back(run);
+      if (!run.hole) ids_.push_back(run.blob);
     }
     RETURN_IF_ERROR(store_.FindMany(ids_, &locations_));
     std::vector<Piece> planned;
     size_t k = 0;  // into ids_/locations_
     uint64_t sealed = 0, raw = 0;
-    for (size_t r = next_run_; r < end; ++r) {
-      const ContentRun& run = content_[r];
+    for (const ContentRun& run : window_) {
       if (run.hole) {
         planned.emplace_back().hole = run.length;
         continue;
@@ -155,7 +160,6 @@ class ContentStreamer {
       sealed += loc->length;
       raw += loc->raw_length;
     }
-    next_run_ = end;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (Piece& p : planned) {
@@ -198,11 +202,12 @@ class ContentStreamer {
 
   Repository& repo_;
   BlobStore& store_;
-  const std::vector<ContentRun>& content_;
+  ContentReader content_;  // the runs not yet planned (calling thread only)
+  bool content_done_ = false;
   const int threads_;
   const size_t ahead_;
-  size_t next_run_ = 0;  // first run not yet planned (calling thread only)
-  std::vector<Id> ids_;  // PlanWindow's, reused
+  std::vector<ContentRun> window_;  // PlanWindow's, reused
+  std::vector<Id> ids_;
   std::vector<std::optional<BlobLocation>> locations_;
 
   std::mutex mu_;
@@ -218,11 +223,10 @@ class ContentStreamer {
 
 }  // namespace
 
-Status StreamContent(Repository& repo, const std::vector<ContentRun>& content, const ByteSink& sink,
-                     int threads) {
+Status StreamContent(Repository& repo, const Node& file, const ByteSink& sink, int threads) {
   if (threads <= 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   ASSIGN_OR_RETURN(BlobStore * store, repo.blobs());
-  ContentStreamer streamer(repo, *store, content, threads);
+  ContentStreamer streamer(repo, *store, file, threads);
   return streamer.Run(sink);
 }
 

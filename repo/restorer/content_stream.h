@@ -6,7 +6,8 @@
 // of up to 4 MiB, opened and re-hashed in batches. The calling thread hands the pieces to the
 // sink strictly in file order, and holes as zeros. Memory is bounded whatever the file's size:
 // at most a few pieces per worker are fetched ahead (each ≤ 4 MiB sealed and ≤ 4 MiB plaintext,
-// unless one chunk is larger), and the runs are located a window of 4096 at a time.
+// unless one chunk is larger), and the runs are read from the file's node or content list
+// (repo/model/tree_io.h ContentReader) and located a window of 4096 at a time.
 #pragma once
 
 #include <functional>
@@ -22,11 +23,10 @@ namespace repo {
 // Takes the next bytes of the stream; an error stops it and is returned.
 using ByteSink = std::function<Status(ByteSpan bytes)>;
 
-// Writes the content described by `content` (a file node's runs) to `sink`, in order, with
-// `threads` readers (0: one per core). Errors: Corruption naming a blob that is not in the index
-// or fails verification, the backend's read errors, or the sink's. On error the sink has received
-// a prefix of the content.
-Status StreamContent(Repository& repo, const std::vector<ContentRun>& content, const ByteSink& sink,
-                     int threads = 0);
+// Writes the content of `file` (a file node) to `sink`, in order, with `threads` readers (0: one
+// per core). Errors: Corruption naming a blob that is not in the index or fails verification, or
+// a damaged content list; the backend's read errors, or the sink's. On error the sink has
+// received a prefix of the content.
+Status StreamContent(Repository& repo, const Node& file, const ByteSink& sink, int threads = 0);
 
 }  // namespace repo

@@ -22,6 +22,7 @@
 #include <unordered_map>
 
 #include "repo/model/fs_meta.h"
+#include "repo/model/tree_io.h"
 #include "repo/os/fd_io.h"
 #include "repo/restorer/restore_plan.h"
 #include "repo/store/blob_codec.h"
@@ -276,8 +277,9 @@ Result<int> Restorer::CreateFile(const PlannedFile& f, PathResolver& resolver) {
   if (fd < 0) return Status::FromErrno(errno, "creating " + f.path);
   // Data is written into place, which extends the file; only a trailing hole needs the size set
   // (holes stay holes).
-  const auto& runs = f.node.content;
-  if (f.node.size > 0 && (runs.empty() || runs.back().hole) &&
+  // (A file whose runs are in a content list is sized too: its last run is not at hand.)
+  const auto& runs = f.node.content.runs;
+  if (f.node.size > 0 && (f.node.content.list || runs.empty() || runs.back().hole) &&
       ftruncate(fd, static_cast<off_t>(f.node.size)) != 0) {
     int err = errno;
     close(fd);
@@ -349,7 +351,10 @@ Result<BatchPlan> Restorer::PlanBatch(size_t begin, size_t end) {
     const uint32_t i = static_cast<uint32_t>(f - begin);
     uint64_t offset = 0;
     uint32_t writes = 0;
-    for (const ContentRun& r : plan_.files[f].node.content) {
+    ContentReader content(store_, plan_.files[f].node, plan_.files[f].path);
+    for (ContentRun r;;) {
+      ASSIGN_OR_RETURN(bool more, content.Next(&r));
+      if (!more) break;
       if (!r.hole) {
         plan.targets[r.blob].push_back({i, offset});
         ++writes;
@@ -471,50 +476,58 @@ Status Restorer::Verify(const PlannedFile& f, PathResolver& resolver, Bytes& buf
     return Status::Corruption(f.path + ": content differs from the snapshot at offset " +
                               std::to_string(offset));
   };
-  const std::vector<ContentRun>& runs = f.node.content;
-  std::vector<ByteSpan> data;
-  std::vector<Id> ids;
-  Status result;
-  uint64_t offset = 0;  // of runs[i]
-  for (size_t i = 0; i < runs.size() && result.ok();) {
-    if (runs[i].hole) {
-      // A hole must read as zeros. Where the filesystem reports no data in it (SEEK_DATA), it
-      // does; otherwise it is read and checked a bounded piece at a time, whatever its length.
-      const off_t data_at = lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
-      const bool unwritten =
-          (data_at < 0 && errno == ENXIO) ||
-          (data_at >= 0 && static_cast<uint64_t>(data_at) >= offset + runs[i].length);
-      for (uint64_t done = unwritten ? runs[i].length : 0; done < runs[i].length && result.ok();) {
-        const size_t piece = static_cast<size_t>(std::min(runs[i].length - done, kDecodeBytes));
-        result = read(offset + done, piece);
-        const auto nonzero = std::find_if(buf.begin(), buf.end(), [](uint8_t b) { return b != 0; });
-        if (result.ok() && nonzero != buf.end())
-          result = differs(offset + done + (nonzero - buf.begin()));
-        done += piece;
+  // Holes are checked a bounded piece at a time; adjacent data runs (up to kDecodeBatch, about
+  // kDecodeBytes) are one read with their ids hashed together.
+  Status result = [&]() -> Status {
+    ContentReader content(store_, f.node, f.path);
+    std::vector<ContentRun> group;
+    std::vector<ByteSpan> data;
+    std::vector<Id> ids;
+    ContentRun run;
+    ASSIGN_OR_RETURN(bool more, content.Next(&run));
+    uint64_t offset = 0;  // of `run`, or of group[0]
+    while (more) {
+      if (run.hole) {
+        // A hole must read as zeros. Where the filesystem reports no data in it (SEEK_DATA), it
+        // does; otherwise it is read and checked whatever its length.
+        const off_t data_at = lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
+        const bool unwritten =
+            (data_at < 0 && errno == ENXIO) ||
+            (data_at >= 0 && static_cast<uint64_t>(data_at) >= offset + run.length);
+        for (uint64_t done = unwritten ? run.length : 0; done < run.length;) {
+          const size_t piece = static_cast<size_t>(std::min(run.length - done, kDecodeBytes));
+          RETURN_IF_ERROR(read(offset + done, piece));
+          const auto nonzero =
+              std::find_if(buf.begin(), buf.end(), [](uint8_t b) { return b != 0; });
+          if (nonzero != buf.end()) return differs(offset + done + (nonzero - buf.begin()));
+          done += piece;
+        }
+        offset += run.length;
+        ASSIGN_OR_RETURN(more, content.Next(&run));
+        continue;
       }
-      offset += runs[i++].length;
-      continue;
+      group.clear();
+      uint64_t len = 0;
+      while (more && !run.hole && group.size() < kDecodeBatch &&
+             (group.empty() || len + run.length <= kDecodeBytes)) {
+        len += run.length;
+        group.push_back(run);
+        ASSIGN_OR_RETURN(more, content.Next(&run));
+      }
+      RETURN_IF_ERROR(read(offset, static_cast<size_t>(len)));
+      data.clear();
+      for (uint64_t at = 0; const ContentRun& r : group) {
+        data.push_back(ByteSpan(buf).subspan(at, r.length));
+        at += r.length;
+      }
+      ids.resize(data.size());
+      ComputeBlobIds(repo_.keys(), BlobType::kData, data, ids);
+      for (size_t k = 0; k < group.size(); offset += group[k++].length) {
+        if (ids[k] != group[k].blob) return differs(offset);
+      }
     }
-    // Adjacent data runs (up to kDecodeBatch, about kDecodeBytes): one read, ids hashed together.
-    size_t j = i;
-    uint64_t len = 0;
-    while (j < runs.size() && !runs[j].hole && j - i < kDecodeBatch &&
-           (j == i || len + runs[j].length <= kDecodeBytes)) {
-      len += runs[j++].length;
-    }
-    result = read(offset, static_cast<size_t>(len));
-    if (!result.ok()) break;
-    data.clear();
-    for (uint64_t at_run = 0, k = i; k < j; at_run += runs[k++].length) {
-      data.push_back(ByteSpan(buf).subspan(at_run, runs[k].length));
-    }
-    ids.resize(data.size());
-    ComputeBlobIds(repo_.keys(), BlobType::kData, data, ids);
-    for (size_t k = i; k < j; offset += runs[k++].length) {
-      if (result.ok() && ids[k - i] != runs[k].blob) result = differs(offset);
-    }
-    i = j;
-  }
+    return Status::OK();
+  }();
   close(fd);
   return result;
 }
@@ -554,7 +567,8 @@ Result<RestoreSummary> Restorer::Run(const Snapshot& snapshot) {
   std::vector<std::pair<size_t, size_t>> batches;  // [begin, end) of plan_.files
   size_t runs = 0, begin = 0;
   for (size_t f = 0; f < plan_.files.size(); ++f) {
-    runs += plan_.files[f].node.content.size();
+    const Node& n = plan_.files[f].node;
+    runs += n.content.list ? n.size / repo_.config().chunker.avg_size + 1 : n.content.runs.size();
     if (runs >= kRunsPerBatch || f + 1 == plan_.files.size()) {
       batches.emplace_back(begin, f + 1);
       begin = f + 1;

@@ -38,7 +38,7 @@ class ReadSideTest : public ::testing::Test {
     if (!content.empty()) {
       auto p = store_->Put(BlobType::kData, AsBytes(content));
       EXPECT_TRUE(p.ok());
-      n.content.push_back({p->id, content.size(), false});
+      n.content.runs.push_back({p->id, content.size(), false});
     }
     return n;
   }
@@ -53,7 +53,7 @@ class ReadSideTest : public ::testing::Test {
   std::vector<Id> Tree(std::vector<Node> nodes) {
     std::sort(nodes.begin(), nodes.end(),
               [](const Node& a, const Node& b) { return a.name < b.name; });
-    auto t = StoreTree(*store_, repo_->config().chunker, repo_->gear_table(), nodes);
+    auto t = StoreTree(*store_, nodes);
     EXPECT_TRUE(t.ok()) << t.status().ToString();
     return t.ok() ? t->blobs : std::vector<Id>{};
   }

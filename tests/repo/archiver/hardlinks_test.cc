@@ -31,10 +31,12 @@ Node Link(const std::string& name, uint64_t inode, uint32_t nlink) {
 }
 
 // Content as a completed read gives it: one data run and one hole.
-std::vector<ContentRun> SomeContent(uint8_t tag) {
+// Inline runs, or (odd tags) a content list: links share either form.
+FileContent SomeContent(uint8_t tag) {
   Id id;
   id.data()[0] = tag;
-  return {ContentRun{id, 60000, false}, ContentRun{Id(), 40000, true}};
+  if (tag % 2 == 1) return FileContent{{}, id};
+  return FileContent{{ContentRun{id, 60000, false}, ContentRun{Id(), 40000, true}}, std::nullopt};
 }
 
 Node Completed(Node first, uint8_t tag) {
@@ -105,7 +107,7 @@ TEST(HardlinkTableTest, ChangedLinkIsReadOnItsOwn) {
   changed.ctime_ns += 1;
   for (Node* n : {&bigger, &touched, &changed}) {
     EXPECT_EQ(table.Follow(*n, nullptr, 0), Decision::kReadAlone) << n->name;
-    EXPECT_TRUE(n->content.empty());  // the caller reads it: the node is left to it
+    EXPECT_EQ(n->content, FileContent{});  // the caller reads it: the node is left to it
   }
   EXPECT_EQ(bigger.name, "bigger");
   // The first link still serves equal links.

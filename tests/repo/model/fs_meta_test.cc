@@ -97,7 +97,7 @@ TEST(NodeFromStatTest, RegularFile) {
   EXPECT_EQ(n.device, st.st_dev);
   EXPECT_EQ(n.nlink, 1u);
   EXPECT_TRUE(n.link_target.empty());
-  EXPECT_TRUE(n.content.empty());  // content is the archiver's to fill
+  EXPECT_TRUE(n.content.runs.empty());  // content is the archiver's to fill
 }
 
 TEST(NodeFromStatTest, HardlinkedFileRecordsItsLinkCount) {

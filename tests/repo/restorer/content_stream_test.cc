@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "repo/model/tree_io.h"
 #include "repo/storage/memory_backend.h"
 #include "tests/support/test_repo.h"
 
@@ -37,10 +38,23 @@ class ContentStreamTest : public ::testing::Test {
     expected_.insert(expected_.end(), n, 0);
   }
 
+  // The file node of the runs added so far: inline, or (more than kMaxInlineRuns) a content list,
+  // written and flushed.
+  Node File() {
+    Node file;
+    file.name = "f";
+    file.size = expected_.size();
+    ContentWriter writer(*store_);
+    for (const ContentRun& r : runs_) EXPECT_TRUE(writer.Add(r).ok());
+    EXPECT_TRUE(writer.Finish(&file).ok());
+    EXPECT_TRUE(store_->Flush().ok());
+    return file;
+  }
+
   Status Stream(int threads, Bytes* out) {
     out->clear();
     return StreamContent(
-        *repo_, runs_,
+        *repo_, File(),
         [out](ByteSpan b) {
           out->insert(out->end(), b.begin(), b.end());
           return Status::OK();
@@ -130,7 +144,7 @@ TEST_F(ContentStreamTest, ASinkErrorStopsTheStream) {
   }
   ASSERT_TRUE(store_->Flush().ok());
   int calls = 0;
-  Status s = StreamContent(*repo_, runs_, [&](ByteSpan) {
+  Status s = StreamContent(*repo_, File(), [&](ByteSpan) {
     return ++calls == 3 ? Status::IOError("writing to stdout: Broken pipe") : Status::OK();
   });
   EXPECT_EQ(s.message(), "writing to stdout: Broken pipe");

@@ -44,7 +44,7 @@ class RestorePlanTest : public ::testing::Test {
     if (!content.empty()) {
       auto p = store_->Put(BlobType::kData, AsBytes(content));
       EXPECT_TRUE(p.ok()) << p.status().ToString();
-      if (p.ok()) n.content.push_back({p->id, content.size(), false});
+      if (p.ok()) n.content.runs.push_back({p->id, content.size(), false});
     }
     return n;
   }
@@ -56,7 +56,7 @@ class RestorePlanTest : public ::testing::Test {
     n.mode = 0600;
     n.size = size;
     n.nlink = 1;
-    n.content.push_back({Id(), size, true});
+    n.content.runs.push_back({Id(), size, true});
     return n;
   }
   // One path of a hardlink group: a file with (device, inode) and nlink.
@@ -86,7 +86,7 @@ class RestorePlanTest : public ::testing::Test {
   std::vector<Id> Tree(std::vector<Node> nodes) {
     std::sort(nodes.begin(), nodes.end(),
               [](const Node& a, const Node& b) { return a.name < b.name; });
-    auto t = StoreTree(*store_, repo_->config().chunker, repo_->gear_table(), nodes);
+    auto t = StoreTree(*store_, nodes);
     EXPECT_TRUE(t.ok()) << t.status().ToString();
     return t.ok() ? t->blobs : std::vector<Id>{};
   }
@@ -174,8 +174,8 @@ TEST_F(RestorePlanTest, WithoutPatternsEverythingIsPlannedInTreeOrderParentsFirs
   EXPECT_EQ(plan.others[1].second.type, NodeType::kFifo);
   ASSERT_EQ(plan.files.size(), 4u);
   EXPECT_EQ(plan.files[0].node.size, 5u);
-  ASSERT_EQ(plan.files[0].node.content.size(), 1u);
-  EXPECT_FALSE(plan.files[0].node.content[0].hole);
+  ASSERT_EQ(plan.files[0].node.content.runs.size(), 1u);
+  EXPECT_FALSE(plan.files[0].node.content.runs[0].hole);
 
   // Totals count logical sizes (a sparse file's too).
   EXPECT_EQ(plan.total_files, 4u);

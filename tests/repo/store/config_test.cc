@@ -86,7 +86,7 @@ TEST(RepositoryConfigTest, EveryTruncationAndTrailingBytesFail) {
 
 TEST(RepositoryConfigTest, NewerFormatVersionIsUnsupported) {
   Bytes payload = SmallConfig().Encode();
-  PutU32(&payload, 0, 2);
+  PutU32(&payload, 0, RepositoryConfig::kFormatVersion + 1);
   EXPECT_EQ(RepositoryConfig::Decode(payload).status().code(), StatusCode::kUnsupportedVersion);
   // Even when the rest is in a layout this binary cannot read.
   payload.resize(10);
@@ -122,9 +122,9 @@ TEST_F(SealedConfigTest, RoundTrips) {
   ExpectSameConfig(*RepositoryConfig::Decode(*payload), SmallConfig());
 }
 
-TEST_F(SealedConfigTest, PayloadVersionTwoIsUnsupported) {
+TEST_F(SealedConfigTest, NewerPayloadVersionIsUnsupported) {
   Bytes payload = SmallConfig().Encode();
-  PutU32(&payload, 0, 2);
+  PutU32(&payload, 0, RepositoryConfig::kFormatVersion + 1);
   Bytes file = SealObject(key_, ObjectKind::kConfig, payload);
   EXPECT_EQ(OpenConfig(file).code(), StatusCode::kUnsupportedVersion);
 }

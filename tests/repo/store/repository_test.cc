@@ -208,7 +208,7 @@ TEST_F(RepositoryTest, NewerConfigEnvelopeIsRefusedBeforeAnyPasswordWork) {
 TEST_F(RepositoryTest, NewerConfigPayloadIsUnsupported) {
   auto made = Init();
   RepositoryConfig newer = made->config();
-  newer.version = 2;
+  newer.version = RepositoryConfig::kFormatVersion + 1;
   Bytes sealed = SealObject(made->keys().enc_key, ObjectKind::kConfig, newer.Encode());
   ASSERT_TRUE(test::ReplaceFile(storage_, kConfigFile, sealed).ok());
   EXPECT_EQ(Open().status().code(), StatusCode::kUnsupportedVersion);
