@@ -29,6 +29,8 @@ namespace {
 
 // Chunks a worker takes from the queue at once (eight AVX-512 lanes hash them four deep).
 constexpr size_t kWorkerBatch = 32;
+// The walker hands a file's done runs to its content list once this many wait.
+constexpr size_t kDrainEvery = 256;
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -89,6 +91,9 @@ class Archiver {
   // Completion (any thread).
   void Resolve(const std::shared_ptr<DirState>& dir, size_t slot, std::optional<Node> node);
   void CompleteFile(const std::shared_ptr<FileState>& file);
+  // Hands the done runs at the front of `file`'s runs to its content list. Called by the walker
+  // while it reads the file, then by the thread completing it (pipeline_state.h, FileState).
+  void DrainRuns(FileState& file);
   // `first`, complete, gives its content to the links that wait for it.
   void ShareLinkContent(const Node& first);
   void CompleteDir(const std::shared_ptr<DirState>& dir);
@@ -149,12 +154,17 @@ class Archiver::FileChunks final : public ChunkSink {
       : archiver_(archiver), file_(file) {}
 
   void Chunk(Bytes data) override {
-    file_->runs.push_back(ContentRun{});
+    PendingRun& pending = file_->runs.emplace_back();
     file_->pending.fetch_add(1, std::memory_order_relaxed);
-    archiver_.Enqueue(ChunkJob{file_, &file_->runs.back(), std::move(data)});
+    archiver_.Enqueue(ChunkJob{file_, &pending, std::move(data)});
+    if (file_->runs.size() >= kDrainEvery) archiver_.DrainRuns(*file_);
   }
   // A hole run is final at once: the workers fill in only data runs.
-  void Hole(uint64_t length) override { file_->runs.push_back(ContentRun{Id(), length, true}); }
+  void Hole(uint64_t length) override {
+    PendingRun& pending = file_->runs.emplace_back();
+    pending.run = ContentRun{Id(), length, true};
+    pending.done.store(true, std::memory_order_relaxed);
+  }
   void BytesRead(uint64_t n) override {
     if (archiver_.progress_) archiver_.progress_->bytes += n;
   }
@@ -229,7 +239,8 @@ void Archiver::PutBatch(std::vector<ChunkJob>& batch, std::vector<ByteSpan>& dat
   uint64_t added = 0, stored = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     ChunkJob& job = batch[i];
-    *job.run = ContentRun{puts[i].id, job.data.size(), false};
+    job.run->run = ContentRun{puts[i].id, job.data.size(), false};
+    job.run->done.store(true, std::memory_order_release);
     if (puts[i].stored) {
       ++stored;
       added += puts[i].stored_bytes;
@@ -250,11 +261,8 @@ void Archiver::CompleteFile(const std::shared_ptr<FileState>& file) {
     Resolve(file->dir, file->slot, std::nullopt);
     return;
   }
-  ContentWriter content(store_);
-  for (const ContentRun& r : file->runs) {
-    if (Status s = content.Add(r); !s.ok())
-      return Fail(s.WithContext("storing " + file->node.name));
-  }
+  DrainRuns(*file);  // every run is done now
+  ContentWriter& content = file->content;
   if (Status s = content.Finish(&file->node); !s.ok()) {
     return Fail(s.WithContext("storing the content list of " + file->node.name));
   }
@@ -266,6 +274,18 @@ void Archiver::CompleteFile(const std::shared_ptr<FileState>& file) {
   if (progress_) progress_->bytes_added += content.bytes_added();
   if (file->first_link) ShareLinkContent(file->node);
   Resolve(file->dir, file->slot, std::move(file->node));
+}
+
+void Archiver::DrainRuns(FileState& file) {
+  while (!file.runs.empty() && file.runs.front().done.load(std::memory_order_acquire)) {
+    if (!file.drop) {
+      if (Status s = file.content.Add(file.runs.front().run); !s.ok()) {
+        Fail(s.WithContext("storing " + file.node.name));
+        file.drop = true;
+      }
+    }
+    file.runs.pop_front();
+  }
 }
 
 void Archiver::ShareLinkContent(const Node& first) {
@@ -393,7 +413,7 @@ void Archiver::ReadFile(AtPath at, const std::string& path, Node node,
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   struct stat before;
   fstat(fd, &before);
-  auto file = std::make_shared<FileState>();
+  auto file = std::make_shared<FileState>(store_);
   file->node = std::move(node);
   file->dir = dir;
   file->slot = slot;
@@ -628,7 +648,7 @@ Result<std::vector<Id>> Archiver::Run(const std::optional<std::vector<Id>>& pare
     node.mtime_ns = node.ctime_ns = NowNs();
     root->children.resize(1);
     root->pending.fetch_add(1);
-    auto file = std::make_shared<FileState>();
+    auto file = std::make_shared<FileState>(store_);
     file->node = std::move(node);
     file->dir = root;
     FileChunks chunks(*this, file);

@@ -17,6 +17,8 @@
 
 #include "base/bytes.h"
 #include "repo/model/tree.h"
+#include "repo/model/tree_io.h"
+#include "repo/store/blob_store.h"
 
 namespace repo {
 
@@ -31,10 +33,24 @@ struct DirState {
   std::optional<std::vector<Id>> previous_subtree;  // in the parent snapshot
 };
 
+// A run of a file whose chunk may still be on its way to the store: a worker writes `run` and
+// then sets `done`.
+struct PendingRun {
+  ContentRun run;
+  std::atomic<bool> done{false};
+};
+
 // A file being read: completes when the read has finished and every chunk is stored.
+//
+// Its runs go to `content` in order as soon as the ones before them are done, so a file of any
+// size holds only the runs still in flight (bounded by the chunk queue) and a blob per level of
+// its content list. Only the walker touches `runs` (appends, drains the done front) and
+// `content` until it releases its part of `pending`; then only the thread completing the file.
 struct FileState {
+  explicit FileState(BlobStore& store) : content(store) {}
   Node node;
-  std::deque<ContentRun> runs;  // deque: appending never moves runs the workers write to
+  std::deque<PendingRun> runs;  // deque: appending never moves runs the workers write to
+  ContentWriter content;
   std::atomic<int64_t> pending{1};
   std::shared_ptr<DirState> dir;
   size_t slot = 0;
@@ -55,7 +71,7 @@ struct LinkFollower {
 // A chunk on its way from the walker to a worker, which stores it and writes its id to `run`.
 struct ChunkJob {
   std::shared_ptr<FileState> file;
-  ContentRun* run;  // in file->runs
+  PendingRun* run;  // in file->runs
   Bytes data;
 };
 
