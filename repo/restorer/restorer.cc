@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -31,8 +32,6 @@
 namespace repo {
 namespace {
 
-// Content runs restored per batch: bounds the plan's memory (~100 bytes a run) for any size.
-constexpr size_t kRunsPerBatch = 500000;
 // --verify checks up to this many adjacent runs, and about this many bytes, per read, their ids
 // hashed together (as the read seam does: repo/store/pack_reader.h).
 constexpr size_t kDecodeBatch = PackReader::kDecodeBatch;
@@ -66,6 +65,7 @@ Status MakeDirectories(const std::string& path) {
 struct BatchFile {
   std::atomic<uint32_t> writes_left{0};  // blob writes still to do
   std::atomic<bool> created{false};
+  bool last_segment = true;  // false: the file goes on in the next batch
 };
 
 // A worker's open target files, kept across the packs of a batch (a large file goes on in a
@@ -124,9 +124,10 @@ class Restorer {
   bool TargetIsEmpty();
   Status CreateSkeleton();
   Status CreateLinks();
-  // Starts the batch of plan_.files[begin, end): its countdowns, and where its blobs are (batched
-  // index lookups). Uses no path resolver, so it may run beside CreateSkeleton.
-  Result<BatchPlan> PlanBatch(size_t begin, size_t end);
+  // Starts the next batch: the files from the cursor on, up to RestoreOptions::runs_per_batch runs
+  // (the last one cut into a segment if it has more), their countdowns, and where their blobs are
+  // (batched index lookups). Uses no path resolver, so it may run beside CreateSkeleton.
+  Result<BatchPlan> PlanBatch();
   // Writes the batch's files with one worker per core.
   Status RestoreBatch(BatchPlan& plan);
   Status RestorePack(PackReader& reader, const std::vector<IndexEntry>& blobs,
@@ -176,9 +177,15 @@ class Restorer {
   PathResolver resolver_;  // the calling thread's (workers have their own)
 
   // The batch of files being written (PlanBatch, RestoreBatch): plan_.files[batch_begin_ + i] is
-  // batch_[i].
+  // batch_[i] (a deque: its atomics never move).
   size_t batch_begin_ = 0;
-  std::unique_ptr<BatchFile[]> batch_;
+  std::deque<BatchFile> batch_;
+  // Where the next batch starts: plan_.files[cursor_file_], from the run `cursor_reader_` (when
+  // set) is at, at `cursor_offset_`; `cursor_created_`: its earlier segments created it.
+  size_t cursor_file_ = 0;
+  std::optional<ContentReader> cursor_reader_;
+  uint64_t cursor_offset_ = 0;
+  bool cursor_created_ = false;
   std::array<std::mutex, 64> create_mu_;  // batch file i is created under create_mu_[i % 64]
 
   std::mutex mu_;
@@ -328,7 +335,7 @@ Status Restorer::WriteBlob(const std::vector<Target>& targets, ByteSpan plain, O
     if (progress_) progress_->bytes += plain.size();
     // The last write into the file, by whichever worker: every other write has returned.
     if (batch_[t.file].writes_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      FinishFile(f, fd);
+      if (batch_[t.file].last_segment) FinishFile(f, fd);
       open.Close(t.file);
     }
   }
@@ -343,26 +350,42 @@ Status Restorer::RestorePack(PackReader& reader, const std::vector<IndexEntry>& 
   });
 }
 
-Result<BatchPlan> Restorer::PlanBatch(size_t begin, size_t end) {
-  batch_begin_ = begin;
-  batch_.reset(new BatchFile[end - begin]);
+Result<BatchPlan> Restorer::PlanBatch() {
+  batch_begin_ = cursor_file_;
+  batch_.clear();
   BatchPlan plan;
-  for (size_t f = begin; f < end; ++f) {
-    const uint32_t i = static_cast<uint32_t>(f - begin);
-    uint64_t offset = 0;
+  for (size_t runs = 0; cursor_file_ < plan_.files.size() && runs < opts_.runs_per_batch;) {
+    const PlannedFile& f = plan_.files[cursor_file_];
+    const uint32_t i = static_cast<uint32_t>(batch_.size());
+    BatchFile& b = batch_.emplace_back();
+    if (cursor_reader_) {
+      b.created.store(cursor_created_, std::memory_order_relaxed);  // a file's later segment
+    } else {
+      cursor_reader_.emplace(store_, f.node, f.path);
+      cursor_offset_ = 0;
+    }
     uint32_t writes = 0;
-    ContentReader content(store_, plan_.files[f].node, plan_.files[f].path);
-    for (ContentRun r;;) {
-      ASSIGN_OR_RETURN(bool more, content.Next(&r));
-      if (!more) break;
+    bool ended = false;
+    while (runs < opts_.runs_per_batch) {
+      ContentRun r;
+      ASSIGN_OR_RETURN(bool more, cursor_reader_->Next(&r));
+      if (!more) {
+        ended = true;
+        break;
+      }
       if (!r.hole) {
-        plan.targets[r.blob].push_back({i, offset});
+        plan.targets[r.blob].push_back({i, cursor_offset_});
         ++writes;
       }
-      offset += r.length;
+      cursor_offset_ += r.length;
+      ++runs;
     }
-    batch_[i].writes_left.store(writes, std::memory_order_relaxed);
-    if (writes == 0) plan.no_content.push_back(i);
+    b.writes_left.store(writes, std::memory_order_relaxed);
+    b.last_segment = ended;
+    if (writes == 0 && ended) plan.no_content.push_back(i);
+    if (!ended) break;  // goes on in the next batch
+    cursor_reader_.reset();
+    ++cursor_file_;
   }
   // Where each blob is, grouped by pack: batched index lookups.
   std::vector<Id> ids;
@@ -416,10 +439,10 @@ Status Restorer::RestoreBatch(BatchPlan& plan) {
     }
     for (size_t k; !stop && (k = next_empty.fetch_add(1)) < no_content.size();) {
       const PlannedFile& f = plan_.files[begin + no_content[k]];
-      auto fd = CreateFile(f, open.resolver());
+      auto fd = OpenTarget(no_content[k], open);  // created already if earlier segments wrote
       if (!fd.ok()) return fail(fd.status());
       FinishFile(f, *fd);
-      close(*fd);
+      open.Close(no_content[k]);
     }
   };
   RunWorkers(worker);
@@ -564,32 +587,23 @@ Result<RestoreSummary> Restorer::Run(const Snapshot& snapshot) {
   const bool empty_target = TargetIsEmpty();
   if (!opts_.target.empty()) RETURN_IF_ERROR(MakeDirectories(opts_.target));
   if (!empty_target) RETURN_IF_ERROR(CheckConflicts());
-  std::vector<std::pair<size_t, size_t>> batches;  // [begin, end) of plan_.files
-  size_t runs = 0, begin = 0;
-  for (size_t f = 0; f < plan_.files.size(); ++f) {
-    const Node& n = plan_.files[f].node;
-    runs += n.content.list ? n.size / repo_.config().chunker.avg_size + 1 : n.content.runs.size();
-    if (runs >= kRunsPerBatch || f + 1 == plan_.files.size()) {
-      batches.emplace_back(begin, f + 1);
-      begin = f + 1;
-      runs = 0;
-    }
-  }
-  if (batches.empty()) RETURN_IF_ERROR(CreateSkeleton());
-  for (size_t b = 0; b < batches.size(); ++b) {
-    const size_t first = batches[b].first, last = batches[b].second;
+  for (bool first = true; first || cursor_file_ < plan_.files.size(); first = false) {
     Status skeleton;
     Result<BatchPlan> plan = [&] {
-      if (b > 0) return PlanBatch(first, last);
+      if (!first) return PlanBatch();
       // The first batch's index lookups run while the directories and special files are made.
       std::jthread maker([&] { skeleton = CreateSkeleton(); });
-      return PlanBatch(first, last);
+      return PlanBatch();
     }();
     RETURN_IF_ERROR(skeleton);
     if (!plan.ok()) return plan.status();
     RETURN_IF_ERROR(RestoreBatch(*plan));
+    // A file cut at the batch's end is created if any of its segments wrote into it.
+    if (cursor_reader_ && !batch_.empty()) {
+      cursor_created_ = batch_.back().created.load(std::memory_order_relaxed);
+    }
   }
-  batch_.reset();
+  batch_.clear();
   RETURN_IF_ERROR(CreateLinks());
   // Files have their metadata already (FinishFile). One failure to reach an entry is a warning
   // like any other metadata failure.
@@ -616,6 +630,7 @@ Result<RestoreSummary> RestoreSnapshot(Repository& repo, const Snapshot& snapsho
                                        const WarningSink& warn) {
   if (options.target.empty()) return Status::InvalidArgument("no restore target given (--target)");
   RestoreOptions opts = options;
+  opts.runs_per_batch = std::max<size_t>(opts.runs_per_batch, 1);
   opts.target = std::filesystem::absolute(opts.target).lexically_normal().string();
   while (opts.target.size() > 1 && opts.target.back() == '/') opts.target.pop_back();
   if (opts.target == "/") opts.target.clear();  // restoring to / : snapshot paths are absolute

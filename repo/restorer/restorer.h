@@ -30,6 +30,9 @@ struct RestoreOptions {
   bool overwrite = false;             // replace existing files instead of refusing
   bool verify = false;                // re-read restored files and check them against the ids
   int threads = 0;                    // 0: one per core
+  // Content runs planned per batch: bounds restore's memory whatever the snapshot's size; a file
+  // with more runs is restored in segments over several batches. (Lower only to test that.)
+  size_t runs_per_batch = 262144;
 };
 
 struct RestoreProgress {

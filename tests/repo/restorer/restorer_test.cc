@@ -1,0 +1,93 @@
+// RestoreSnapshot (repo/restorer/restorer.h) on its own: files whose runs do not fit in one
+// restore batch are restored in segments over several batches, byte for byte, holes kept as
+// holes, with --verify; whatever the batch size, down to one run.
+#include "repo/restorer/restorer.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "repo/archiver/archiver.h"
+#include "repo/storage/memory_backend.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/test_repo.h"
+
+namespace repo {
+namespace {
+
+using test::RandomBytes;
+
+void WriteAt(const std::string& path, const Bytes& data, off_t offset, off_t size) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0) << path;
+  ASSERT_EQ(ftruncate(fd, size), 0);
+  ASSERT_EQ(pwrite(fd, data.data(), data.size(), offset), static_cast<ssize_t>(data.size()));
+  close(fd);
+}
+
+class RestorerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto repo = test::InitSmallRepo(storage_, dir_.Sub("cache"), "pw");
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    repo_ = std::move(*repo);
+    std::filesystem::create_directories(src_ + "/d");
+    // About 320 runs at the small chunker's 64 KiB average: a content list.
+    const Bytes big = RandomBytes(20 << 20, 1);
+    test::WriteFile(src_ + "/big.bin", std::string(AsChars(big)));
+    // Data, a 10 MiB hole, data, a trailing 5 MiB hole.
+    WriteAt(src_ + "/sparse.img", RandomBytes(1 << 20, 2), 0, 16 << 20);
+    WriteAt(src_ + "/sparse.img", RandomBytes(300 << 10, 3), 11 << 20, 16 << 20);
+    WriteAt(src_ + "/d/holes-only", {}, 0, 3 << 20);
+    test::WriteFile(src_ + "/d/small.txt", "small\n");
+    test::WriteFile(src_ + "/d/empty", "");
+    SnapshotOptions opts;
+    opts.paths = {src_};
+    auto snap = RunSnapshot(*repo_, opts, nullptr, {});
+    ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+    snapshot_ = snap->snapshot;
+  }
+
+  void RestoreAndCompare(size_t runs_per_batch) {
+    SCOPED_TRACE("runs_per_batch " + std::to_string(runs_per_batch));
+    const std::string target = dir_.Sub("out" + std::to_string(runs_per_batch));
+    RestoreOptions opts;
+    opts.target = target;
+    opts.verify = true;
+    opts.runs_per_batch = runs_per_batch;
+    auto r = RestoreSnapshot(*repo_, snapshot_, opts, nullptr, {});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->files, 5u);
+    EXPECT_EQ(r->verified_files, 5u);
+    for (const char* f : {"big.bin", "sparse.img", "d/holes-only", "d/small.txt", "d/empty"}) {
+      EXPECT_EQ(test::ReadFile(target + src_ + "/" + f), test::ReadFile(src_ + "/" + f)) << f;
+    }
+    struct stat st;
+    ASSERT_EQ(stat((target + src_ + "/sparse.img").c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 16 << 20);
+    EXPECT_LT(st.st_blocks * 512, 4 << 20) << "holes stay holes";
+    ASSERT_EQ(stat((target + src_ + "/d/holes-only").c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 3 << 20);
+    EXPECT_EQ(st.st_blocks, 0);
+  }
+
+  test::TempDir dir_;
+  std::string src_ = dir_.Sub("src");
+  MemoryBackend storage_;
+  std::unique_ptr<Repository> repo_;
+  Snapshot snapshot_;
+};
+
+TEST_F(RestorerTest, FilesLongerThanABatchAreRestoredInSegments) {
+  RestoreAndCompare(7);     // every file with data in several batches
+  RestoreAndCompare(3);     // three runs per batch
+  RestoreAndCompare(100);   // cuts inside big.bin, others whole
+  RestoreAndCompare(1000);  // everything in one batch
+}
+
+}  // namespace
+}  // namespace repo
