@@ -242,6 +242,22 @@ Result<IndexCache*> Repository::index() {
 }
 
 Status Repository::SyncIndex(IndexCache& cache, bool force_rebuild) {
+  // An index file listed but gone when read was replaced meanwhile (by `repair index`; later by
+  // consolidation or prune): list again rather than fail.
+  constexpr int kAttempts = 5;
+  for (int attempt = 1;; ++attempt) {
+    bool vanished = false;
+    RETURN_IF_ERROR(SyncIndexOnce(cache, force_rebuild && attempt == 1, &vanished));
+    if (!vanished) return Status::OK();
+    if (attempt == kAttempts) {
+      return Status::IOError("index files kept vanishing while they were read (" +
+                             std::to_string(kAttempts) +
+                             " listings): is another command replacing them? try again");
+    }
+  }
+}
+
+Status Repository::SyncIndexOnce(IndexCache& cache, bool force_rebuild, bool* vanished) {
   ASSIGN_OR_RETURN(auto listed, backend_->List(FileType::kIndex));
   std::set<std::string> names;
   for (const FileInfo& f : listed) names.insert(f.name);
@@ -266,6 +282,10 @@ Status Repository::SyncIndex(IndexCache& cache, bool force_rebuild) {
     if (have.count(name)) continue;
     const Id id = *Id::ParseHex(name);
     auto file = metadata().Read(FileType::kIndex, id);
+    if (!file.ok() && file.status().code() == StatusCode::kNotFound) {
+      *vanished = true;  // merged later if its replacement says so
+      continue;
+    }
     if (!file.ok() && file.status().code() == StatusCode::kCorruption) {
       return file.status().WithContext("reading the repository index (run 'repo repair index')");
     }

@@ -98,7 +98,11 @@ class Repository {
  private:
   Repository() = default;
   Result<IndexCache*> index();
+  // Merges the index files the cache has not merged (all of them, after a Clear, if one it
+  // merged is gone or `force_rebuild`), listing again while files vanish between list and read.
   Status SyncIndex(IndexCache& cache, bool force_rebuild);
+  // One listing's worth of SyncIndex; sets *vanished if a listed file was gone when read.
+  Status SyncIndexOnce(IndexCache& cache, bool force_rebuild, bool* vanished);
 
   std::unique_ptr<Backend> backend_;
   std::string cache_dir_;

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <set>
+#include <utility>
 
 #include "crypto/aead.h"
 #include "crypto/hash.h"
@@ -488,6 +490,50 @@ TEST_F(RepositoryTest, CachePicksUpIndexFilesWrittenByOthers) {
   }
   auto repo = MustOpen(test::kPassword, cache);
   for (const Id& id : theirs) EXPECT_EQ(GetCode(*repo, id), StatusCode::kOk);
+}
+
+// Runs `replace` (once) right after the first listing of index files: another process replacing
+// them between this one's listing and its reads.
+class ReplaceAfterListing final : public Backend {
+ public:
+  ReplaceAfterListing(Backend& base, std::function<void()> replace)
+      : base_(base), replace_(std::move(replace)) {}
+  std::string Location() const override { return base_.Location(); }
+  Result<std::vector<FileInfo>> List(FileType type) override {
+    auto listed = base_.List(type);
+    if (type == FileType::kIndex && replace_) std::exchange(replace_, nullptr)();
+    return listed;
+  }
+  Result<FileInfo> Stat(const FileHandle& h) override { return base_.Stat(h); }
+  Result<Bytes> Read(const FileHandle& h, uint64_t offset, uint64_t length) override {
+    return base_.Read(h, offset, length);
+  }
+  Status Write(const FileHandle& h, ByteSpan data) override { return base_.Write(h, data); }
+  Status Delete(const FileHandle& h) override { return base_.Delete(h); }
+
+ private:
+  Backend& base_;
+  std::function<void()> replace_;
+};
+
+TEST_F(RepositoryTest, AnIndexFileThatVanishesAfterListingIsSkippedAndTheListingRetried) {
+  auto made = Init();
+  const std::vector<Id> ids = PutBig(*made, 0, 3);
+  const std::vector<FileInfo> before = *storage_.List(FileType::kIndex);
+  ASSERT_EQ(before.size(), 1u);
+  const FileHandle old{FileType::kIndex, before[0].name};
+  const Bytes bytes = *storage_.Read(old, 0, Backend::kToEnd);
+  auto entries = DecodeIndexFile(made->keys().enc_key, bytes, "index");
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  // The same entries in a new file (a new nonce, so a new name), as `repair index` writes them.
+  const Bytes replacement = EncodeIndexFile(made->keys().enc_key, *entries);
+  ReplaceAfterListing racing(storage_, [&] {
+    ASSERT_TRUE(storage_.Write({FileType::kIndex, PlainHash(replacement).Hex()}, replacement).ok());
+    ASSERT_TRUE(storage_.Delete(old).ok());
+  });
+  auto repo = Repository::Open(test::Borrow(racing), Password(test::kPassword), FreshCache());
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  for (const Id& id : ids) EXPECT_EQ(GetCode(**repo, id), StatusCode::kOk);
 }
 
 TEST_F(RepositoryTest, DamagedIndexFileIsReportedWithAHint) {
