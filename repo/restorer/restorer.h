@@ -32,7 +32,7 @@ struct RestoreOptions {
   int threads = 0;                    // 0: one per core
   // Content runs planned per batch: bounds restore's memory whatever the snapshot's size; a file
   // with more runs is restored in segments over several batches. (Lower only to test that.)
-  size_t runs_per_batch = 262144;
+  size_t runs_per_batch = 65536;
 };
 
 struct RestoreProgress {
