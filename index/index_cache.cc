@@ -1,5 +1,6 @@
 #include "index/index_cache.h"
 
+#include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
@@ -268,7 +269,7 @@ class RocksIndexCache final : public IndexCache {
   std::unordered_set<Id, IdHash> overlay_files_;
 };
 
-rocksdb::Options MakeOptions(const IndexCacheOptions& o) {
+Result<rocksdb::Options> MakeOptions(const IndexCacheOptions& o) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.compression = rocksdb::kNoCompression;  // keys and values are random bytes
@@ -286,7 +287,22 @@ rocksdb::Options MakeOptions(const IndexCacheOptions& o) {
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.cache_index_and_filter_blocks = true;  // bounds memory by the block cache size
   table.pin_l0_filter_and_index_blocks_in_cache = true;
+  rocksdb::ConfigOptions config;
+  config.ignore_unknown_options = false;
+  if (!o.table_tuning.empty()) {
+    rocksdb::BlockBasedTableOptions tuned;
+    rocksdb::Status s =
+        rocksdb::GetBlockBasedTableOptionsFromString(config, table, o.table_tuning, &tuned);
+    if (!s.ok()) return Status::InvalidArgument("index cache table tuning: " + s.ToString());
+    table = tuned;
+  }
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  if (!o.db_tuning.empty()) {
+    rocksdb::Options tuned;
+    rocksdb::Status s = rocksdb::GetOptionsFromString(config, options, o.db_tuning, &tuned);
+    if (!s.ok()) return Status::InvalidArgument("index cache DB tuning: " + s.ToString());
+    options = tuned;
+  }
   return options;
 }
 
@@ -301,7 +317,7 @@ Result<std::unique_ptr<IndexCache>> IndexCache::Open(const std::string& dir, con
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IOError("creating index cache directory " + dir + ": " + ec.message());
-  rocksdb::Options options = MakeOptions(o);
+  ASSIGN_OR_RETURN(rocksdb::Options options, MakeOptions(o));
   const std::string db_path = dir + "/rocksdb";
 
   bool destroyed = false;

@@ -309,6 +309,29 @@ TEST_F(IndexCacheTest, CacheOfAnOlderCacheVersionIsWiped) {
   EXPECT_TRUE(c->MergedIndexFiles()->empty());
 }
 
+TEST_F(IndexCacheTest, TuningStringsApplyAndBadOnesAreRejected) {
+  IndexCacheOptions tuned;
+  tuned.table_tuning = "block_size=8192;filter_policy=bloomfilter:6";
+  tuned.db_tuning = "max_bytes_for_level_base=1048576";
+  {
+    auto c = IndexCache::Open(dir(), repo_a_, tuned);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    auto e = PackEntries(pack1_, 1, 50);
+    ASSERT_TRUE((*c)->AddIndexFile(file1_, e).ok());
+    ExpectFound(**c, e);
+  }
+  IndexCacheOptions bad_table;
+  bad_table.table_tuning = "no_such_option=1";
+  auto c1 = IndexCache::Open(dir(), repo_a_, bad_table);
+  ASSERT_FALSE(c1.ok());
+  EXPECT_EQ(c1.status().code(), StatusCode::kInvalidArgument) << c1.status().ToString();
+  IndexCacheOptions bad_db;
+  bad_db.db_tuning = "write_buffer_size=lots";
+  auto c2 = IndexCache::Open(dir(), repo_a_, bad_db);
+  ASSERT_FALSE(c2.ok());
+  EXPECT_EQ(c2.status().code(), StatusCode::kInvalidArgument) << c2.status().ToString();
+}
+
 TEST_F(IndexCacheTest, OpenFailsWhereNoDirectoryCanBeMade) {
   const std::string file = tmp_.Sub("a-file");
   std::ofstream(file) << "x";
