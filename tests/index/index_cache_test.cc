@@ -309,6 +309,43 @@ TEST_F(IndexCacheTest, CacheOfAnOlderCacheVersionIsWiped) {
   EXPECT_TRUE(c->MergedIndexFiles()->empty());
 }
 
+// Many table files, each with several partitions of index and filter, read through a block
+// cache far smaller than they are: every entry is found with its location, by Lookup and by
+// LookupMany, and ids never added are not (the filters must never hide an entry).
+TEST_F(IndexCacheTest, EntriesAcrossManyTablesAndPartitionsAreFoundAfterReopen) {
+  IndexCacheOptions options;
+  options.write_buffer_bytes = 256 << 10;  // a flush every ~2,500 entries
+  options.block_cache_bytes = 64 << 10;
+  std::vector<IndexEntry> all;
+  {
+    auto c = IndexCache::Open(dir(), repo_a_, options);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    for (int f = 0; f < 10; ++f) {
+      auto e = PackEntries(TestId(2100000 + f), 10000 + 3000 * f, 3000);
+      ASSERT_TRUE((*c)->AddIndexFile(TestId(3100000 + f), e).ok());
+      all.insert(all.end(), e.begin(), e.end());
+    }
+  }
+  auto c = IndexCache::Open(dir(), repo_a_, options);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ExpectFound(**c, all);
+  ExpectMissing(**c, PackEntries(pack1_, 900000, 2000));
+  std::vector<Id> ids;
+  for (size_t i = 0; i < all.size(); i += 7) {
+    ids.push_back(all[i].blob);
+    ids.push_back(TestId(800000 + i));  // absent
+  }
+  std::vector<std::optional<BlobLocation>> out;
+  ASSERT_TRUE((*c)->LookupMany(ids, &out).ok());
+  ASSERT_EQ(out.size(), ids.size());
+  for (size_t j = 0; j < ids.size(); j += 2) {
+    ASSERT_TRUE(out[j].has_value()) << ids[j].ShortHex();
+    EXPECT_EQ(*out[j], all[j / 2 * 7].loc);
+    EXPECT_FALSE(out[j + 1].has_value()) << ids[j + 1].ShortHex();
+  }
+  EXPECT_EQ((*c)->MergedIndexFiles()->size(), 10u);
+}
+
 TEST_F(IndexCacheTest, TuningStringsApplyAndBadOnesAreRejected) {
   IndexCacheOptions tuned;
   tuned.table_tuning = "block_size=8192;filter_policy=bloomfilter:6";
