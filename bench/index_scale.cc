@@ -411,7 +411,7 @@ int Main(int argc, char** argv) {
     double extra_us = 1e6 / last.absent_many.ops_per_s - 1e6 / first.absent_many.ops_per_s;
     double est = chunk_us / (chunk_us + std::max(0.0, extra_us));
     std::printf(
-        "estimated ingest speed at %llu vs empty, at %.1f us per chunk: %.0f%% (target >= 80%%): "
+        "estimated ingest speed at %llu vs empty, at %.1f us per chunk: %.1f%% (target >= 80%%): "
         "%s\n",
         static_cast<unsigned long long>(last.blobs), chunk_us, 100 * est, verdict(est >= 0.8));
   }
