@@ -1,5 +1,6 @@
 #include "index/index_cache.h"
 
+#include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
@@ -20,7 +21,7 @@ constexpr char kBlobPrefix = 'b';
 constexpr char kFilePrefix = 'f';
 constexpr char kRepoIdKey[] = "m:repo";
 constexpr char kVersionKey[] = "m:version";
-constexpr char kCacheVersion[] = "1";
+constexpr char kCacheVersion[] = "2";  // 2: partitioned ribbon filters (docs/format.md)
 constexpr size_t kValueSize = Id::kSize + 14;
 
 #if defined(__SANITIZE_THREAD__)
@@ -268,7 +269,7 @@ class RocksIndexCache final : public IndexCache {
   std::unordered_set<Id, IdHash> overlay_files_;
 };
 
-rocksdb::Options MakeOptions(const IndexCacheOptions& o) {
+Result<rocksdb::Options> MakeOptions(const IndexCacheOptions& o) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.compression = rocksdb::kNoCompression;  // keys and values are random bytes
@@ -281,12 +282,49 @@ rocksdb::Options MakeOptions(const IndexCacheOptions& o) {
   // there, and without it each one walks the memtable's skiplist (~2% of a snapshot's CPU).
   options.memtable_whole_key_filtering = true;
   options.memtable_prefix_bloom_size_ratio = 0.05;
+  // Levels sized from the bottom up: 50 M entries (4.4 GB) sit in two levels plus L0 instead of
+  // three, one filter probe less for every absent id.
+  options.level_compaction_dynamic_level_bytes = true;
+  // Chosen with bench/index_scale at 50 M entries (docs/perf.md, "Index cache at 50 M blobs").
+  // Filters and index are partitioned into 4 KiB blocks that live in the block cache, with only
+  // each table's small top level pinned: an unpartitioned filter of a 64 MiB table is ~1 MiB,
+  // larger than one shard of the 64-way sharded block cache, so it was never kept and every
+  // lookup re-read and re-checksummed several of them (the profile of issue 15: 2,700 absent
+  // lookups/s at 50 M). Whole-key filters answer a lookup of an absent id (most of a backup's
+  // lookups) without reading a data block. Ribbon filters (Bloom for memtable flushes, whose
+  // tables are short-lived) take ~30% less memory than Bloom at the same 1% false positive rate,
+  // so the filters of 50 M entries (~45 MB) fit in the 64 MiB block cache.
+  // optimize_filters_for_hits stays off: it drops the last level's filters, which absent ids
+  // need most.
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(o.block_cache_bytes);
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.filter_policy.reset(rocksdb::NewRibbonFilterPolicy(10));
+  table.whole_key_filtering = true;
+  table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+  table.partition_filters = true;
+  table.metadata_block_size = 4096;
   table.cache_index_and_filter_blocks = true;  // bounds memory by the block cache size
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.pin_top_level_index_and_filter = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.optimize_filters_for_memory = true;
+  table.format_version = 5;
+  rocksdb::ConfigOptions config;
+  config.ignore_unknown_options = false;
+  if (!o.table_tuning.empty()) {
+    rocksdb::BlockBasedTableOptions tuned;
+    rocksdb::Status s =
+        rocksdb::GetBlockBasedTableOptionsFromString(config, table, o.table_tuning, &tuned);
+    if (!s.ok()) return Status::InvalidArgument("index cache table tuning: " + s.ToString());
+    table = tuned;
+  }
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  if (!o.db_tuning.empty()) {
+    rocksdb::Options tuned;
+    rocksdb::Status s = rocksdb::GetOptionsFromString(config, options, o.db_tuning, &tuned);
+    if (!s.ok()) return Status::InvalidArgument("index cache DB tuning: " + s.ToString());
+    options = tuned;
+  }
   return options;
 }
 
@@ -301,7 +339,7 @@ Result<std::unique_ptr<IndexCache>> IndexCache::Open(const std::string& dir, con
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IOError("creating index cache directory " + dir + ": " + ec.message());
-  rocksdb::Options options = MakeOptions(o);
+  ASSIGN_OR_RETURN(rocksdb::Options options, MakeOptions(o));
   const std::string db_path = dir + "/rocksdb";
 
   bool destroyed = false;

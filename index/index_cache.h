@@ -26,8 +26,16 @@
 namespace repo {
 
 struct IndexCacheOptions {
-  size_t block_cache_bytes = 32 << 20;  // RocksDB LRU block cache
+  // RocksDB LRU block cache, which also holds the filters and index (docs/perf.md, "Index cache
+  // at 50 M blobs": 64 MiB keeps the filters of 50 M entries; RSS stays ~100 MB).
+  size_t block_cache_bytes = 64 << 20;
   size_t write_buffer_bytes = 8 << 20;
+  // For experiments (bench/index_scale.cc), empty in production: RocksDB option strings applied
+  // over the built-in choices, in RocksDB's "name=value;..." syntax: `db_tuning` for DB and
+  // column family options (GetOptionsFromString), `table_tuning` for the block-based table
+  // (GetBlockBasedTableOptionsFromString). Open fails with InvalidArgument on a bad string.
+  std::string db_tuning;
+  std::string table_tuning;
 };
 
 class IndexCache {

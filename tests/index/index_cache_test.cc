@@ -309,6 +309,66 @@ TEST_F(IndexCacheTest, CacheOfAnOlderCacheVersionIsWiped) {
   EXPECT_TRUE(c->MergedIndexFiles()->empty());
 }
 
+// Many table files, each with several partitions of index and filter, read through a block
+// cache far smaller than they are: every entry is found with its location, by Lookup and by
+// LookupMany, and ids never added are not (the filters must never hide an entry).
+TEST_F(IndexCacheTest, EntriesAcrossManyTablesAndPartitionsAreFoundAfterReopen) {
+  IndexCacheOptions options;
+  options.write_buffer_bytes = 256 << 10;  // a flush every ~2,500 entries
+  options.block_cache_bytes = 64 << 10;
+  std::vector<IndexEntry> all;
+  {
+    auto c = IndexCache::Open(dir(), repo_a_, options);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    for (int f = 0; f < 10; ++f) {
+      auto e = PackEntries(TestId(2100000 + f), 10000 + 3000 * f, 3000);
+      ASSERT_TRUE((*c)->AddIndexFile(TestId(3100000 + f), e).ok());
+      all.insert(all.end(), e.begin(), e.end());
+    }
+  }
+  auto c = IndexCache::Open(dir(), repo_a_, options);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ExpectFound(**c, all);
+  ExpectMissing(**c, PackEntries(pack1_, 900000, 2000));
+  std::vector<Id> ids;
+  for (size_t i = 0; i < all.size(); i += 7) {
+    ids.push_back(all[i].blob);
+    ids.push_back(TestId(800000 + i));  // absent
+  }
+  std::vector<std::optional<BlobLocation>> out;
+  ASSERT_TRUE((*c)->LookupMany(ids, &out).ok());
+  ASSERT_EQ(out.size(), ids.size());
+  for (size_t j = 0; j < ids.size(); j += 2) {
+    ASSERT_TRUE(out[j].has_value()) << ids[j].ShortHex();
+    EXPECT_EQ(*out[j], all[j / 2 * 7].loc);
+    EXPECT_FALSE(out[j + 1].has_value()) << ids[j + 1].ShortHex();
+  }
+  EXPECT_EQ((*c)->MergedIndexFiles()->size(), 10u);
+}
+
+TEST_F(IndexCacheTest, TuningStringsApplyAndBadOnesAreRejected) {
+  IndexCacheOptions tuned;
+  tuned.table_tuning = "block_size=8192;filter_policy=bloomfilter:6";
+  tuned.db_tuning = "max_bytes_for_level_base=1048576";
+  {
+    auto c = IndexCache::Open(dir(), repo_a_, tuned);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    auto e = PackEntries(pack1_, 1, 50);
+    ASSERT_TRUE((*c)->AddIndexFile(file1_, e).ok());
+    ExpectFound(**c, e);
+  }
+  IndexCacheOptions bad_table;
+  bad_table.table_tuning = "no_such_option=1";
+  auto c1 = IndexCache::Open(dir(), repo_a_, bad_table);
+  ASSERT_FALSE(c1.ok());
+  EXPECT_EQ(c1.status().code(), StatusCode::kInvalidArgument) << c1.status().ToString();
+  IndexCacheOptions bad_db;
+  bad_db.db_tuning = "write_buffer_size=lots";
+  auto c2 = IndexCache::Open(dir(), repo_a_, bad_db);
+  ASSERT_FALSE(c2.ok());
+  EXPECT_EQ(c2.status().code(), StatusCode::kInvalidArgument) << c2.status().ToString();
+}
+
 TEST_F(IndexCacheTest, OpenFailsWhereNoDirectoryCanBeMade) {
   const std::string file = tmp_.Sub("a-file");
   std::ofstream(file) << "x";
