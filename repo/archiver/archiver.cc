@@ -94,6 +94,10 @@ class Archiver {
   // Hands the done runs at the front of `file`'s runs to its content list. Called by the walker
   // while it reads the file, then by the thread completing it (pipeline_state.h, FileState).
   void DrainRuns(FileState& file);
+  // Stores the inline runs of `node` (more than a version 2 node holds: a format 1 parent's
+  // unchanged file) as a content list; no data is read. False, with the snapshot failed, if
+  // that fails.
+  bool RelistContent(Node& node, const std::string& path);
   // `first`, complete, gives its content to the links that wait for it.
   void ShareLinkContent(const Node& first);
   void CompleteDir(const std::shared_ptr<DirState>& dir);
@@ -288,6 +292,23 @@ void Archiver::DrainRuns(FileState& file) {
   }
 }
 
+bool Archiver::RelistContent(Node& node, const std::string& path) {
+  ContentWriter relist(store_);
+  Status s;
+  for (const ContentRun& r : node.content.runs) {
+    if (s.ok()) s = relist.Add(r);
+  }
+  if (s.ok()) s = relist.Finish(&node);
+  if (!s.ok()) {
+    Fail(s.WithContext("storing the content list of " + path));
+    return false;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  summary_.tree_blobs += relist.blobs_added();
+  summary_.bytes_added += relist.bytes_added();
+  return true;
+}
+
 void Archiver::ShareLinkContent(const Node& first) {
   for (LinkFollower& f : links_.Share(first)) {
     if (progress_) {
@@ -386,6 +407,10 @@ void Archiver::ReadFile(AtPath at, const std::string& path, Node node,
       previous->mtime_ns == node.mtime_ns && previous->ctime_ns == node.ctime_ns &&
       previous->inode == node.inode) {
     node.content = previous->content;
+    if (node.content.runs.size() > kMaxInlineRuns && !RelistContent(node, path)) {
+      Resolve(dir, slot, std::nullopt);  // the snapshot has failed
+      return;
+    }
     if (node.nlink > 1) links_.NoteReused(node);
     {
       std::lock_guard<std::mutex> lock(mu_);
