@@ -22,11 +22,29 @@ char ChangeModifier(ChangeKind k) {
 
 namespace {
 
-std::vector<std::string> Differences(const Node& a, const Node& b) {
-  std::vector<std::string> what;
-  if (a.type == NodeType::kFile && (a.size != b.size || a.content != b.content)) {
-    what.push_back("content");
+// Whether files `a` and `b` hold the same runs. Their encodings are equal if they do, except
+// across the format boundary: format 1 held every run inline where format 2 lists more than
+// kMaxInlineRuns, so such a pair is compared run by run.
+Result<bool> SameContent(BlobStore& store, const Node& a, const Node& b, const std::string& path) {
+  if (a.size != b.size) return false;
+  if (a.content == b.content) return true;
+  const bool a_long = a.content.runs.size() > kMaxInlineRuns;
+  const bool b_long = b.content.runs.size() > kMaxInlineRuns;
+  if (!(a_long && b.content.list) && !(b_long && a.content.list)) return false;
+  ContentReader ra(store, a, path), rb(store, b, path);
+  for (ContentRun x, y;;) {
+    ASSIGN_OR_RETURN(bool more_a, ra.Next(&x));
+    ASSIGN_OR_RETURN(bool more_b, rb.Next(&y));
+    if (more_a != more_b) return false;
+    if (!more_a) return true;
+    if (!(x == y)) return false;
   }
+}
+
+// `same_content`: for files, whether SameContent holds.
+std::vector<std::string> Differences(const Node& a, const Node& b, bool same_content) {
+  std::vector<std::string> what;
+  if (a.type == NodeType::kFile && !same_content) what.push_back("content");
   if (a.mode != b.mode) what.push_back("mode");
   if (a.uid != b.uid || a.gid != b.gid || a.user != b.user || a.group != b.group) {
     what.push_back("owner");
@@ -80,7 +98,11 @@ class Differ {
       RETURN_IF_ERROR(Below(a, path, ChangeKind::kRemoved));
       return Below(b, path, ChangeKind::kAdded);
     }
-    std::vector<std::string> what = Differences(a, b);
+    bool same_content = true;
+    if (a.type == NodeType::kFile) {
+      ASSIGN_OR_RETURN(same_content, SameContent(store_, a, b, path));
+    }
+    std::vector<std::string> what = Differences(a, b, same_content);
     if (!what.empty()) {
       const bool content = what.front() == "content";
       Report(content ? ChangeKind::kModified : ChangeKind::kMetadata, path, b, std::move(what));
