@@ -98,6 +98,8 @@ class Archiver {
   // unchanged file) as a content list; no data is read. False, with the snapshot failed, if
   // that fails.
   bool RelistContent(Node& node, const std::string& path);
+  // Adds the blobs and bytes a finished content list stored to the summary and the progress.
+  void CountContentList(const ContentWriter& content);
   // `first`, complete, gives its content to the links that wait for it.
   void ShareLinkContent(const Node& first);
   void CompleteDir(const std::shared_ptr<DirState>& dir);
@@ -270,12 +272,7 @@ void Archiver::CompleteFile(const std::shared_ptr<FileState>& file) {
   if (Status s = content.Finish(&file->node); !s.ok()) {
     return Fail(s.WithContext("storing the content list of " + file->node.name));
   }
-  if (content.blobs_added() > 0 || content.bytes_added() > 0) {
-    std::lock_guard<std::mutex> lock(mu_);
-    summary_.tree_blobs += content.blobs_added();
-    summary_.bytes_added += content.bytes_added();
-  }
-  if (progress_) progress_->bytes_added += content.bytes_added();
+  CountContentList(content);
   if (file->first_link) ShareLinkContent(file->node);
   Resolve(file->dir, file->slot, std::move(file->node));
 }
@@ -303,10 +300,18 @@ bool Archiver::RelistContent(Node& node, const std::string& path) {
     Fail(s.WithContext("storing the content list of " + path));
     return false;
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  summary_.tree_blobs += relist.blobs_added();
-  summary_.bytes_added += relist.bytes_added();
+  CountContentList(relist);
   return true;
+}
+
+void Archiver::CountContentList(const ContentWriter& content) {
+  if (content.blobs_added() == 0 && content.bytes_added() == 0) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    summary_.tree_blobs += content.blobs_added();
+    summary_.bytes_added += content.bytes_added();
+  }
+  if (progress_) progress_->bytes_added += content.bytes_added();
 }
 
 void Archiver::ShareLinkContent(const Node& first) {

@@ -4,6 +4,18 @@
 #include <utility>
 
 namespace repo {
+namespace {
+
+// The plaintext of tree blob `id`, errors naming `what`; tells `on_blob` (if set) it was loaded.
+Result<Bytes> GetTreeBlob(BlobStore& store, const Id& id, const std::string& what,
+                          const std::function<void(const Id&)>& on_blob) {
+  auto bytes = store.Get(BlobType::kTree, id);
+  if (!bytes.ok()) return bytes.status().WithContext(what);
+  if (on_blob) on_blob(id);
+  return bytes;
+}
+
+}  // namespace
 
 ListingReader::ListingReader(BlobStore& store, std::vector<Id> root, std::string what)
     : store_(store), root_(std::move(root)), what_(std::move(what)) {}
@@ -11,18 +23,14 @@ ListingReader::ListingReader(BlobStore& store, std::vector<Id> root, std::string
 Status ListingReader::Start() {
   started_ = true;
   if (root_.empty()) return Status::Corruption(what_ + ": directory has no tree blobs");
-  auto first = store_.Get(BlobType::kTree, root_[0]);
-  if (!first.ok()) return first.status().WithContext(what_);
-  if (on_blob_) on_blob_(root_[0]);
-  if (!first->empty() && (*first)[0] == kTreeVersionV1) {
+  ASSIGN_OR_RETURN(Bytes first, GetTreeBlob(store_, root_[0], what_, on_blob_));
+  if (!first.empty() && first[0] == kTreeVersionV1) {
     // Format 1: the listing's pieces, concatenated, encode it whole.
     v1_ = true;
-    Bytes all = std::move(*first);
+    Bytes all = std::move(first);
     for (size_t i = 1; i < root_.size(); ++i) {
-      auto b = store_.Get(BlobType::kTree, root_[i]);
-      if (!b.ok()) return b.status().WithContext(what_);
-      if (on_blob_) on_blob_(root_[i]);
-      all.insert(all.end(), b->begin(), b->end());
+      ASSIGN_OR_RETURN(Bytes b, GetTreeBlob(store_, root_[i], what_, on_blob_));
+      all.insert(all.end(), b.begin(), b.end());
     }
     ASSIGN_OR_RETURN(v1_nodes_, DecodeTreeV1(all, what_));
     return Status::OK();
@@ -31,16 +39,14 @@ Status ListingReader::Start() {
     return Status::Corruption(what_ + ": a listing of tree version 2 has one root blob, not " +
                               std::to_string(root_.size()));
   }
-  ASSIGN_OR_RETURN(TreeBlob blob, DecodeTreeBlob(*first, TreeBlobKind::kListing, what_));
+  ASSIGN_OR_RETURN(TreeBlob blob, DecodeTreeBlob(first, TreeBlobKind::kListing, what_));
   stack_.push_back(Frame{std::move(blob), 0});
   return Status::OK();
 }
 
 Status ListingReader::Push(const Id& child, uint8_t level, const std::string& first_name) {
-  auto bytes = store_.Get(BlobType::kTree, child);
-  if (!bytes.ok()) return bytes.status().WithContext(what_);
-  if (on_blob_) on_blob_(child);
-  ASSIGN_OR_RETURN(TreeBlob blob, DecodeTreeBlob(*bytes, TreeBlobKind::kListing, what_));
+  ASSIGN_OR_RETURN(Bytes bytes, GetTreeBlob(store_, child, what_, on_blob_));
+  ASSIGN_OR_RETURN(TreeBlob blob, DecodeTreeBlob(bytes, TreeBlobKind::kListing, what_));
   const std::string* first = blob.level > 0       ? &blob.children[0].first_name
                              : blob.nodes.empty() ? nullptr
                                                   : &blob.nodes[0].name;
@@ -120,10 +126,8 @@ ContentReader::ContentReader(BlobStore& store, const Node& file, std::string wha
 Status ContentReader::Start() {
   started_ = true;
   if (!list_) return Status::OK();
-  auto bytes = store_.Get(BlobType::kTree, *list_);
-  if (!bytes.ok()) return bytes.status().WithContext(what_);
-  if (on_blob_) on_blob_(*list_);
-  ASSIGN_OR_RETURN(TreeBlob blob, DecodeTreeBlob(*bytes, TreeBlobKind::kContent, what_));
+  ASSIGN_OR_RETURN(Bytes bytes, GetTreeBlob(store_, *list_, what_, on_blob_));
+  ASSIGN_OR_RETURN(TreeBlob blob, DecodeTreeBlob(bytes, TreeBlobKind::kContent, what_));
   if (blob.extent() != size_) {
     return Status::Corruption(what_ + ": its content list covers " + std::to_string(blob.extent()) +
                               " bytes, the file has " + std::to_string(size_));
@@ -133,10 +137,8 @@ Status ContentReader::Start() {
 }
 
 Status ContentReader::Push(const Id& child, uint8_t level, uint64_t extent, uint64_t base) {
-  auto bytes = store_.Get(BlobType::kTree, child);
-  if (!bytes.ok()) return bytes.status().WithContext(what_);
-  if (on_blob_) on_blob_(child);
-  ASSIGN_OR_RETURN(TreeBlob blob, DecodeTreeBlob(*bytes, TreeBlobKind::kContent, what_));
+  ASSIGN_OR_RETURN(Bytes bytes, GetTreeBlob(store_, child, what_, on_blob_));
+  ASSIGN_OR_RETURN(TreeBlob blob, DecodeTreeBlob(bytes, TreeBlobKind::kContent, what_));
   if (blob.level != level || blob.extent() != extent) {
     return Status::Corruption(what_ + ": content list blob " + child.ShortHex() +
                               " does not fit where its parent puts it");
