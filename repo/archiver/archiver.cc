@@ -38,7 +38,42 @@ int64_t NowNs() {
       .count();
 }
 
-using NodeMap = std::map<std::string, Node>;
+// The parent snapshot's listing of a directory, read alongside the walk of the directory, both
+// in name order: a blob per level of it in memory, whatever the directory's size. A listing that
+// cannot be read is warned about once; from there on its files are read again.
+class PreviousListing {
+ public:
+  // `previous`: the directory in the parent snapshot (null, or not a directory: none).
+  PreviousListing(BlobStore& store, const Node* previous, const std::string& path,
+                  const WarningSink& warn)
+      : warn_(warn) {
+    if (previous && previous->type == NodeType::kDir) {
+      reader_.emplace(store, previous->subtree, "parent snapshot tree of " + path);
+    }
+  }
+
+  // The node named `name` in the listing, or null; valid until the next call.
+  // REQUIRES: names increase from call to call.
+  const Node* Find(const std::string& name) {
+    while (reader_ && (!has_ || node_.name < name)) {
+      auto more = reader_->Next(&node_);
+      if (!more.ok()) {
+        if (warn_) warn_(more.status().message() + " (reading files again)");
+        reader_.reset();
+      } else if (!*more) {
+        reader_.reset();
+      }
+      has_ = reader_.has_value();
+    }
+    return has_ && node_.name == name ? &node_ : nullptr;
+  }
+
+ private:
+  const WarningSink& warn_;
+  std::optional<ListingReader> reader_;  // until the end or an error
+  Node node_;                            // the reader's current node, if has_
+  bool has_ = false;
+};
 
 class Archiver {
  public:
@@ -103,6 +138,11 @@ class Archiver {
   // `first`, complete, gives its content to the links that wait for it.
   void ShareLinkContent(const Node& first);
   void CompleteDir(const std::shared_ptr<DirState>& dir);
+  std::shared_ptr<DirState> NewDir() {
+    auto dir = std::make_shared<DirState>();
+    dir->listing.emplace(store_, TreeBlobKind::kListing);
+    return dir;
+  }
   void Worker();
   // Stores a batch of chunks (ids hashed together) and completes the files they finish. The
   // vectors are the worker's, reused from batch to batch.
@@ -121,7 +161,6 @@ class Archiver {
     if (progress_) progress_->errors++;
     if (warn_) warn_(message);
   }
-  std::optional<NodeMap> LoadPrevious(const Node* previous, const std::string& path);
 
   Repository& repo_;
   BlobStore& store_;
@@ -350,59 +389,56 @@ bool Archiver::FollowLink(Node& node, const std::shared_ptr<DirState>& dir, size
 
 void Archiver::Resolve(const std::shared_ptr<DirState>& dir, size_t slot,
                        std::optional<Node> node) {
-  dir->children[slot] = std::move(node);
+  {
+    std::lock_guard<std::mutex> lock(dir->mu);
+    const size_t k = slot - dir->written;
+    if (k >= dir->window.size()) dir->window.resize(k + 1);
+    dir->window[k] = DirState::Slot{true, std::move(node)};
+    while (!dir->window.empty() && dir->window.front().resolved) {
+      const std::optional<Node>& child = dir->window.front().node;
+      if (child && !failed()) {
+        Status s = dir->listing->AddNode(*child);
+        if (!s.ok()) Fail(s.WithContext("storing the listing of " + dir->node.name));
+      }
+      dir->window.pop_front();
+      ++dir->written;
+    }
+  }
   if (dir->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) CompleteDir(dir);
 }
 
 void Archiver::CompleteDir(const std::shared_ptr<DirState>& dir) {
   if (failed()) return;
-  std::vector<Node> nodes;
-  nodes.reserve(dir->children.size());
-  for (auto& c : dir->children) {
-    if (c) nodes.push_back(std::move(*c));
-  }
-  dir->children.clear();
-  auto stored = StoreTree(store_, nodes);
-  if (!stored.ok()) {
-    Fail(stored.status().WithContext("storing tree of " + dir->node.name));
+  // Every child has resolved, and so has gone to the listing.
+  auto root = dir->listing->Finish();
+  if (!root.ok()) {
+    Fail(root.status().WithContext("storing the listing of " + dir->node.name));
     return;
   }
+  std::vector<Id> subtree{*root};
   {
     std::lock_guard<std::mutex> lock(mu_);
-    summary_.tree_blobs += stored->blobs_added;
-    summary_.bytes_added += stored->bytes_added;
+    summary_.tree_blobs += dir->listing->blobs_added();
+    summary_.bytes_added += dir->listing->bytes_added();
     if (dir->parent) {  // the root is not a directory of its own
       if (!dir->previous_subtree) {
         ++summary_.dirs_new;
-      } else if (*dir->previous_subtree == stored->blobs) {
+      } else if (*dir->previous_subtree == subtree) {
         ++summary_.dirs_unchanged;
       } else {
         ++summary_.dirs_changed;
       }
     }
   }
-  if (progress_) progress_->bytes_added += stored->bytes_added;
+  if (progress_) progress_->bytes_added += dir->listing->bytes_added();
   if (!dir->parent) {
     std::lock_guard<std::mutex> lock(mu_);
-    root_tree_ = std::move(stored->blobs);
+    root_tree_ = std::move(subtree);
     return;
   }
   if (progress_) progress_->dirs++;
-  dir->node.subtree = std::move(stored->blobs);
+  dir->node.subtree = std::move(subtree);
   Resolve(dir->parent, dir->slot, std::move(dir->node));
-}
-
-std::optional<NodeMap> Archiver::LoadPrevious(const Node* previous, const std::string& path) {
-  if (!previous || previous->type != NodeType::kDir) return std::nullopt;
-  auto nodes = LoadTree(store_, previous->subtree, "parent snapshot tree of " + path);
-  if (!nodes.ok()) {
-    // A damaged parent only costs re-reading: warn and carry on without it.
-    if (warn_) warn_(nodes.status().message() + " (reading files again)");
-    return std::nullopt;
-  }
-  NodeMap map;
-  for (Node& n : *nodes) map.emplace(n.name, std::move(n));
-  return map;
 }
 
 void Archiver::ReadFile(AtPath at, const std::string& path, Node node,
@@ -535,7 +571,7 @@ void Archiver::WalkEntry(int dirfd, const std::string& path, const std::string& 
     Resolve(dir, slot, std::move(node).value());
     return;
   }
-  auto child = std::make_shared<DirState>();
+  auto child = NewDir();
   child->node = std::move(node).value();
   child->parent = dir;
   child->slot = slot;
@@ -559,20 +595,14 @@ void Archiver::WalkDir(int fd, const std::string& path, const std::shared_ptr<Di
     return;  // stored as an empty directory
   }
   const std::vector<std::string>& names = *listed;
-  std::optional<NodeMap> prev = LoadPrevious(previous, path);
-  dir->children.resize(names.size());
+  PreviousListing prev(store_, previous, path, warn_);
   dir->pending.fetch_add(static_cast<int64_t>(names.size()), std::memory_order_relaxed);
   for (size_t i = 0; i < names.size(); ++i) {
     if (failed()) {
       Resolve(dir, i, std::nullopt);
       continue;
     }
-    const Node* p = nullptr;
-    if (prev) {
-      auto it = prev->find(names[i]);
-      if (it != prev->end()) p = &it->second;
-    }
-    WalkEntry(fd, JoinPath(path, names[i]), names[i], dir, i, p, root_dev);
+    WalkEntry(fd, JoinPath(path, names[i]), names[i], dir, i, prev.Find(names[i]), root_dev);
   }
 }
 
@@ -609,21 +639,18 @@ void Archiver::WalkTargets(const std::shared_ptr<DirState>& root,
     CloseWalkDir(root_fd);
     return;
   }
-  // Depth-first over the trie; `dir` (open as `dirfd`) holds `t`'s children.
+  // Depth-first over the trie; `dir` (open as `dirfd`) holds `t`'s children; `previous` is it in
+  // the parent snapshot.
   std::function<void(const PathTrie&, int, const std::string&, const std::shared_ptr<DirState>&,
-                     const std::optional<NodeMap>&)>
+                     const Node*)>
       walk = [&](const PathTrie& t, int dirfd, const std::string& path,
-                 const std::shared_ptr<DirState>& dir, const std::optional<NodeMap>& prev) {
-        dir->children.resize(t.children.size());
+                 const std::shared_ptr<DirState>& dir, const Node* previous) {
+        PreviousListing prev(store_, previous, path, warn_);
         dir->pending.fetch_add(static_cast<int64_t>(t.children.size()));
         size_t slot = 0;
         for (const auto& [name, sub] : t.children) {
           const std::string child_path = JoinPath(path, name);
-          const Node* p = nullptr;
-          if (prev) {
-            auto it = prev->find(name);
-            if (it != prev->end()) p = &it->second;
-          }
+          const Node* p = prev.Find(name);
           struct stat st;
           const bool found = fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
           if (sub.target) {
@@ -637,14 +664,14 @@ void Archiver::WalkTargets(const std::shared_ptr<DirState>& root,
               Warn(node.status().message());
               Resolve(dir, slot, std::nullopt);
             } else {
-              auto child = std::make_shared<DirState>();
+              auto child = NewDir();
               child->node = std::move(node).value();
               child->parent = dir;
               child->slot = slot;
               if (p && p->type == NodeType::kDir) child->previous_subtree = p->subtree;
               int fd = OpenWalkDir(dirfd, name, child_path, kPassDirFlags);
               if (fd >= 0) {  // else stored as an empty directory
-                walk(sub, fd, child_path, child, LoadPrevious(p, child_path));
+                walk(sub, fd, child_path, child, p);
                 CloseWalkDir(fd);
               }
               if (child->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -655,7 +682,7 @@ void Archiver::WalkTargets(const std::shared_ptr<DirState>& root,
           ++slot;
         }
       };
-  walk(trie, root_fd, "/", root, LoadPrevious(prev, "/"));
+  walk(trie, root_fd, "/", root, prev);
   CloseWalkDir(root_fd);
 }
 
@@ -665,7 +692,7 @@ Result<std::vector<Id>> Archiver::Run(const std::optional<std::vector<Id>>& pare
   std::vector<std::thread> workers;
   for (int i = 0; i < n; ++i) workers.emplace_back([this] { Worker(); });
 
-  auto root = std::make_shared<DirState>();
+  auto root = NewDir();
   if (opts_.stdin_fd >= 0) {
     Node node;
     node.type = NodeType::kFile;
@@ -676,7 +703,6 @@ Result<std::vector<Id>> Archiver::Run(const std::optional<std::vector<Id>>& pare
     node.user = UserName(node.uid);
     node.group = GroupName(node.gid);
     node.mtime_ns = node.ctime_ns = NowNs();
-    root->children.resize(1);
     root->pending.fetch_add(1);
     auto file = std::make_shared<FileState>(store_);
     file->node = std::move(node);

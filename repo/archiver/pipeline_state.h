@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -22,15 +23,28 @@
 
 namespace repo {
 
-// A directory whose tree is not stored yet: it completes when its walk has finished and every
+// A directory whose listing is not stored yet: it completes when its walk has finished and every
 // child has resolved (pending reaches 0).
+//
+// Its children go to `listing` in name order as soon as every child before them has resolved,
+// so a directory of any size holds only the children from the first unresolved one to the last
+// one the walk has reached (bounded by what is in flight) and a blob per level of its listing.
 struct DirState {
-  Node node;                                  // its own metadata; subtree filled on completion
-  std::vector<std::optional<Node>> children;  // by slot (name order); nullopt: left out
+  Node node;  // its own metadata; subtree filled on completion
   std::atomic<int64_t> pending{1};
   std::shared_ptr<DirState> parent;                 // null for the root
-  size_t slot = 0;                                  // its place in the parent's children
+  size_t slot = 0;                                  // its place among the parent's children
   std::optional<std::vector<Id>> previous_subtree;  // in the parent snapshot
+
+  // A child's place: resolved once it is known, with nullopt if it is left out.
+  struct Slot {
+    bool resolved = false;
+    std::optional<Node> node;
+  };
+  std::mutex mu;                          // guards what follows
+  std::deque<Slot> window;                // the slots from `written` on, as far as any has resolved
+  size_t written = 0;                     // slots handed to `listing` (or left out) so far
+  std::optional<TreeBlobWriter> listing;  // set by the archiver when it creates the state
 };
 
 // A run of a file whose chunk may still be on its way to the store: a worker writes `run` and

@@ -65,20 +65,22 @@ class Differ {
   Status Dirs(const std::vector<Id>& a, const std::vector<Id>& b, const std::string& path) {
     if (a == b) return Status::OK();
     const std::string what = "tree of " + (path.empty() ? "/" : path);
-    ASSIGN_OR_RETURN(std::vector<Node> left, LoadTree(store_, a, what));
-    ASSIGN_OR_RETURN(std::vector<Node> right, LoadTree(store_, b, what));
-    size_t i = 0, j = 0;
-    while (i < left.size() || j < right.size()) {
-      if (j == right.size() || (i < left.size() && left[i].name < right[j].name)) {
-        RETURN_IF_ERROR(Whole(left[i], path + "/" + left[i].name, ChangeKind::kRemoved));
-        ++i;
-      } else if (i == left.size() || right[j].name < left[i].name) {
-        RETURN_IF_ERROR(Whole(right[j], path + "/" + right[j].name, ChangeKind::kAdded));
-        ++j;
+    // A merge of the two listings, each read as a stream (a blob per level at a time).
+    ListingReader left(store_, a, what), right(store_, b, what);
+    Node l, r;
+    ASSIGN_OR_RETURN(bool has_l, left.Next(&l));
+    ASSIGN_OR_RETURN(bool has_r, right.Next(&r));
+    while (has_l || has_r) {
+      if (!has_r || (has_l && l.name < r.name)) {
+        RETURN_IF_ERROR(Whole(l, path + "/" + l.name, ChangeKind::kRemoved));
+        ASSIGN_OR_RETURN(has_l, left.Next(&l));
+      } else if (!has_l || r.name < l.name) {
+        RETURN_IF_ERROR(Whole(r, path + "/" + r.name, ChangeKind::kAdded));
+        ASSIGN_OR_RETURN(has_r, right.Next(&r));
       } else {
-        RETURN_IF_ERROR(Both(left[i], right[j], path + "/" + left[i].name));
-        ++i;
-        ++j;
+        RETURN_IF_ERROR(Both(l, r, path + "/" + l.name));
+        ASSIGN_OR_RETURN(has_l, left.Next(&l));
+        ASSIGN_OR_RETURN(has_r, right.Next(&r));
       }
     }
     return Status::OK();

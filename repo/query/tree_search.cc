@@ -35,11 +35,12 @@ Result<std::shared_ptr<const TreeSearch::DirMatches>> TreeSearch::Match(
   if (path_patterns_) key += '/' + dir_path;
   if (auto it = memo_.find(key); it != memo_.end()) return it->second;
 
-  ASSIGN_OR_RETURN(std::vector<Node> nodes,
-                   LoadTree(store_, tree, "tree of " + (dir_path.empty() ? "/" : dir_path)));
+  ListingReader listing(store_, tree, "tree of " + (dir_path.empty() ? "/" : dir_path));
   ++dirs_loaded_;
   auto out = std::make_shared<DirMatches>();
-  for (Node& n : nodes) {
+  for (Node n;;) {
+    ASSIGN_OR_RETURN(bool more, listing.Next(&n));
+    if (!more) break;
     const std::string path = dir_path + "/" + n.name;
     DirMatches::Item item;
     item.name = n.name;

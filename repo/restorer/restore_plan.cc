@@ -1,10 +1,5 @@
 #include "repo/restorer/restore_plan.h"
 
-#include <algorithm>
-#include <map>
-#include <set>
-#include <string_view>
-
 #include "repo/model/path_glob.h"
 #include "repo/model/tree_io.h"
 
@@ -41,70 +36,74 @@ bool RestoreSelects(const RestoreOptions& options, const std::string& path, bool
   return RestoreSelectsImpl(options, path, is_dir, &descend_only);
 }
 
-Result<RestorePlan> PlanRestore(BlobStore& store, const std::vector<Id>& root_tree,
-                                const RestoreOptions& options) {
-  RestorePlan plan;
-  auto target_path = [&](const std::string& snapshot_path) {
-    return options.target + snapshot_path;
-  };
-  std::map<std::pair<uint64_t, uint64_t>, std::string> first_link;  // (dev, ino) -> target path
-  std::set<std::string> created_dirs;
-  // Directories seen but not yet needed (only walked through to reach an include).
-  std::map<std::string, Node> pending_dirs;
-  std::string known_parent;  // the last parent whose chain is done: its ancestors are too
-  auto need_dir_chain = [&](const std::string& snap_path) {
-    // Make every ancestor directory of snap_path part of the restore.
-    const size_t last = snap_path.rfind('/');
-    if (last == std::string::npos || last == 0) return;
-    const std::string_view parent(snap_path.data(), last);
-    if (parent == known_parent) return;  // a sibling of the previous entry: the common case
-    std::vector<std::string> chain;
-    for (size_t end = snap_path.rfind('/'); end != std::string::npos && end > 0;
-         end = snap_path.rfind('/', end - 1)) {
-      chain.push_back(snap_path.substr(0, end));
+struct RestoreWalk::Frame {
+  ListingReader listing;
+  std::string path;  // in the snapshot ("" for the root)
+  Node node;         // the directory's own node (not for the root)
+};
+
+RestoreWalk::RestoreWalk(BlobStore& store, const std::vector<Id>& root_tree,
+                         const RestoreOptions& options)
+    : store_(store), options_(options) {
+  stack_.push_back(Frame{ListingReader(store, root_tree, "tree of /"), "", Node()});
+}
+
+RestoreWalk::~RestoreWalk() = default;
+
+void RestoreWalk::CreateAncestors() {
+  for (; created_ < stack_.size(); ++created_) {
+    const Frame& f = stack_[created_];
+    queued_.push_back(RestoreStep{RestoreStep::Kind::kDir, options_.target + f.path, f.node, ""});
+  }
+}
+
+Result<bool> RestoreWalk::Next(RestoreStep* step) {
+  for (;;) {
+    if (!queued_.empty()) {
+      *step = std::move(queued_.front());
+      queued_.pop_front();
+      return true;
     }
-    std::reverse(chain.begin(), chain.end());
-    for (const auto& d : chain) {
-      if (created_dirs.insert(d).second) {
-        auto it = pending_dirs.find(d);
-        if (it != pending_dirs.end()) plan.dirs.emplace_back(target_path(d), it->second);
+    if (stack_.empty()) return false;
+    Frame& top = stack_.back();
+    Node n;
+    ASSIGN_OR_RETURN(bool more, top.listing.Next(&n));
+    if (!more) {
+      if (created_ == stack_.size() && stack_.size() > 1) {
+        queued_.push_back(RestoreStep{RestoreStep::Kind::kDirDone, options_.target + top.path,
+                                      std::move(top.node), ""});
+        --created_;
       }
+      stack_.pop_back();
+      continue;
     }
-    known_parent.assign(parent);
-  };
-  RETURN_IF_ERROR(
-      WalkTree(store, root_tree, [&](const std::string& path, const Node& n) -> Result<bool> {
-        bool descend_only = false;
-        if (!RestoreSelectsImpl(options, path, n.type == NodeType::kDir, &descend_only)) {
-          return false;
-        }
-        if (n.type == NodeType::kDir) {
-          pending_dirs[path] = n;
-          if (!descend_only) {
-            need_dir_chain(path);
-            if (created_dirs.insert(path).second) plan.dirs.emplace_back(target_path(path), n);
-          }
-          return true;
-        }
-        need_dir_chain(path);
-        const std::string target = target_path(path);
-        if (n.type == NodeType::kFile) {
-          if (n.nlink > 1) {
-            auto [it, first] = first_link.emplace(std::make_pair(n.device, n.inode), target);
-            if (!first) {
-              plan.links.emplace_back(target, it->second);
-              return false;
-            }
-          }
-          plan.files.push_back({target, n});
-          plan.total_files++;
-          plan.total_bytes += n.size;
-        } else {
-          plan.others.emplace_back(target, n);
-        }
-        return false;
-      }));
-  return plan;
+    std::string path = top.path + "/" + n.name;
+    bool descend_only = false;
+    if (!RestoreSelectsImpl(options_, path, n.type == NodeType::kDir, &descend_only)) continue;
+    if (n.type == NodeType::kDir) {
+      const std::string what = "tree of " + path;
+      ListingReader listing(store_, n.subtree, what);
+      stack_.push_back(Frame{std::move(listing), std::move(path), std::move(n)});
+      if (!descend_only) CreateAncestors();
+      continue;
+    }
+    CreateAncestors();
+    RestoreStep s;
+    s.path = options_.target + path;
+    if (n.type != NodeType::kFile) {
+      s.kind = RestoreStep::Kind::kOther;
+    } else if (n.nlink <= 1) {
+      s.kind = RestoreStep::Kind::kFile;
+    } else if (auto [it, first] = first_link_.emplace(std::make_pair(n.device, n.inode), s.path);
+               first) {
+      s.kind = RestoreStep::Kind::kFile;
+    } else {
+      s.kind = RestoreStep::Kind::kLink;
+      s.link_to = it->second;
+    }
+    s.node = std::move(n);
+    queued_.push_back(std::move(s));
+  }
 }
 
 }  // namespace repo

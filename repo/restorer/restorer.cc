@@ -120,14 +120,22 @@ class Restorer {
   Result<RestoreSummary> Run(const Snapshot& snapshot);
 
  private:
-  Status CheckConflicts();
+  // A walk of its own before anything is written: every step's target must be free (unless
+  // --overwrite; skipped into an empty directory), and the progress's totals.
+  Status Survey(const std::vector<Id>& root, bool check_conflicts);
   bool TargetIsEmpty();
+  // Takes the next batch from the walk: its steps, and its files up to
+  // RestoreOptions::runs_per_batch runs and steps (the last file cut into a segment if it has
+  // more), with their countdowns and the targets of their blobs. False when nothing is left.
+  Result<bool> CollectBatch(BatchPlan* plan);
+  // Where the batch's blobs are (batched index lookups), grouped by pack. Uses no path
+  // resolver, so it may run beside CreateSkeleton.
+  Status LocateBatch(BatchPlan* plan);
+  // The batch's directories and other nodes.
   Status CreateSkeleton();
-  Status CreateLinks();
-  // Starts the next batch: the files from the cursor on, up to RestoreOptions::runs_per_batch runs
-  // (the last one cut into a segment if it has more), their countdowns, and where their blobs are
-  // (batched index lookups). Uses no path resolver, so it may run beside CreateSkeleton.
-  Result<BatchPlan> PlanBatch();
+  // After the batch's contents: its hardlinks, then the metadata of its other nodes and of the
+  // directories it finished (files have theirs already: FinishFile).
+  Status FinishSkeleton();
   // Writes the batch's files with one worker per core.
   Status RestoreBatch(BatchPlan& plan);
   Status RestorePack(PackReader& reader, const std::vector<IndexEntry>& blobs,
@@ -150,7 +158,7 @@ class Restorer {
     for (int i = 0; i < n; ++i) threads.emplace_back(worker);
     for (auto& t : threads) t.join();
   }
-  // --verify: re-reads every restored file, spread over one worker per core.
+  // --verify: re-reads the batch's files that it finished, spread over one worker per core.
   Status VerifyFiles();
   // Re-reads `f` (found with `resolver`) and checks its size, its holes (read a bounded piece
   // at a time) and the ids of its blobs: up to kDecodeBatch adjacent runs, within kDecodeBytes
@@ -176,58 +184,62 @@ class Restorer {
   const bool as_root_ = geteuid() == 0;
   PathResolver resolver_;  // the calling thread's (workers have their own)
 
-  // The batch of files being written (PlanBatch, RestoreBatch): plan_.files[batch_begin_ + i] is
-  // batch_[i] (a deque: its atomics never move).
-  size_t batch_begin_ = 0;
+  std::optional<RestoreWalk> walk_;  // set by Run
+  // The batch being restored (CollectBatch ... FinishSkeleton): its steps other than files, in
+  // walk order, and its files, files_[i] being batch_[i] (a deque: its atomics never move).
+  std::vector<RestoreStep> steps_;
+  std::vector<PlannedFile> files_;
   std::deque<BatchFile> batch_;
-  // Where the next batch starts: plan_.files[cursor_file_], from the run `cursor_reader_` (when
-  // set) is at, at `cursor_offset_`; `cursor_created_`: its earlier segments created it.
-  size_t cursor_file_ = 0;
+  // The file whose runs are being taken, which a batch cut at its end leaves in `cursor_file_`
+  // for the next one to go on with: the run `cursor_reader_` is at, at `cursor_offset_`.
+  std::optional<PlannedFile> cursor_file_;
   std::optional<ContentReader> cursor_reader_;
   uint64_t cursor_offset_ = 0;
-  bool cursor_created_ = false;
   std::array<std::mutex, 64> create_mu_;  // batch file i is created under create_mu_[i % 64]
 
   std::mutex mu_;
   RestoreSummary summary_;
-  RestorePlan plan_;  // set first, by Run
 };
 
-Status Restorer::CheckConflicts() {
-  if (opts_.overwrite) return Status::OK();
-  auto check = [this](const std::string& path) -> Status {
+Status Restorer::Survey(const std::vector<Id>& root, bool check_conflicts) {
+  RestoreWalk walk(store_, root, opts_);
+  for (RestoreStep step;;) {
+    ASSIGN_OR_RETURN(bool more, walk.Next(&step));
+    if (!more) return Status::OK();
+    if (step.kind == RestoreStep::Kind::kFile && progress_) {
+      progress_->total_files++;
+      progress_->total_bytes += step.node.size;
+    }
+    if (!check_conflicts || step.kind == RestoreStep::Kind::kDirDone) continue;
     struct stat st;
-    if (Lstat(path, &st)) {
-      return Status::AlreadyExists(path +
+    if (!Lstat(step.path, &st)) continue;
+    if (step.kind != RestoreStep::Kind::kDir) {
+      return Status::AlreadyExists(step.path +
                                    " exists; restore into an empty directory or use --overwrite");
     }
-    return Status::OK();
-  };
-  for (const auto& f : plan_.files) RETURN_IF_ERROR(check(f.path));
-  for (const auto& [path, n] : plan_.others) RETURN_IF_ERROR(check(path));
-  for (const auto& [path, first] : plan_.links) RETURN_IF_ERROR(check(path));
-  for (const auto& [path, n] : plan_.dirs) {
-    struct stat st;
-    if (Lstat(path, &st) && !S_ISDIR(st.st_mode)) {
-      return Status::AlreadyExists(path + " exists and is not a directory; use --overwrite");
+    if (!S_ISDIR(st.st_mode)) {
+      return Status::AlreadyExists(step.path + " exists and is not a directory; use --overwrite");
     }
   }
-  return Status::OK();
 }
 
 Status Restorer::CreateSkeleton() {
-  for (const auto& [path, n] : plan_.dirs) {
-    ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(path));
-    struct stat st;
-    if (fstatat(at.dir, at.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
-      if (unlinkat(at.dir, at.name, 0) != 0) return Status::FromErrno(errno, "replacing " + path);
+  for (const RestoreStep& step : steps_) {
+    const std::string& path = step.path;
+    const Node& n = step.node;
+    if (step.kind == RestoreStep::Kind::kDir) {
+      ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(path));
+      struct stat st;
+      if (fstatat(at.dir, at.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+        if (unlinkat(at.dir, at.name, 0) != 0) return Status::FromErrno(errno, "replacing " + path);
+      }
+      if (mkdirat(at.dir, at.name, 0700) != 0 && errno != EEXIST) {
+        return Status::FromErrno(errno, "creating directory " + path);
+      }
+      ++summary_.dirs;
+      continue;
     }
-    if (mkdirat(at.dir, at.name, 0700) != 0 && errno != EEXIST) {
-      return Status::FromErrno(errno, "creating directory " + path);
-    }
-    ++summary_.dirs;
-  }
-  for (const auto& [path, n] : plan_.others) {
+    if (step.kind != RestoreStep::Kind::kOther) continue;
     ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(path));
     if (opts_.overwrite) unlinkat(at.dir, at.name, 0);
     int rc = 0;
@@ -262,17 +274,33 @@ Status Restorer::CreateSkeleton() {
   return Status::OK();
 }
 
-// After the contents: a link's first path is created by whichever worker writes it first.
-Status Restorer::CreateLinks() {
+// A link's first path is a file of this batch or an earlier one, which has been created (every
+// file is, by the end of its first batch).
+Status Restorer::FinishSkeleton() {
   PathResolver first_resolver;  // a link needs both of its ends open at once
-  for (const auto& [path, first] : plan_.links) {
-    ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(path));
-    ASSIGN_OR_RETURN(AtPath first_at, first_resolver.Resolve(first));
+  for (const RestoreStep& step : steps_) {
+    if (step.kind != RestoreStep::Kind::kLink) continue;
+    ASSIGN_OR_RETURN(AtPath at, resolver_.Resolve(step.path));
+    ASSIGN_OR_RETURN(AtPath first_at, first_resolver.Resolve(step.link_to));
     if (opts_.overwrite) unlinkat(at.dir, at.name, 0);
     if (linkat(first_at.dir, first_at.name, at.dir, at.name, 0) != 0) {
-      return Status::FromErrno(errno, "linking " + path + " to " + first);
+      return Status::FromErrno(errno, "linking " + step.path + " to " + step.link_to);
     }
     ++summary_.others;
+  }
+  // One failure to reach an entry is a warning like any other metadata failure. A directory's
+  // kDirDone comes after everything inside it, so nothing disturbs the times set.
+  for (const RestoreStep& step : steps_) {
+    if (step.kind != RestoreStep::Kind::kOther && step.kind != RestoreStep::Kind::kDirDone) {
+      continue;
+    }
+    struct stat st;
+    if (step.kind == RestoreStep::Kind::kOther && !Lstat(step.path, &st)) {
+      continue;  // skipped (socket, device)
+    }
+    auto at = resolver_.Resolve(step.path);
+    Status s = at.ok() ? ApplyMetadata(*at, step.path, step.node, as_root_) : at.status();
+    if (!s.ok()) Warn(s.message());
   }
   return Status::OK();
 }
@@ -297,7 +325,7 @@ Result<int> Restorer::CreateFile(const PlannedFile& f, PathResolver& resolver) {
 
 Result<int> Restorer::OpenTarget(uint32_t i, OpenFiles& open) {
   if (int fd = open.Find(i); fd >= 0) return fd;
-  const PlannedFile& f = plan_.files[batch_begin_ + i];
+  const PlannedFile& f = files_[i];
   BatchFile& b = batch_[i];
   int fd = -1;
   if (!b.created.load(std::memory_order_acquire)) {
@@ -329,7 +357,7 @@ void Restorer::FinishFile(const PlannedFile& f, int fd) {
 
 Status Restorer::WriteBlob(const std::vector<Target>& targets, ByteSpan plain, OpenFiles& open) {
   for (const Target& t : targets) {
-    const PlannedFile& f = plan_.files[batch_begin_ + t.file];
+    const PlannedFile& f = files_[t.file];
     ASSIGN_OR_RETURN(int fd, OpenTarget(t.file, open));
     RETURN_IF_ERROR(PwriteAll(fd, plain, t.offset, "writing " + f.path));
     if (progress_) progress_->bytes += plain.size();
@@ -350,23 +378,19 @@ Status Restorer::RestorePack(PackReader& reader, const std::vector<IndexEntry>& 
   });
 }
 
-Result<BatchPlan> Restorer::PlanBatch() {
-  batch_begin_ = cursor_file_;
+Result<bool> Restorer::CollectBatch(BatchPlan* plan) {
+  steps_.clear();
+  files_.clear();
   batch_.clear();
-  BatchPlan plan;
-  for (size_t runs = 0; cursor_file_ < plan_.files.size() && runs < opts_.runs_per_batch;) {
-    const PlannedFile& f = plan_.files[cursor_file_];
-    const uint32_t i = static_cast<uint32_t>(batch_.size());
-    BatchFile& b = batch_.emplace_back();
-    if (cursor_reader_) {
-      b.created.store(cursor_created_, std::memory_order_relaxed);  // a file's later segment
-    } else {
-      cursor_reader_.emplace(store_, f.node, f.path);
-      cursor_offset_ = 0;
-    }
+  size_t units = 0;  // runs and steps taken
+  // Takes the runs of the file at the cursor into the batch, to the end of the file or of the
+  // batch (at least one, so that every batch moves on).
+  auto take_runs = [&]() -> Status {
+    const uint32_t i = static_cast<uint32_t>(files_.size() - 1);
+    BatchFile& b = batch_[i];
     uint32_t writes = 0;
     bool ended = false;
-    while (runs < opts_.runs_per_batch) {
+    for (size_t taken = 0; taken == 0 || units < opts_.runs_per_batch; ++taken, ++units) {
       ContentRun r;
       ASSIGN_OR_RETURN(bool more, cursor_reader_->Next(&r));
       if (!more) {
@@ -374,23 +398,52 @@ Result<BatchPlan> Restorer::PlanBatch() {
         break;
       }
       if (!r.hole) {
-        plan.targets[r.blob].push_back({i, cursor_offset_});
+        plan->targets[r.blob].push_back({i, cursor_offset_});
         ++writes;
       }
       cursor_offset_ += r.length;
-      ++runs;
     }
     b.writes_left.store(writes, std::memory_order_relaxed);
     b.last_segment = ended;
-    if (writes == 0 && ended) plan.no_content.push_back(i);
-    if (!ended) break;  // goes on in the next batch
-    cursor_reader_.reset();
-    ++cursor_file_;
+    // A segment without data creates the file all the same, so that it exists (for links, and
+    // the next segment) once the batch is done.
+    if (writes == 0) plan->no_content.push_back(i);
+    if (ended) {
+      cursor_reader_.reset();
+      cursor_file_.reset();
+    } else if (!cursor_file_) {
+      cursor_file_ = files_.back();  // for the next batch
+    }
+    return Status::OK();
+  };
+  if (cursor_file_) {  // a file cut at the end of the last batch goes on
+    files_.push_back(*cursor_file_);
+    batch_.emplace_back().created.store(true, std::memory_order_relaxed);
+    RETURN_IF_ERROR(take_runs());
   }
+  while (!cursor_reader_ && units < opts_.runs_per_batch) {
+    RestoreStep step;
+    ASSIGN_OR_RETURN(bool more, walk_->Next(&step));
+    if (!more) break;
+    ++units;
+    if (step.kind != RestoreStep::Kind::kFile) {
+      steps_.push_back(std::move(step));
+      continue;
+    }
+    files_.push_back(PlannedFile{std::move(step.path), std::move(step.node)});
+    batch_.emplace_back();
+    cursor_reader_.emplace(store_, files_.back().node, files_.back().path);
+    cursor_offset_ = 0;
+    RETURN_IF_ERROR(take_runs());
+  }
+  return !steps_.empty() || !files_.empty();
+}
+
+Status Restorer::LocateBatch(BatchPlan* plan) {
   // Where each blob is, grouped by pack: batched index lookups.
   std::vector<Id> ids;
-  ids.reserve(plan.targets.size());
-  for (const auto& [id, t] : plan.targets) ids.push_back(id);
+  ids.reserve(plan->targets.size());
+  for (const auto& [id, t] : plan->targets) ids.push_back(id);
   std::map<Id, std::vector<IndexEntry>> by_pack;
   constexpr size_t kLookupBatch = 4096;
   std::vector<std::optional<BlobLocation>> locs;
@@ -406,21 +459,20 @@ Result<BatchPlan> Restorer::PlanBatch() {
       by_pack[locs[k]->pack].push_back(IndexEntry{some[k], *locs[k]});
     }
   }
-  plan.packs.assign(std::make_move_iterator(by_pack.begin()),
-                    std::make_move_iterator(by_pack.end()));
+  plan->packs.assign(std::make_move_iterator(by_pack.begin()),
+                     std::make_move_iterator(by_pack.end()));
   // In offset order, so that adjacent blobs are fetched in one read.
-  for (auto& [pack, blobs] : plan.packs) {
+  for (auto& [pack, blobs] : plan->packs) {
     std::sort(blobs.begin(), blobs.end(),
               [](const IndexEntry& a, const IndexEntry& b) { return a.loc.offset < b.loc.offset; });
   }
-  return plan;
+  return Status::OK();
 }
 
 Status Restorer::RestoreBatch(BatchPlan& plan) {
   auto& packs = plan.packs;
   const auto& targets = plan.targets;
   const auto& no_content = plan.no_content;
-  const size_t begin = batch_begin_;
   std::atomic<size_t> next_pack{0}, next_empty{0};
   std::atomic<bool> stop{false};
   Status failed;
@@ -438,11 +490,11 @@ Status Restorer::RestoreBatch(BatchPlan& plan) {
       if (!s.ok()) return fail(s);
     }
     for (size_t k; !stop && (k = next_empty.fetch_add(1)) < no_content.size();) {
-      const PlannedFile& f = plan_.files[begin + no_content[k]];
-      auto fd = OpenTarget(no_content[k], open);  // created already if earlier segments wrote
+      const uint32_t i = no_content[k];
+      auto fd = OpenTarget(i, open);  // created already if an earlier segment was
       if (!fd.ok()) return fail(fd.status());
-      FinishFile(f, *fd);
-      open.Close(no_content[k]);
+      if (batch_[i].last_segment) FinishFile(files_[i], *fd);
+      open.Close(i);
     }
   };
   RunWorkers(worker);
@@ -458,8 +510,9 @@ Status Restorer::VerifyFiles() {
   auto worker = [&] {
     PathResolver resolver;
     Bytes buf;
-    for (size_t i; !stop && (i = next.fetch_add(1)) < plan_.files.size();) {
-      Status s = Verify(plan_.files[i], resolver, buf);
+    for (size_t i; !stop && (i = next.fetch_add(1)) < files_.size();) {
+      if (!batch_[i].last_segment) continue;  // verified once its last segment is written
+      Status s = Verify(files_[i], resolver, buf);
       if (s.ok()) continue;
       std::lock_guard<std::mutex> lock(fail_mu);
       if (failed.ok()) failed = s;
@@ -467,7 +520,9 @@ Status Restorer::VerifyFiles() {
     }
   };
   RunWorkers(worker);
-  if (failed.ok()) summary_.verified_files += plan_.files.size();
+  if (failed.ok()) {
+    for (const BatchFile& b : batch_) summary_.verified_files += b.last_segment;
+  }
   return failed;
 }
 
@@ -578,48 +633,27 @@ bool Restorer::TargetIsEmpty() {
 }
 
 Result<RestoreSummary> Restorer::Run(const Snapshot& snapshot) {
-  ASSIGN_OR_RETURN(plan_, PlanRestore(store_, snapshot.tree, opts_));
-  if (progress_) {
-    progress_->total_files += plan_.total_files;
-    progress_->total_bytes += plan_.total_bytes;
-  }
   // Into a new or empty directory nothing can be in the way (and O_EXCL still guards each file).
-  const bool empty_target = TargetIsEmpty();
+  const bool check_conflicts = !opts_.overwrite && !TargetIsEmpty();
+  if (progress_ || check_conflicts) RETURN_IF_ERROR(Survey(snapshot.tree, check_conflicts));
   if (!opts_.target.empty()) RETURN_IF_ERROR(MakeDirectories(opts_.target));
-  if (!empty_target) RETURN_IF_ERROR(CheckConflicts());
-  for (bool first = true; first || cursor_file_ < plan_.files.size(); first = false) {
-    Status skeleton;
-    Result<BatchPlan> plan = [&] {
-      if (!first) return PlanBatch();
-      // The first batch's index lookups run while the directories and special files are made.
+  walk_.emplace(store_, snapshot.tree, opts_);
+  for (;;) {
+    BatchPlan plan;
+    ASSIGN_OR_RETURN(bool any, CollectBatch(&plan));
+    if (!any) break;
+    // The batch's index lookups run while its directories and special files are made.
+    Status skeleton, located;
+    {
       std::jthread maker([&] { skeleton = CreateSkeleton(); });
-      return PlanBatch();
-    }();
-    RETURN_IF_ERROR(skeleton);
-    if (!plan.ok()) return plan.status();
-    RETURN_IF_ERROR(RestoreBatch(*plan));
-    // A file cut at the batch's end is created if any of its segments wrote into it.
-    if (cursor_reader_ && !batch_.empty()) {
-      cursor_created_ = batch_.back().created.load(std::memory_order_relaxed);
+      located = LocateBatch(&plan);
     }
+    RETURN_IF_ERROR(skeleton);
+    RETURN_IF_ERROR(located);
+    RETURN_IF_ERROR(RestoreBatch(plan));
+    RETURN_IF_ERROR(FinishSkeleton());
+    if (opts_.verify) RETURN_IF_ERROR(VerifyFiles());
   }
-  batch_.clear();
-  RETURN_IF_ERROR(CreateLinks());
-  // Files have their metadata already (FinishFile). One failure to reach an entry is a warning
-  // like any other metadata failure.
-  auto apply = [this](const std::string& path, const Node& n) {
-    auto at = resolver_.Resolve(path);
-    Status s = at.ok() ? ApplyMetadata(*at, path, n, as_root_) : at.status();
-    if (!s.ok()) Warn(s.message());
-  };
-  for (const auto& [path, n] : plan_.others) {
-    struct stat st;
-    if (!Lstat(path, &st)) continue;  // skipped above (socket, device)
-    apply(path, n);
-  }
-  // Directories last, deepest first: creating their contents changed their times.
-  for (auto it = plan_.dirs.rbegin(); it != plan_.dirs.rend(); ++it) apply(it->first, it->second);
-  if (opts_.verify) RETURN_IF_ERROR(VerifyFiles());
   return summary_;
 }
 

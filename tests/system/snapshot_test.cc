@@ -181,8 +181,6 @@ TEST_F(SnapshotTest, UnchangedGigabyteTreeReadsNothingAndAddsOnlyTheSnapshotFile
   EXPECT_EQ(forced["data_blobs"].Int(), 0);
 }
 
-// ---- Hardlinks ---------------------------------------------------------------------------------
-
 // Reads `path` whole (empty if it cannot be read).
 std::string ReadWhole(const std::string& path) {
   std::string out;
@@ -193,6 +191,70 @@ std::string ReadWhole(const std::string& path) {
   close(fd);
   return out;
 }
+
+// A directory is written and compared with its parent's listing as a stream (docs/design.md,
+// "Memory bounds"): in one of 12,000 files, spread over many tree blobs, 100 files are removed,
+// 100 added between the names that stay and one is changed. The second snapshot reuses exactly
+// the unchanged files, and diff, find and restore see the listing whole.
+TEST_F(SnapshotTest, LargeDirectoryIsMergedWithItsParentByName) {
+  constexpr int kFiles = 12000;
+  const std::string src = dir_.Sub("src");
+  std::filesystem::create_directories(src + "/sub");
+  auto name = [](int i) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "f%05d", i);
+    return std::string(buf);
+  };
+  for (int i = 0; i < 2 * kFiles; i += 2) WriteFile(src + "/" + name(i), "file " + name(i));
+  WriteFile(src + "/sub/inner", "below");
+  JsonValue first = Snapshot({src});
+  ASSERT_EQ(first["files_new"].Int(), kFiles + 1);
+  EXPECT_GT(first["tree_blobs"].Int(), 3) << "the listing should span several tree blobs";
+
+  for (int k = 0; k < 100; ++k) std::filesystem::remove(src + "/" + name(k * 100));
+  for (int k = 0; k < 100; ++k)
+    WriteFile(src + "/" + name(k * 120 + 1), "new " + name(k * 120 + 1));
+  WriteFile(src + "/" + name(7002), "changed, and longer than before");
+  JsonValue second = Snapshot({src});
+  EXPECT_EQ(second["files_unchanged"].Int(), kFiles - 100 - 1 + 1);  // + sub/inner
+  EXPECT_EQ(second["files_new"].Int(), 100);
+  EXPECT_EQ(second["files_changed"].Int(), 1);
+  EXPECT_EQ(second["bytes_read"].Int(),
+            static_cast<int64_t>(100 * std::string("new f00001").size() +
+                                 std::string("changed, and longer than before").size()));
+
+  RunResult diff = cli_.Run({"diff", first["snapshot_id"].Str(), second["snapshot_id"].Str()});
+  ASSERT_EQ(diff.exit_code, 0) << diff.err;
+  int added = 0, removed = 0, modified = 0;
+  for (const std::string& line : SplitLines(diff.out)) {
+    if (line.find(src + "/f") == std::string::npos) continue;
+    added += line[0] == '+';
+    removed += line[0] == '-';
+    modified += line[0] == 'M';
+  }
+  EXPECT_EQ(added, 100);
+  EXPECT_EQ(removed, 100);
+  EXPECT_EQ(modified, 1);
+
+  RunResult find = cli_.Run({"find", "f00121", "f00100"});
+  ASSERT_EQ(find.exit_code, 0) << find.err;
+  EXPECT_NE(find.out.find(src + "/f00121"), std::string::npos) << find.out;
+
+  const std::string target = dir_.Sub("restored");
+  RunResult restore = cli_.Run({"restore", "latest", "--target", target});
+  ASSERT_EQ(restore.exit_code, 0) << restore.err;
+  size_t restored = 0;
+  for (const auto& e : std::filesystem::directory_iterator(target + src)) {
+    restored += e.is_regular_file();
+  }
+  EXPECT_EQ(restored, static_cast<size_t>(kFiles));
+  EXPECT_EQ(ReadWhole(target + src + "/" + name(121)), "new " + name(121));
+  EXPECT_EQ(ReadWhole(target + src + "/" + name(7002)), "changed, and longer than before");
+  EXPECT_EQ(ReadWhole(target + src + "/" + name(7004)), "file " + name(7004));
+  EXPECT_EQ(ReadWhole(target + src + "/sub/inner"), "below");
+}
+
+// ---- Hardlinks ---------------------------------------------------------------------------------
 
 // Package trees and `cp -al` backups hold many links to one file: the snapshot reads such a file
 // once (docs/design.md, "Snapshot pipeline"), and restore links its paths again.

@@ -1,6 +1,6 @@
-// PlanRestore (repo/restorer/restore_plan.h) on hand-built trees in a memory repository: what
+// RestoreWalk (repo/restorer/restore_plan.h) on hand-built trees in a memory repository: what
 // `repo restore` creates, and where, for a whole snapshot, --include and --exclude, and hardlink
-// groups; the target prefix and the totals.
+// groups; the target prefix, the end of each directory, and a tree that cannot be loaded.
 #include "repo/restorer/restore_plan.h"
 
 #include <gtest/gtest.h>
@@ -20,6 +20,47 @@ namespace {
 using Paths = std::vector<std::string>;
 
 constexpr char kTarget[] = "/restore/here";
+
+// The steps of a walk sorted by kind, each list in walk order (the restorer takes them a batch
+// at a time), with the totals restore's progress counts.
+struct RestorePlan {
+  std::vector<std::pair<std::string, Node>> dirs;
+  std::vector<PlannedFile> files;
+  std::vector<std::pair<std::string, Node>> others;
+  std::vector<std::pair<std::string, std::string>> links;
+  Paths done;  // kDirDone
+  uint64_t total_files = 0;
+  uint64_t total_bytes = 0;
+};
+
+Result<RestorePlan> PlanRestore(BlobStore& store, const std::vector<Id>& root,
+                                const RestoreOptions& o) {
+  RestoreWalk walk(store, root, o);
+  RestorePlan plan;
+  for (RestoreStep step;;) {
+    ASSIGN_OR_RETURN(bool more, walk.Next(&step));
+    if (!more) return plan;
+    switch (step.kind) {
+      case RestoreStep::Kind::kDir:
+        plan.dirs.emplace_back(step.path, step.node);
+        break;
+      case RestoreStep::Kind::kFile:
+        ++plan.total_files;
+        plan.total_bytes += step.node.size;
+        plan.files.push_back({step.path, step.node});
+        break;
+      case RestoreStep::Kind::kOther:
+        plan.others.emplace_back(step.path, step.node);
+        break;
+      case RestoreStep::Kind::kLink:
+        plan.links.emplace_back(step.path, step.link_to);
+        break;
+      case RestoreStep::Kind::kDirDone:
+        plan.done.push_back(step.path);
+        break;
+    }
+  }
+}
 
 class RestorePlanTest : public ::testing::Test {
  protected:
@@ -310,6 +351,29 @@ TEST_F(RestorePlanTest, AHardlinkGroupWhoseFirstPathIsNotSelectedRestoresTheNext
   plan = Plan(root, {"/d2/h3"});
   EXPECT_EQ(PathsOf(plan.files), Targets({"/d2/h3"}));
   EXPECT_TRUE(plan.links.empty());
+}
+
+// Restore applies a directory's metadata at its kDirDone: after everything inside it, so deepest
+// first, and only for directories it created.
+TEST_F(RestorePlanTest, EachCreatedDirectoryEndsAfterEverythingInsideIt) {
+  RestoreOptions o;
+  o.target = kTarget;
+  RestoreWalk walk(*store_, DeepTree(), o);
+  Paths order;
+  for (RestoreStep step;;) {
+    auto more = walk.Next(&step);
+    ASSERT_TRUE(more.ok()) << more.status().ToString();
+    if (!*more) break;
+    order.push_back((step.kind == RestoreStep::Kind::kDirDone ? "done " : "") +
+                    step.path.substr(std::string(kTarget).size()));
+  }
+  EXPECT_EQ(order, (Paths{"/a", "/a/b", "/a/b/c", "/a/b/c/deep.txt", "/a/b/c/other", "done /a/b/c",
+                          "/a/b/empty", "done /a/b/empty", "/a/b/ln", "/a/b/sib", "/a/b/sib/f",
+                          "done /a/b/sib", "done /a/b", "/a/x", "done /a", "/top", "/top/y",
+                          "done /top"}));
+
+  RestorePlan plan = Plan(DeepTree(), {"/a/b/c/deep.txt"});
+  EXPECT_EQ(plan.done, Targets({"/a/b/c", "/a/b", "/a"}));
 }
 
 TEST_F(RestorePlanTest, ATreeThatCannotBeLoadedStopsThePlan) {

@@ -1,6 +1,7 @@
 // RestoreSnapshot (repo/restorer/restorer.h) on its own: files whose runs do not fit in one
 // restore batch are restored in segments over several batches, byte for byte, holes kept as
-// holes, with --verify; whatever the batch size, down to one run.
+// holes, with --verify; hardlinks and directory times come out right; whatever the batch size,
+// down to one run.
 #include "repo/restorer/restorer.h"
 
 #include <fcntl.h>
@@ -45,6 +46,14 @@ class RestorerTest : public ::testing::Test {
     WriteAt(src_ + "/d/holes-only", {}, 0, 3 << 20);
     test::WriteFile(src_ + "/d/small.txt", "small\n");
     test::WriteFile(src_ + "/d/empty", "");
+    // A hardlink in a later directory (linked once the batch holding its first path is done),
+    // and directory times that restoring their contents must not disturb.
+    std::filesystem::create_directories(src_ + "/e");
+    ASSERT_EQ(link((src_ + "/d/small.txt").c_str(), (src_ + "/e/link").c_str()), 0);
+    for (const char* d : {"/d", "/e", ""}) {
+      const timespec times[2] = {{1500000000, 0}, {1500000000 + d[0], 0}};
+      ASSERT_EQ(utimensat(AT_FDCWD, (src_ + d).c_str(), times, 0), 0);
+    }
     SnapshotOptions opts;
     opts.paths = {src_};
     auto snap = RunSnapshot(*repo_, opts, nullptr, {});
@@ -73,6 +82,14 @@ class RestorerTest : public ::testing::Test {
     ASSERT_EQ(stat((target + src_ + "/d/holes-only").c_str(), &st), 0);
     EXPECT_EQ(st.st_size, 3 << 20);
     EXPECT_EQ(st.st_blocks, 0);
+    struct stat a, b;
+    ASSERT_EQ(stat((target + src_ + "/d/small.txt").c_str(), &a), 0);
+    ASSERT_EQ(stat((target + src_ + "/e/link").c_str(), &b), 0);
+    EXPECT_EQ(a.st_ino, b.st_ino) << "the hardlink is a link again";
+    for (const char* d : {"/d", "/e", ""}) {
+      ASSERT_EQ(stat((target + src_ + d).c_str(), &st), 0);
+      EXPECT_EQ(st.st_mtim.tv_sec, 1500000000 + d[0]) << "mtime of " << src_ << d;
+    }
   }
 
   test::TempDir dir_;
