@@ -182,6 +182,14 @@ class RocksIndexCache final : public IndexCache {
     return Status::OK();
   }
 
+  Status CatchUp() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!shared_ || ignore_db_) return Status::OK();
+    }
+    return FromRocks(db_->TryCatchUpWithPrimary(), "index cache: catching up with the primary");
+  }
+
   // The location stored for `blob`, or Corruption if the entry is malformed.
   static Result<BlobLocation> DecodeFound(const Id& blob, std::string_view value) {
     auto loc = DecodeValue(value);

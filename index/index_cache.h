@@ -55,6 +55,10 @@ class IndexCache {
   virtual Status LookupMany(std::span<const Id> ids,
                             std::vector<std::optional<BlobLocation>>* out) = 0;
 
+  // Shared mode: reads what the primary has written since this process opened the cache (RocksDB
+  // TryCatchUpWithPrimary). The primary: nothing to do.
+  virtual Status CatchUp() = 0;
+
   // The index files merged so far.
   virtual Result<std::vector<Id>> MergedIndexFiles() = 0;
   // Records `entries` and marks index file `file` merged, atomically.

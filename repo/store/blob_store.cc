@@ -1,6 +1,7 @@
 #include "repo/store/blob_store.h"
 
 #include <algorithm>
+#include <thread>
 #include <utility>
 
 #include "crypto/hash.h"
@@ -17,6 +18,39 @@ namespace {
 // (≤ max chunk or a 1 MiB tree piece, sealed) plus its header and trailer.
 size_t PackReserve(const RepositoryConfig& c) {
   return size_t{c.pack_size} + std::max<size_t>(c.chunker.max_size, 1 << 20) + (256 << 10);
+}
+
+// Ids looked up on one thread at most; a larger FindMany spreads over the cores.
+constexpr size_t kLookupSlice = 1024;
+
+// cache.LookupMany of `ids` into *out, in slices of at least kLookupSlice ids run on one thread
+// per core: a lookup of an id whose index block is not in RocksDB's block cache costs a read and
+// a checksum (most of `dump` at millions of small blobs: docs/perf.md, "Ingest and read at 1 KiB
+// chunks").
+Status LookupSpread(IndexCache& cache, std::span<const Id> ids,
+                    std::vector<std::optional<BlobLocation>>* out) {
+  const size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()),
+                                          ids.size() / kLookupSlice);
+  if (threads <= 1) return cache.LookupMany(ids, out);
+  out->assign(ids.size(), std::nullopt);
+  const size_t per = (ids.size() + threads - 1) / threads;
+  std::vector<Status> statuses(threads);
+  std::vector<std::vector<std::optional<BlobLocation>>> parts(threads);
+  {
+    std::vector<std::jthread> helpers;
+    for (size_t t = 1; t < threads; ++t) {
+      helpers.emplace_back([&, t] {
+        statuses[t] =
+            cache.LookupMany(ids.subspan(t * per, std::min(per, ids.size() - t * per)), &parts[t]);
+      });
+    }
+    statuses[0] = cache.LookupMany(ids.subspan(0, per), &parts[0]);
+  }
+  for (size_t t = 0; t < threads; ++t) {
+    RETURN_IF_ERROR(statuses[t]);
+    std::copy(parts[t].begin(), parts[t].end(), out->begin() + static_cast<ptrdiff_t>(t * per));
+  }
+  return Status::OK();
 }
 
 }  // namespace
@@ -192,8 +226,22 @@ Status BlobStore::FindMany(std::span<const Id> ids, std::vector<std::optional<Bl
     }
   }
   std::vector<std::optional<BlobLocation>> found;
-  RETURN_IF_ERROR(cache_.LookupMany(ask, &found));
+  RETURN_IF_ERROR(LookupSpread(cache_, ask, &found));
   for (size_t k = 0; k < ask.size(); ++k) (*out)[where[k]] = found[k];
+  if (!refresh_) return Status::OK();
+  // Another process may have indexed the ids missed since the cache was brought up to date.
+  std::vector<Id> missed;
+  std::vector<size_t> missed_at;
+  for (size_t k = 0; k < ask.size(); ++k) {
+    if (!found[k]) {
+      missed.push_back(ask[k]);
+      missed_at.push_back(where[k]);
+    }
+  }
+  if (missed.empty()) return Status::OK();
+  RETURN_IF_ERROR(refresh_());
+  RETURN_IF_ERROR(LookupSpread(cache_, missed, &found));
+  for (size_t k = 0; k < missed.size(); ++k) (*out)[missed_at[k]] = found[k];
   return Status::OK();
 }
 
@@ -216,6 +264,10 @@ Result<Bytes> BlobStore::Get(BlobType type, const Id& id) {
     }
   }
   if (!loc) {
+    ASSIGN_OR_RETURN(loc, cache_.Lookup(id));
+  }
+  if (!loc && refresh_) {  // another process may have indexed it since
+    RETURN_IF_ERROR(refresh_());
     ASSIGN_OR_RETURN(loc, cache_.Lookup(id));
   }
   if (!loc)

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -68,6 +69,12 @@ class BlobStore {
   Result<std::optional<BlobLocation>> Find(const Id& id);
   // Find for many ids at once (one batched cache lookup): (*out)[i] is where ids[i] is.
   Status FindMany(std::span<const Id> ids, std::vector<std::optional<BlobLocation>>* out);
+  // Called once when a read (Get, Find, FindMany) misses, before it gives up on the ids it missed:
+  // brings the index cache up to date with the index files other processes wrote since, so that
+  // a long-running process finds their blobs (Repository sets it). Writes never call it (a miss
+  // is the common case there; another process's blob stored again costs only space).
+  void SetRefresher(std::function<Status()> refresh) { refresh_ = std::move(refresh); }
+
   // Writes the open pack and an index file for every pack not yet indexed. After OK, every
   // blob Put so far is durable and findable by other processes.
   Status Flush();
@@ -95,6 +102,7 @@ class BlobStore {
   const MasterKeys& keys_;
   const RepositoryConfig& config_;
   IndexCache& cache_;
+  std::function<Status()> refresh_;  // set before use, then only read
 
   mutable std::mutex mu_;
   std::condition_variable written_;   // signalled when a pack or index file write finishes

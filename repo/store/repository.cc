@@ -304,8 +304,16 @@ Result<BlobStore*> Repository::blobs() {
   if (!blobs_) {
     ASSIGN_OR_RETURN(IndexCache * cache, index());
     blobs_ = std::make_unique<BlobStore>(*backend_, keys_, config_, *cache);
+    blobs_->SetRefresher([this] { return RefreshIndex(); });
   }
   return blobs_.get();
+}
+
+Status Repository::RefreshIndex() {
+  std::lock_guard<std::mutex> lock(refresh_mu_);
+  ASSIGN_OR_RETURN(IndexCache * cache, index());
+  RETURN_IF_ERROR(cache->CatchUp());
+  return SyncIndex(*cache, false);
 }
 
 Result<RepairIndexReport> Repository::RepairIndex() {

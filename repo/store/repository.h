@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,11 @@ class Repository {
   // files (merging new ones, rebuilding it if it is stale or missing).
   Result<BlobStore*> blobs();
 
+  // Brings the index cache up to date with index files written since it was last (by other
+  // processes): catches up with the primary's writes when shared, then merges what is new. The
+  // blob store calls it when a read misses; safe to call from any thread.
+  Status RefreshIndex();
+
   // True once blobs() has opened the index cache in shared mode: another process holds it, and
   // this one reads it as a RocksDB secondary (docs/design.md, "Several processes at once").
   bool index_cache_shared() const { return cache_ && cache_->shared(); }
@@ -113,6 +119,7 @@ class Repository {
   GearTable gear_{};
   std::unique_ptr<IndexCache> cache_;
   std::unique_ptr<BlobStore> blobs_;
+  std::mutex refresh_mu_;  // one RefreshIndex at a time
 };
 
 // The default cache root: $XDG_CACHE_HOME/repo, else $HOME/.cache/repo.

@@ -1,6 +1,7 @@
 // Two processes write one repository at the same time, sharing one index cache directory (as a
 // nightly snapshot and wal-push do on one host): neither fails or waits for the other, and
-// afterwards a third process with a fresh cache finds and verifies every blob both stored.
+// afterwards a third process with a fresh cache finds and verifies every blob both stored; two
+// `repo snapshot`s of overlapping data at once, then a third that finds all of it stored.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,6 +11,7 @@
 
 #include "repo/storage/local_backend.h"
 #include "repo/store/repository.h"
+#include "tests/support/repo_cli.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 
@@ -81,6 +83,51 @@ TEST(ConcurrentWritersTest, TwoProcessesShareOneRepositoryAndCache) {
     auto loc = (*store2)->Find(*Id::ParseHex(hex));
     ASSERT_TRUE(loc.ok() && loc->has_value()) << hex;
   }
+}
+
+// Two hosts' nightly jobs (or a snapshot and a manual one) back up overlapping data at the same
+// moment, with one cache directory: one process is the cache's primary, the other its secondary.
+// A third snapshot of all the data afterwards finds every chunk stored by one or the other.
+TEST(ConcurrentWritersTest, TwoSnapshotsAtOnceThenAThirdOfTheirDataAddsNoData) {
+  TempDir dir;
+  test::RepoCli cli(REPO_BINARY, dir.path());
+  ASSERT_EQ(cli.Init().exit_code, 0);
+  const std::string src = dir.Sub("src");
+  std::filesystem::create_directories(src + "/common");
+  std::filesystem::create_directories(src + "/a");
+  std::filesystem::create_directories(src + "/b");
+  auto random = [](size_t n, uint64_t seed) {
+    std::string s(n, '\0');
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (char& c : s) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      c = static_cast<char>(x);
+    }
+    return s;
+  };
+  for (int i = 0; i < 8; ++i) {
+    test::WriteFile(src + "/common/" + std::to_string(i), random(8 << 20, i));
+  }
+  test::WriteFile(src + "/a/own", random(4 << 20, 100));
+  test::WriteFile(src + "/b/own", random(4 << 20, 200));
+
+  RunResult runs[2];
+  std::thread snapshots[2];
+  for (int w = 0; w < 2; ++w) {
+    snapshots[w] = std::thread([&, w] {
+      runs[w] = cli.Run({"snapshot", "--json", src + "/common", src + (w == 0 ? "/a" : "/b")});
+    });
+  }
+  for (auto& t : snapshots) t.join();
+  for (const RunResult& r : runs) ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  RunResult third = cli.Run({"snapshot", "--json", src});
+  ASSERT_EQ(third.exit_code, 0) << third.err;
+  test::JsonValue summary = test::RepoCli::Summary(third);
+  ASSERT_TRUE(summary.is_object()) << third.out;
+  EXPECT_EQ(summary["bytes_read"].Int(), (64 + 8) << 20);
+  EXPECT_EQ(summary["data_blobs"].Int(), 0) << "a chunk one of the two stored was stored again";
+  EXPECT_LT(summary["bytes_added"].Int(), 64 << 10) << "more than the new directories' listings";
 }
 
 }  // namespace

@@ -492,6 +492,28 @@ TEST_F(RepositoryTest, CachePicksUpIndexFilesWrittenByOthers) {
   for (const Id& id : theirs) EXPECT_EQ(GetCode(*repo, id), StatusCode::kOk);
 }
 
+// A long-running process (the mount, say) opened before another one wrote: a read that misses
+// merges the index files written since, with a cache of its own or as the cache's secondary.
+TEST_F(RepositoryTest, AReadThatMissesMergesIndexFilesWrittenSinceOpening) {
+  const std::string cache = FreshCache();
+  Init();
+  auto reader = MustOpen(test::kPassword, cache);
+  PutBig(*reader, 0, 1);  // its cache is open and up to date
+  auto writer = MustOpen();
+  for (const Id& id : PutBig(*writer, 50, 2)) EXPECT_EQ(GetCode(*reader, id), StatusCode::kOk);
+  const std::vector<Id> more = PutBig(*writer, 60, 2);
+  std::vector<std::optional<BlobLocation>> found;
+  ASSERT_TRUE(Blobs(*reader)->FindMany(more, &found).ok());
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_TRUE(found[0] && found[1]);
+
+  auto secondary = MustOpen(test::kPassword, cache);  // `reader` holds the cache
+  ASSERT_NE(Blobs(*secondary), nullptr);
+  ASSERT_TRUE(secondary->index_cache_shared());
+  for (const Id& id : PutBig(*reader, 70, 2)) EXPECT_EQ(GetCode(*secondary, id), StatusCode::kOk);
+  EXPECT_EQ(GetCode(*reader, Id()), StatusCode::kNotFound) << "an id nobody stored";
+}
+
 // Runs `replace` (once) right after the first listing of index files: another process replacing
 // them between this one's listing and its reads.
 class ReplaceAfterListing final : public Backend {
