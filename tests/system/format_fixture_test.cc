@@ -88,22 +88,32 @@ uint64_t Inode(const std::string& path) {
   return lstat(path.c_str(), &st) == 0 ? st.st_ino : 0;
 }
 
-// Format version 1, written by the binary at commit ec0945f (tests/fixtures/v1/README.md):
-// snapshots "first" and "second" of /tmp/fx/src/data (7000 empty files in one directory, so
-// its listing spans several tree blobs; hardlinks, a symlink, a fifo, an xattr, a sparse file,
-// 1 KiB chunks so a 96 KiB file has about a hundred runs) and a stdin stream.
-class FormatV1FixtureTest : public ::testing::Test {
+// One committed fixture (tests/fixtures/README.md): made by tests/fixtures/make.sh with the last
+// binary of its format, it holds snapshots "first" and "second" of /tmp/fx/src/data (7000 empty
+// files in one directory, so its listing spans several tree blobs; hardlinks, a symlink, a fifo,
+// an xattr, a sparse file, 1 KiB chunks so a 96 KiB file has about a hundred runs) and a stdin
+// stream.
+struct Fixture {
+  int version;
+  const char* first;
+  const char* second;
+  const char* stream;
+};
+
+class FormatFixtureTest : public ::testing::TestWithParam<Fixture> {
  protected:
-  static constexpr char kFirst[] = "72294083";
-  static constexpr char kSecond[] = "71afb380";
-  static constexpr char kStream[] = "961f3ea5";
   static constexpr char kSource[] = "/tmp/fx/src/data";
 
   void SetUp() override {
-    std::filesystem::copy(std::string(FIXTURES_DIR) + "/v1/repo", cli_.repo(),
-                          std::filesystem::copy_options::recursive);
-    WriteFile(cli_.password_file(), ReadFile(std::string(FIXTURES_DIR) + "/v1/password"));
+    std::filesystem::copy(Dir() + "/repo", cli_.repo(), std::filesystem::copy_options::recursive);
+    WriteFile(cli_.password_file(), ReadFile(Dir() + "/password"));
   }
+
+  std::string Dir() const { return std::string(FIXTURES_DIR) + "/v" + Version(); }
+  std::string Version() const { return std::to_string(GetParam().version); }
+  const char* First() const { return GetParam().first; }
+  const char* Second() const { return GetParam().second; }
+  const char* Stream() const { return GetParam().stream; }
 
   RunResult Run(const std::vector<std::string>& args) {
     RunResult r = cli_.Run(args);
@@ -115,20 +125,25 @@ class FormatV1FixtureTest : public ::testing::Test {
   RepoCli cli_{REPO_BINARY, dir_.path()};
 };
 
-TEST_F(FormatV1FixtureTest, SnapshotsListWithTheirTags) {
+INSTANTIATE_TEST_SUITE_P(EveryOlderFormat, FormatFixtureTest,
+                         ::testing::Values(Fixture{1, "72294083", "71afb380", "961f3ea5"},
+                                           Fixture{2, "a38d2209", "c63de574", "ff7196aa"}),
+                         [](const auto& info) { return "v" + std::to_string(info.param.version); });
+
+TEST_P(FormatFixtureTest, SnapshotsListWithTheirTags) {
   JsonValue snaps = cli_.Snapshots();
   ASSERT_EQ(snaps.size(), 3u);
   std::vector<std::string> ids;
   for (size_t i = 0; i < snaps.size(); ++i) ids.push_back(snaps[i]["short_id"].Str());
-  EXPECT_EQ(ids, (std::vector<std::string>{kFirst, kSecond, kStream}));
+  EXPECT_EQ(ids, (std::vector<std::string>{First(), Second(), Stream()}));
   EXPECT_EQ(snaps[0]["tags"][0].Str(), "first");
   EXPECT_EQ(snaps[1]["tags"][0].Str(), "second");
   EXPECT_EQ(snaps[2]["paths"][0].Str(), "stream.txt");
 }
 
-TEST_F(FormatV1FixtureTest, RestoreMatchesTheSourceManifest) {
+TEST_P(FormatFixtureTest, RestoreMatchesTheSourceManifest) {
   const std::string target = dir_.Sub("out");
-  Run({"restore", kSecond, "--target", target});
+  Run({"restore", Second(), "--target", target});
   const std::string root = target + kSource;
   // many/ (6999 empty files here) is left out of the committed manifest: counted instead.
   std::vector<std::string> lines = Manifest(root);
@@ -139,16 +154,16 @@ TEST_F(FormatV1FixtureTest, RestoreMatchesTheSourceManifest) {
     EXPECT_NE(it->find("\tfile\t644\t0\t"), std::string::npos) << *it;
   }
   lines.erase(many, lines.end());
-  EXPECT_EQ(lines, SplitLines(ReadFile(std::string(FIXTURES_DIR) + "/v1/manifest.tsv")));
+  EXPECT_EQ(lines, SplitLines(ReadFile(Dir() + "/manifest.tsv")));
   EXPECT_EQ(Inode(root + "/hello.txt"), Inode(root + "/sub/hello-link.txt"));
   struct stat st;
   ASSERT_EQ(stat((root + "/sparse.img").c_str(), &st), 0);
   EXPECT_LT(st.st_blocks * 512, st.st_size) << "the holes are restored as holes";
 }
 
-TEST_F(FormatV1FixtureTest, FirstSnapshotHasItsOwnListing) {
+TEST_P(FormatFixtureTest, FirstSnapshotHasItsOwnListing) {
   const std::string target = dir_.Sub("out");
-  Run({"restore", kFirst, "--target", target});
+  Run({"restore", First(), "--target", target});
   const std::string many = target + kSource + "/many";
   size_t n = 0;
   for (const auto& e : std::filesystem::directory_iterator(many)) n += e.is_regular_file();
@@ -157,22 +172,22 @@ TEST_F(FormatV1FixtureTest, FirstSnapshotHasItsOwnListing) {
   EXPECT_FALSE(std::filesystem::exists(target + kSource + "/hello2.txt"));
 }
 
-TEST_F(FormatV1FixtureTest, DumpLsFindDiffStats) {
+TEST_P(FormatFixtureTest, DumpLsFindDiffStats) {
   std::string stream;
   for (int i = 1; i <= 20000; ++i) stream += "stream line " + std::to_string(i) + "\n";
-  EXPECT_EQ(Run({"dump", kStream, "stream.txt"}).out, stream);
-  EXPECT_EQ(Run({"dump", kSecond, std::string(kSource) + "/hello2.txt"}).out,
-            "hello, version 1, changed\n");
+  EXPECT_EQ(Run({"dump", Stream(), "stream.txt"}).out, stream);
+  EXPECT_EQ(Run({"dump", Second(), std::string(kSource) + "/hello2.txt"}).out,
+            "hello, version " + Version() + ", changed\n");
 
-  const std::string ls = Run({"ls", kSecond, std::string(kSource) + "/sub"}).out;
+  const std::string ls = Run({"ls", Second(), std::string(kSource) + "/sub"}).out;
   EXPECT_NE(ls.find("link-to-hello"), std::string::npos) << ls;
   EXPECT_NE(ls.find("notes.md"), std::string::npos) << ls;
 
   const std::string found = Run({"find", "entry-with-a-longish-name-06999.txt"}).out;
-  EXPECT_NE(found.find(kFirst), std::string::npos) << found;
-  EXPECT_NE(found.find(kSecond), std::string::npos) << found;
+  EXPECT_NE(found.find(First()), std::string::npos) << found;
+  EXPECT_NE(found.find(Second()), std::string::npos) << found;
 
-  const std::string diff = Run({"diff", kFirst, kSecond}).out;
+  const std::string diff = Run({"diff", First(), Second()}).out;
   EXPECT_NE(diff.find("+    " + std::string(kSource) + "/hello2.txt"), std::string::npos) << diff;
   EXPECT_NE(diff.find("-    " + std::string(kSource) + "/many/entry-with-a-longish-name-00004.txt"),
             std::string::npos)
@@ -182,16 +197,18 @@ TEST_F(FormatV1FixtureTest, DumpLsFindDiffStats) {
   EXPECT_NE(stats.find("Files:             14009"), std::string::npos) << stats;
 }
 
-TEST_F(FormatV1FixtureTest, NewSnapshotsCanBeWrittenAndRestored) {
+TEST_P(FormatFixtureTest, NewSnapshotsCanBeWrittenAndRestored) {
   const std::string src = dir_.Sub("src");
   std::filesystem::create_directories(src + "/d");
-  WriteFile(src + "/d/new.txt", "written into a version 1 repository\n");
+  WriteFile(src + "/d/new.txt", "written into a version " + Version() + " repository\n");
   Run({"snapshot", src, "--no-progress"});
   const std::string target = dir_.Sub("out");
   Run({"restore", "latest", "--target", target});
-  EXPECT_EQ(ReadFile(target + src + "/d/new.txt"), "written into a version 1 repository\n");
+  EXPECT_EQ(ReadFile(target + src + "/d/new.txt"),
+            "written into a version " + Version() + " repository\n");
   // The old snapshots are still there and whole.
-  EXPECT_EQ(Run({"dump", kSecond, std::string(kSource) + "/hello.txt"}).out, "hello, version 1\n");
+  EXPECT_EQ(Run({"dump", Second(), std::string(kSource) + "/hello.txt"}).out,
+            "hello, version " + Version() + "\n");
 }
 
 }  // namespace
