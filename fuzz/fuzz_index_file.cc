@@ -6,11 +6,12 @@
 //   1 seal:   the payload; the target seals it as a kIndex object with the fixed key, so the
 //             parser after authentication sees attacker-chosen bytes.
 //   2 build:  records of 47 bytes (pack selector, 46-byte entry with type and flags forced
-//             valid); the target encodes those entries and decodes them back.
+//             valid); the target encodes those entries and decodes them back, as a version 1
+//             file and as a version 2 file replacing one file and removing the first entry.
 //
 // Invariants (abort on violation): success only after authentication (raw mode re-opens the
 // object independently); the envelope returns the payload sealed; for every decoded or built
-// entry list, decode(encode(entries)) == entries.
+// file, decode(encode(file)) == file.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -39,11 +40,11 @@ repo::Id PackId(uint8_t selector) {
   return id;
 }
 
-void CheckRoundTrip(const std::vector<IndexEntry>& entries) {
-  const Bytes file = repo::EncodeIndexFile(EncKey(), entries);
+void CheckRoundTrip(const repo::IndexFile& index) {
+  const Bytes file = repo::EncodeIndexFile(EncKey(), index);
   auto back = repo::DecodeIndexFile(EncKey(), file, "fuzz round trip");
   FUZZ_CHECK(back.ok());
-  FUZZ_CHECK(*back == entries);
+  FUZZ_CHECK(*back == index);
 }
 
 void FuzzRaw(ByteSpan file) {
@@ -61,8 +62,12 @@ void FuzzSealed(ByteSpan payload) {
              std::equal(payload.begin(), payload.end(), opened->begin()));
   auto entries = repo::DecodeIndexFile(EncKey(), file, "fuzz");
   if (!entries.ok()) return;
-  // The payload's own size bounds the entries: 8-byte prefix, 36 bytes per pack, 46 per entry.
-  FUZZ_CHECK(entries->size() * repo::kEntryWireSize <= payload.size());
+  // The payload's own size bounds the entries: 8-byte prefix, 36 bytes per pack, 46 per entry,
+  // 32 per replaced file and 64 per removed entry.
+  FUZZ_CHECK(entries->entries.size() * repo::kEntryWireSize +
+                 entries->supersedes.size() * repo::Id::kSize +
+                 entries->removed.size() * 2 * repo::Id::kSize <=
+             payload.size());
   CheckRoundTrip(*entries);
 }
 
@@ -77,7 +82,10 @@ void FuzzBuilt(ByteSpan records) {
     FUZZ_CHECK(repo::DecodeEntry(&r, PackId(records[at]), &e));
     entries.push_back(e);
   }
-  CheckRoundTrip(entries);
+  CheckRoundTrip(repo::IndexFile{entries, {}, {}});
+  if (entries.empty()) return;
+  CheckRoundTrip(repo::IndexFile{
+      entries, {PackId(records[0])}, {repo::RemovedEntry{entries[0].blob, PackId(1)}}});
 }
 
 }  // namespace
@@ -123,13 +131,17 @@ std::vector<Bytes> FuzzSeeds() {
     repo::EncodeEntry(e, &w);
   }
   seeds.push_back(repo::fuzz::WithMode(0, repo::EncodeIndexFile(EncKey(), entries)));
-  seeds.push_back(repo::fuzz::WithMode(0, repo::EncodeIndexFile(EncKey(), {})));
+  seeds.push_back(repo::fuzz::WithMode(0, repo::EncodeIndexFile(EncKey(), repo::IndexFile{})));
+  const repo::IndexFile replacing{
+      entries, {PackId(2), PackId(3)}, {repo::RemovedEntry{entries[1].blob, PackId(2)}}};
+  seeds.push_back(repo::fuzz::WithMode(0, repo::EncodeIndexFile(EncKey(), replacing)));
   seeds.push_back(repo::fuzz::WithMode(2, records));
 
-  // Payloads for seal mode: the same index in clear, an empty one, a newer version.
+  // Payloads for seal mode: the same index in clear (version 1, and version 2 replacing a file
+  // and removing an entry), an empty one, a version 2 one that replaces nothing, a newer version.
   Bytes payload;
   repo::ByteWriter w(&payload);
-  w.U8(repo::kIndexFileVersion);
+  w.U8(1);
   w.U8(0);
   w.U16(0);
   w.U32(2);
@@ -140,8 +152,16 @@ std::vector<Bytes> FuzzSeeds() {
     for (size_t i = first; i < first + count; ++i) repo::EncodeEntry(entries[i], &w);
   }
   seeds.push_back(repo::fuzz::WithMode(1, payload));
+  payload[0] = 2;
+  w.U32(1);
+  w.Raw(PackId(2).span());
+  w.U32(1);
+  w.Raw(entries[1].blob.span());
+  w.Raw(PackId(2).span());
+  seeds.push_back(repo::fuzz::WithMode(1, payload));
   seeds.push_back(repo::fuzz::WithMode(1, Bytes{1, 0, 0, 0, 0, 0, 0, 0}));
-  seeds.push_back(repo::fuzz::WithMode(1, Bytes{2, 0, 0, 0, 0, 0, 0, 0}));
+  seeds.push_back(repo::fuzz::WithMode(1, Bytes{2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+  seeds.push_back(repo::fuzz::WithMode(1, Bytes{3, 0, 0, 0, 0, 0, 0, 0}));
   Bytes damaged = repo::EncodeIndexFile(EncKey(), entries);
   damaged[damaged.size() / 2] ^= 1;
   seeds.push_back(repo::fuzz::WithMode(0, damaged));

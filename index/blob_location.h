@@ -39,6 +39,14 @@ struct IndexEntry {
   friend bool operator==(const IndexEntry&, const IndexEntry&) = default;
 };
 
+// An entry that an index file replacing others removes: blob `blob` is no longer in pack `pack`
+// (docs/format.md, "Index file").
+struct RemovedEntry {
+  Id blob;
+  Id pack;
+  friend bool operator==(const RemovedEntry&, const RemovedEntry&) = default;
+};
+
 // Entry wire form, 46 bytes: type u8 | flags u8 | blob id (32) | offset u32 | length u32 |
 // raw_length u32. The pack id is not part of it (it is implied by where the entry is stored).
 inline constexpr size_t kEntryWireSize = 46;

@@ -23,6 +23,8 @@ constexpr char kRepoIdKey[] = "m:repo";
 constexpr char kVersionKey[] = "m:version";
 constexpr char kCacheVersion[] = "2";  // 2: partitioned ribbon filters (docs/format.md)
 constexpr size_t kValueSize = Id::kSize + 14;
+// The value of a file key: "" for a merged index file, this for one replaced by a merged file.
+constexpr char kSupersededMark[] = "s";
 
 #if defined(__SANITIZE_THREAD__)
 #define REPO_TSAN 1
@@ -145,6 +147,7 @@ class RocksIndexCache final : public IndexCache {
     if (s.IsNotFound()) return std::optional<BlobLocation>();
     RETURN_IF_ERROR(FromRocks(s, "index cache lookup"));
     ASSIGN_OR_RETURN(BlobLocation loc, DecodeFound(blob, value.ToStringView()));
+    if (Removed(blob, loc)) return std::optional<BlobLocation>();
     return std::optional<BlobLocation>(loc);
   }
 
@@ -177,9 +180,18 @@ class RocksIndexCache final : public IndexCache {
     for (size_t j = 0; j < ask.size(); ++j) {
       if (statuses[j].IsNotFound()) continue;
       RETURN_IF_ERROR(FromRocks(statuses[j], "index cache lookup"));
-      ASSIGN_OR_RETURN((*out)[ask[j]], DecodeFound(ids[ask[j]], values[j].ToStringView()));
+      ASSIGN_OR_RETURN(BlobLocation loc, DecodeFound(ids[ask[j]], values[j].ToStringView()));
+      if (!Removed(ids[ask[j]], loc)) (*out)[ask[j]] = loc;
     }
     return Status::OK();
+  }
+
+  // Shared mode: whether an index file this process applied removed `blob` from `loc`'s pack.
+  bool Removed(const Id& blob, const BlobLocation& loc) {
+    if (!shared_) return false;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = overlay_removed_.find(blob);
+    return it != overlay_removed_.end() && it->second == loc.pack;
   }
 
   Status CatchUp() override {
@@ -200,34 +212,64 @@ class RocksIndexCache final : public IndexCache {
     return *loc;
   }
 
-  Result<std::vector<Id>> MergedIndexFiles() override {
-    std::vector<Id> files;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      files.assign(overlay_files_.begin(), overlay_files_.end());
-      if (ignore_db_) return files;
+  Result<KnownFiles> KnownIndexFiles() override {
+    std::unordered_map<Id, bool, IdHash> state;  // file -> superseded
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!ignore_db_) {
+      lock.unlock();
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+      std::string prefix(1, kFilePrefix);
+      for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+        if (it->key().size() != 1 + Id::kSize) continue;
+        state[Id::FromSpan(AsBytes(it->key().ToStringView().substr(1)))] =
+            it->value() == kSupersededMark;
+      }
+      RETURN_IF_ERROR(FromRocks(it->status(), "index cache: listing merged index files"));
+      lock.lock();
     }
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-    std::string prefix(1, kFilePrefix);
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      if (it->key().size() != 1 + Id::kSize) continue;
-      files.push_back(Id::FromSpan(AsBytes(it->key().ToStringView().substr(1))));
+    for (const auto& [id, superseded] : overlay_files_) state[id] = superseded;  // the newer
+    KnownFiles files;
+    for (const auto& [id, superseded] : state) {
+      (superseded ? files.superseded : files.merged).push_back(id);
     }
-    RETURN_IF_ERROR(FromRocks(it->status(), "index cache: listing merged index files"));
     return files;
   }
 
-  Status AddIndexFile(const Id& file, std::span<const IndexEntry> entries) override {
+  Status AddIndexFile(const Id& file, std::span<const IndexEntry> entries,
+                      std::span<const Id> supersedes,
+                      std::span<const RemovedEntry> removed) override {
     if (shared_) {
       std::lock_guard<std::mutex> lock(mu_);
-      for (const IndexEntry& e : entries) overlay_.emplace(e.blob, e.loc);
-      overlay_files_.insert(file);
+      for (const RemovedEntry& r : removed) {
+        auto it = overlay_.find(r.blob);
+        if (it != overlay_.end() && it->second.pack == r.pack) overlay_.erase(it);
+        overlay_removed_[r.blob] = r.pack;  // hides the primary's entry in that pack
+      }
+      for (const IndexEntry& e : entries) overlay_[e.blob] = e.loc;
+      overlay_files_[file] = false;
+      for (const Id& s : supersedes) overlay_files_[s] = true;
       return Status::OK();
     }
+    // Removals read before they write: one file applied at a time, so that no entry added
+    // meanwhile is taken for the removed one.
+    std::lock_guard<std::mutex> applying(apply_mu_);
     RocksWriteScope scope;
     rocksdb::WriteBatch batch;
+    if (!removed.empty()) {
+      std::vector<Id> blobs;
+      for (const RemovedEntry& r : removed) blobs.push_back(r.blob);
+      std::vector<std::optional<BlobLocation>> found;
+      RETURN_IF_ERROR(LookupMany(blobs, &found));
+      // First in the batch: the file's own entries, after them, win over its removals.
+      for (size_t i = 0; i < removed.size(); ++i) {
+        if (found[i] && found[i]->pack == removed[i].pack) {
+          batch.Delete(Key(kBlobPrefix, removed[i].blob));
+        }
+      }
+    }
     for (const IndexEntry& e : entries) batch.Put(Key(kBlobPrefix, e.blob), EncodeValue(e.loc));
     batch.Put(Key(kFilePrefix, file), "");
+    for (const Id& s : supersedes) batch.Put(Key(kFilePrefix, s), kSupersededMark);
     return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "index cache: write");
   }
 
@@ -235,6 +277,7 @@ class RocksIndexCache final : public IndexCache {
     std::lock_guard<std::mutex> lock(mu_);
     overlay_.clear();
     overlay_files_.clear();
+    overlay_removed_.clear();
     if (shared_) {
       ignore_db_ = true;  // the primary's view is stale for us; rebuild in memory
       return Status::OK();
@@ -274,7 +317,11 @@ class RocksIndexCache final : public IndexCache {
   std::mutex mu_;
   bool ignore_db_;  // no database, or shared mode after Clear()
   std::unordered_map<Id, BlobLocation, IdHash> overlay_;
-  std::unordered_set<Id, IdHash> overlay_files_;
+  // Shared mode: entries removed by index files this process applied, which the primary's
+  // database may still hold (blob -> pack).
+  std::unordered_map<Id, Id, IdHash> overlay_removed_;
+  std::unordered_map<Id, bool, IdHash> overlay_files_;  // index file -> superseded
+  std::mutex apply_mu_;  // the primary applies one index file at a time
 };
 
 Result<rocksdb::Options> MakeOptions(const IndexCacheOptions& o) {

@@ -59,10 +59,18 @@ class IndexCache {
   // TryCatchUpWithPrimary). The primary: nothing to do.
   virtual Status CatchUp() = 0;
 
-  // The index files merged so far.
-  virtual Result<std::vector<Id>> MergedIndexFiles() = 0;
-  // Records `entries` and marks index file `file` merged, atomically.
-  virtual Status AddIndexFile(const Id& file, std::span<const IndexEntry> entries) = 0;
+  struct KnownFiles {
+    std::vector<Id> merged;      // merged, and not replaced since
+    std::vector<Id> superseded;  // replaced by a merged file (merged before or not at all)
+  };
+  // The index files this cache knows.
+  virtual Result<KnownFiles> KnownIndexFiles() = 0;
+  // Applies index file `file`, atomically: removes the entries in `removed` where the cache
+  // still has that blob in that pack, records `entries`, marks `file` merged and the files in
+  // `supersedes` replaced (docs/format.md, "Index file").
+  virtual Status AddIndexFile(const Id& file, std::span<const IndexEntry> entries,
+                              std::span<const Id> supersedes = {},
+                              std::span<const RemovedEntry> removed = {}) = 0;
   // Forgets everything (before a rebuild).
   virtual Status Clear() = 0;
   // Number of blob entries (an estimate for large caches).

@@ -4,7 +4,8 @@
 
 namespace repo {
 
-Bytes EncodeIndexFile(const SecretBytes& enc_key, const std::vector<IndexEntry>& entries) {
+Bytes EncodeIndexFile(const SecretBytes& enc_key, const IndexFile& file) {
+  const std::vector<IndexEntry>& entries = file.entries;
   // Group consecutive entries of the same pack.
   std::vector<std::pair<size_t, size_t>> runs;  // [begin, end) into entries
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -13,9 +14,10 @@ Bytes EncodeIndexFile(const SecretBytes& enc_key, const std::vector<IndexEntry>&
     }
     runs.back().second = i + 1;
   }
+  const bool replaces = !file.supersedes.empty() || !file.removed.empty();
   Bytes payload;
   ByteWriter w(&payload);
-  w.U8(kIndexFileVersion);
+  w.U8(replaces ? 2 : 1);
   w.U8(0);
   w.U16(0);
   w.U32(static_cast<uint32_t>(runs.size()));
@@ -24,11 +26,24 @@ Bytes EncodeIndexFile(const SecretBytes& enc_key, const std::vector<IndexEntry>&
     w.U32(static_cast<uint32_t>(end - begin));
     for (size_t i = begin; i < end; ++i) EncodeEntry(entries[i], &w);
   }
+  if (replaces) {
+    w.U32(static_cast<uint32_t>(file.supersedes.size()));
+    for (const Id& id : file.supersedes) w.Raw(id.span());
+    w.U32(static_cast<uint32_t>(file.removed.size()));
+    for (const RemovedEntry& r : file.removed) {
+      w.Raw(r.blob.span());
+      w.Raw(r.pack.span());
+    }
+  }
   return SealObject(enc_key, ObjectKind::kIndex, payload);
 }
 
-Result<std::vector<IndexEntry>> DecodeIndexFile(const SecretBytes& enc_key, ByteSpan file,
-                                                const std::string& what) {
+Bytes EncodeIndexFile(const SecretBytes& enc_key, const std::vector<IndexEntry>& entries) {
+  return EncodeIndexFile(enc_key, IndexFile{entries, {}, {}});
+}
+
+Result<IndexFile> DecodeIndexFile(const SecretBytes& enc_key, ByteSpan file,
+                                  const std::string& what) {
   ASSIGN_OR_RETURN(Bytes payload, OpenObject(enc_key, ObjectKind::kIndex, file, what));
   ByteReader r(payload);
   uint8_t version, r8;
@@ -42,7 +57,7 @@ Result<std::vector<IndexEntry>> DecodeIndexFile(const SecretBytes& enc_key, Byte
                                       " is newer than this repo binary supports; upgrade repo");
   }
   if (version == 0 || r8 != 0 || r16 != 0) return Status::Corruption(what + ": bad header");
-  std::vector<IndexEntry> entries;
+  IndexFile out;
   for (uint32_t p = 0; p < packs; ++p) {
     ByteSpan pack_id;
     uint32_t count;
@@ -54,11 +69,34 @@ Result<std::vector<IndexEntry>> DecodeIndexFile(const SecretBytes& enc_key, Byte
     for (uint32_t i = 0; i < count; ++i) {
       IndexEntry e;
       if (!DecodeEntry(&r, pack, &e)) return Status::Corruption(what + ": malformed entry");
-      entries.push_back(e);
+      out.entries.push_back(e);
+    }
+  }
+  if (version >= 2) {
+    uint32_t superseded, removed;
+    if (!r.U32(&superseded) || r.remaining() < uint64_t{superseded} * Id::kSize) {
+      return Status::Corruption(what + ": truncated list of replaced index files");
+    }
+    for (uint32_t i = 0; i < superseded; ++i) {
+      ByteSpan id;
+      r.Raw(Id::kSize, &id);
+      out.supersedes.push_back(Id::FromSpan(id));
+    }
+    if (!r.U32(&removed) || r.remaining() < uint64_t{removed} * 2 * Id::kSize) {
+      return Status::Corruption(what + ": truncated list of removed entries");
+    }
+    for (uint32_t i = 0; i < removed; ++i) {
+      ByteSpan blob, pack;
+      r.Raw(Id::kSize, &blob);
+      r.Raw(Id::kSize, &pack);
+      out.removed.push_back(RemovedEntry{Id::FromSpan(blob), Id::FromSpan(pack)});
+    }
+    if (out.supersedes.empty() && out.removed.empty()) {
+      return Status::Corruption(what + ": version 2 index file that replaces nothing");
     }
   }
   if (!r.done()) return Status::Corruption(what + ": trailing bytes");
-  return entries;
+  return out;
 }
 
 }  // namespace repo

@@ -261,41 +261,57 @@ Status Repository::SyncIndexOnce(IndexCache& cache, bool force_rebuild, bool* va
   ASSIGN_OR_RETURN(auto listed, backend_->List(FileType::kIndex));
   std::set<std::string> names;
   for (const FileInfo& f : listed) names.insert(f.name);
-  ASSIGN_OR_RETURN(auto merged, cache.MergedIndexFiles());
-  std::set<std::string> have;
-  bool stale = force_rebuild;
-  for (const Id& m : merged) {
-    have.insert(m.Hex());
-    stale = stale || !names.count(m.Hex());  // an index file we merged is gone: rebuild
+  ASSIGN_OR_RETURN(IndexCache::KnownFiles known, cache.KnownIndexFiles());
+  std::set<std::string> have, replaced;  // merged; replaced by a merged file
+  if (force_rebuild) {
+    RETURN_IF_ERROR(cache.Clear());
+  } else {
+    for (const Id& m : known.merged) have.insert(m.Hex());
+    for (const Id& s : known.superseded) replaced.insert(s.Hex());
   }
-  if (stale) {
-    if (!force_rebuild && warn_) {
-      warn_(
-          "the local index cache is stale (index files were replaced, by repair or prune); "
-          "rebuilding it from " +
-          std::to_string(names.size()) + " index files");
+  // Merges the listed files not merged or replaced yet.
+  auto merge_new = [&]() -> Status {
+    for (const std::string& name : names) {
+      if (have.count(name) || replaced.count(name)) continue;
+      const Id id = *Id::ParseHex(name);
+      auto file = metadata().Read(FileType::kIndex, id);
+      if (!file.ok() && file.status().code() == StatusCode::kNotFound) {
+        *vanished = true;  // merged later if its replacement says so
+        continue;
+      }
+      if (!file.ok() && file.status().code() == StatusCode::kCorruption) {
+        return file.status().WithContext("reading the repository index (run 'repo repair index')");
+      }
+      if (!file.ok()) return file.status();
+      auto decoded =
+          DecodeIndexFile(keys_.enc_key, *file, MetadataStore::Describe(FileType::kIndex, id));
+      if (!decoded.ok()) {
+        return decoded.status().WithContext(
+            "reading the repository index (run 'repo repair index')");
+      }
+      RETURN_IF_ERROR(
+          cache.AddIndexFile(id, decoded->entries, decoded->supersedes, decoded->removed));
+      have.insert(name);
+      // A file it replaces, listed after it, is not merged.
+      for (const Id& s : decoded->supersedes) replaced.insert(s.Hex());
+    }
+    return Status::OK();
+  };
+  RETURN_IF_ERROR(merge_new());
+  // A merged file no longer listed must have been replaced by one merged now or before: else it
+  // was removed behind every cache's back, and which of its entries are still valid is unknown.
+  for (const std::string& m : have) {
+    if (names.count(m) || replaced.count(m)) continue;
+    if (warn_) {
+      warn_("index file " + m.substr(0, 8) +
+            " was removed without a replacement naming it (by hand, or by an older repo): "
+            "rebuilding the local index cache from " +
+            std::to_string(names.size()) + " index files");
     }
     RETURN_IF_ERROR(cache.Clear());
     have.clear();
-  }
-  for (const std::string& name : names) {
-    if (have.count(name)) continue;
-    const Id id = *Id::ParseHex(name);
-    auto file = metadata().Read(FileType::kIndex, id);
-    if (!file.ok() && file.status().code() == StatusCode::kNotFound) {
-      *vanished = true;  // merged later if its replacement says so
-      continue;
-    }
-    if (!file.ok() && file.status().code() == StatusCode::kCorruption) {
-      return file.status().WithContext("reading the repository index (run 'repo repair index')");
-    }
-    if (!file.ok()) return file.status();
-    auto entries =
-        DecodeIndexFile(keys_.enc_key, *file, MetadataStore::Describe(FileType::kIndex, id));
-    if (!entries.ok()) {
-      return entries.status().WithContext("reading the repository index (run 'repo repair index')");
-    }
-    RETURN_IF_ERROR(cache.AddIndexFile(id, *entries));
+    replaced.clear();
+    return merge_new();
   }
   return Status::OK();
 }
@@ -316,46 +332,109 @@ Status Repository::RefreshIndex() {
   return SyncIndex(*cache, false);
 }
 
+Status Repository::ReplaceIndexFiles(const std::vector<Id>& old, std::vector<IndexEntry> entries,
+                                     std::vector<RemovedEntry> removed, std::vector<Id>* written) {
+  // Each new file replaces all of `old`, so that a cache that merges any of them first merges
+  // no old file after it. The removals go in the last file, once the entries before it are
+  // durable: a cache that applies them has every entry that replaces one of them.
+  for (size_t at = 0; at < entries.size() || (at == 0 && !old.empty());) {
+    const size_t n = std::min(BlobStore::kIndexFileEntries, entries.size() - at);
+    IndexFile file;
+    file.entries.assign(entries.begin() + static_cast<ptrdiff_t>(at),
+                        entries.begin() + static_cast<ptrdiff_t>(at + n));
+    file.supersedes = old;
+    at += n;
+    if (at == entries.size()) file.removed = std::move(removed);
+    ASSIGN_OR_RETURN(Id id,
+                     metadata().Write(FileType::kIndex, EncodeIndexFile(keys_.enc_key, file)));
+    written->push_back(id);
+    if (at == entries.size()) break;
+  }
+  // Only now, the new files durable, go the old ones.
+  for (const Id& f : old) {
+    if (std::find(written->begin(), written->end(), f) != written->end()) continue;
+    Status s = backend_->Delete({FileType::kIndex, f.Hex()});
+    if (!s.ok() && !s.IsNotFound()) return s;
+  }
+  return Status::OK();
+}
+
+Result<size_t> Repository::ConsolidateIndex(const std::vector<Id>& files) {
+  if (files.size() < 2) return size_t{0};
+  std::vector<IndexEntry> entries;
+  std::vector<Id> read;
+  for (const Id& id : files) {
+    auto bytes = metadata().Read(FileType::kIndex, id);
+    if (!bytes.ok() && bytes.status().IsNotFound()) continue;  // replaced meanwhile
+    if (!bytes.ok()) return bytes.status();
+    ASSIGN_OR_RETURN(
+        IndexFile file,
+        DecodeIndexFile(keys_.enc_key, *bytes, MetadataStore::Describe(FileType::kIndex, id)));
+    // What a file replaces itself is not carried over (the lists would grow with history): a
+    // cache that merged one of those but never the file replacing it finds it gone,
+    // unaccounted for, and rebuilds.
+    entries.insert(entries.end(), file.entries.begin(), file.entries.end());
+    read.push_back(id);
+  }
+  if (read.size() < 2) return size_t{0};
+  std::vector<Id> written;
+  RETURN_IF_ERROR(ReplaceIndexFiles(read, std::move(entries), {}, &written));
+  return read.size();
+}
+
 Result<RepairIndexReport> Repository::RepairIndex() {
   RepairIndexReport report;
   ASSIGN_OR_RETURN(auto old_index, backend_->List(FileType::kIndex));
   ASSIGN_OR_RETURN(auto packs, backend_->List(FileType::kPack));
-  std::vector<IndexEntry> batch;
-  std::set<std::string> written;
-  auto write_batch = [&]() -> Status {
-    if (batch.empty()) return Status::OK();
-    ASSIGN_OR_RETURN(Id id,
-                     metadata().Write(FileType::kIndex, EncodeIndexFile(keys_.enc_key, batch)));
-    written.insert(id.Hex());
-    ++report.index_files_written;
-    batch.clear();
-    return Status::OK();
-  };
+  std::vector<IndexEntry> entries;
+  std::set<Id> good;  // packs whose header was read
   for (const FileInfo& p : packs) {
     Id pack = *Id::ParseHex(p.name);
-    auto entries = ReadPackHeader(*backend_, keys_.enc_key, pack);
+    auto header = ReadPackHeader(*backend_, keys_.enc_key, pack);
     ++report.packs_read;
-    if (!entries.ok()) {
-      report.bad_packs.push_back(entries.status().message());
+    if (!header.ok()) {
+      report.bad_packs.push_back(header.status().message());
       continue;
     }
-    report.blobs_indexed += entries->size();
-    batch.insert(batch.end(), entries->begin(), entries->end());
-    if (batch.size() >= BlobStore::kIndexFileEntries) RETURN_IF_ERROR(write_batch());
+    good.insert(pack);
+    report.blobs_indexed += header->size();
+    entries.insert(entries.end(), header->begin(), header->end());
   }
-  RETURN_IF_ERROR(write_batch());
-  // New index files are durable; only now remove the ones they replace.
+  // The old files are replaced by the new ones, with their entries in packs that are gone or
+  // unreadable removed, so that every cache applies the repair without a rebuild. An old file
+  // that cannot be read is not named: a cache that merged it finds it gone, unaccounted for,
+  // and rebuilds.
+  std::vector<Id> old, unreadable;
+  std::vector<RemovedEntry> removed;
   for (const FileInfo& f : old_index) {
-    if (written.count(f.name)) continue;
-    Status s = backend_->Delete({FileType::kIndex, f.name});
+    const Id id = *Id::ParseHex(f.name);
+    auto bytes = metadata().Read(FileType::kIndex, id);
+    auto file = bytes.ok() ? DecodeIndexFile(keys_.enc_key, *bytes, f.name) : bytes.status();
+    if (!file.ok()) {
+      unreadable.push_back(id);
+      continue;
+    }
+    old.push_back(id);
+    for (const IndexEntry& e : file->entries) {
+      if (!good.count(e.loc.pack)) removed.push_back(RemovedEntry{e.blob, e.loc.pack});
+    }
+  }
+  std::vector<Id> written;
+  RETURN_IF_ERROR(ReplaceIndexFiles(old, std::move(entries), std::move(removed), &written));
+  for (const Id& f : unreadable) {
+    Status s = backend_->Delete({FileType::kIndex, f.Hex()});
     if (!s.ok() && !s.IsNotFound()) return s;
-    ++report.index_files_removed;
+  }
+  report.index_files_written = written.size();
+  for (const FileInfo& f : old_index) {
+    report.index_files_removed +=
+        std::find(written.begin(), written.end(), *Id::ParseHex(f.name)) == written.end();
   }
   blobs_.reset();
   cache_.reset();
   ASSIGN_OR_RETURN(cache_,
                    IndexCache::Open(cache_dir_ + "/" + config_.id.Hex() + "/index", config_.id));
-  RETURN_IF_ERROR(SyncIndex(*cache_, true));
+  RETURN_IF_ERROR(SyncIndex(*cache_, false));
   return report;
 }
 

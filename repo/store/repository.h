@@ -97,9 +97,18 @@ class Repository {
   // Adds a key for `new_password`, then removes the current one. Returns the new key's id.
   Result<Id> ChangePassword(const SecretBytes& new_password, const KdfParams& kdf);
 
-  // Rebuilds the index files from the pack headers, then the cache. Packs whose header cannot
-  // be read are reported, not indexed, and left in place.
+  // Rebuilds the index files from the pack headers. Packs whose header cannot be read are
+  // reported, not indexed, and left in place. The new files replace the old ones and remove
+  // their entries in packs that are gone or unreadable, so every cache applies the repair
+  // incrementally (docs/design.md, "Index cache"); only a cache that merged an old file that
+  // could not be read rebuilds.
   Result<RepairIndexReport> RepairIndex();
+
+  // Writes one index file (or as few as kIndexFileEntries allows) holding the entries of
+  // `files`, which replaces them, then deletes them: the many small files of frequent small
+  // writers (wal-push) become one, applied by every cache without a rebuild. Files gone
+  // meanwhile are skipped. Returns how many were replaced (0 if fewer than two were read).
+  Result<size_t> ConsolidateIndex(const std::vector<Id>& files);
 
  private:
   Repository() = default;
@@ -109,6 +118,10 @@ class Repository {
   Status SyncIndex(IndexCache& cache, bool force_rebuild);
   // One listing's worth of SyncIndex; sets *vanished if a listed file was gone when read.
   Status SyncIndexOnce(IndexCache& cache, bool force_rebuild, bool* vanished);
+  // Writes index files of `entries` that replace `old`, the last one also removing `removed`
+  // (appending their ids to *written), then deletes the files of `old` not among them.
+  Status ReplaceIndexFiles(const std::vector<Id>& old, std::vector<IndexEntry> entries,
+                           std::vector<RemovedEntry> removed, std::vector<Id>* written);
 
   std::unique_ptr<Backend> backend_;
   std::string cache_dir_;

@@ -79,7 +79,7 @@ TEST_F(IndexCacheTest, FreshCacheIsEmpty) {
   auto c = MustOpen(repo_a_);
   ASSERT_NE(c, nullptr);
   EXPECT_FALSE(c->shared());
-  EXPECT_TRUE(c->MergedIndexFiles()->empty());
+  EXPECT_TRUE(c->KnownIndexFiles()->merged.empty());
   ExpectMissing(*c, PackEntries(pack1_, 1, 3));
   std::vector<std::optional<BlobLocation>> out;
   ASSERT_TRUE(c->LookupMany({}, &out).ok());
@@ -95,7 +95,7 @@ TEST_F(IndexCacheTest, AddedEntriesAreFoundWithTheirLocations) {
   ExpectFound(*c, e1);
   ExpectFound(*c, e2);
   ExpectMissing(*c, PackEntries(pack3_, 500, 2));
-  EXPECT_EQ(AsSet(*c->MergedIndexFiles()), std::set<Id>{file1_});
+  EXPECT_EQ(AsSet(c->KnownIndexFiles()->merged), std::set<Id>{file1_});
 }
 
 TEST_F(IndexCacheTest, LookupManyKeepsTheOrderAndReportsMisses) {
@@ -115,13 +115,13 @@ TEST_F(IndexCacheTest, LookupManyKeepsTheOrderAndReportsMisses) {
   EXPECT_EQ(out[5], e[0].loc);
 }
 
-TEST_F(IndexCacheTest, MergedIndexFilesListsEveryFileAdded) {
+TEST_F(IndexCacheTest, KnownIndexFilesListsEveryFileMerged) {
   auto c = MustOpen(repo_a_);
   ASSERT_TRUE(c->AddIndexFile(file1_, PackEntries(pack1_, 1, 2)).ok());
   ASSERT_TRUE(c->AddIndexFile(file2_, PackEntries(pack2_, 10, 2)).ok());
   ASSERT_TRUE(c->AddIndexFile(file3_, {}).ok());  // an index file with no entries still counts
-  EXPECT_EQ(AsSet(*c->MergedIndexFiles()), (std::set<Id>{file1_, file2_, file3_}));
-  EXPECT_EQ(c->MergedIndexFiles()->size(), 3u);
+  EXPECT_EQ(AsSet(c->KnownIndexFiles()->merged), (std::set<Id>{file1_, file2_, file3_}));
+  EXPECT_EQ(c->KnownIndexFiles()->merged.size(), 3u);
 }
 
 TEST_F(IndexCacheTest, ClearForgetsEverything) {
@@ -129,12 +129,12 @@ TEST_F(IndexCacheTest, ClearForgetsEverything) {
   auto e = PackEntries(pack1_, 1, 4);
   ASSERT_TRUE(c->AddIndexFile(file1_, e).ok());
   ASSERT_TRUE(c->Clear().ok());
-  EXPECT_TRUE(c->MergedIndexFiles()->empty());
+  EXPECT_TRUE(c->KnownIndexFiles()->merged.empty());
   ExpectMissing(*c, e);
   // Usable afterwards.
   ASSERT_TRUE(c->AddIndexFile(file2_, e).ok());
   ExpectFound(*c, e);
-  EXPECT_EQ(AsSet(*c->MergedIndexFiles()), std::set<Id>{file2_});
+  EXPECT_EQ(AsSet(c->KnownIndexFiles()->merged), std::set<Id>{file2_});
 }
 
 TEST_F(IndexCacheTest, ReopenKeepsWhatWasAdded) {
@@ -147,7 +147,7 @@ TEST_F(IndexCacheTest, ReopenKeepsWhatWasAdded) {
   ASSERT_NE(c, nullptr);
   EXPECT_FALSE(c->shared());
   ExpectFound(*c, e);
-  EXPECT_EQ(AsSet(*c->MergedIndexFiles()), std::set<Id>{file1_});
+  EXPECT_EQ(AsSet(c->KnownIndexFiles()->merged), std::set<Id>{file1_});
   EXPECT_GE(c->ApproximateBlobCount(), 1u);
 }
 
@@ -160,13 +160,13 @@ TEST_F(IndexCacheTest, CacheOfAnotherRepositoryIsWiped) {
   {
     auto c = MustOpen(repo_b_);
     ASSERT_NE(c, nullptr);
-    EXPECT_TRUE(c->MergedIndexFiles()->empty());
+    EXPECT_TRUE(c->KnownIndexFiles()->merged.empty());
     ExpectMissing(*c, e);
     ASSERT_TRUE(c->AddIndexFile(file2_, PackEntries(pack2_, 50, 2)).ok());
   }
   // And back: A's entries are gone for good, B's are not A's.
   auto c = MustOpen(repo_a_);
-  EXPECT_TRUE(c->MergedIndexFiles()->empty());
+  EXPECT_TRUE(c->KnownIndexFiles()->merged.empty());
   ExpectMissing(*c, e);
   ExpectMissing(*c, PackEntries(pack2_, 50, 2));
 }
@@ -181,14 +181,14 @@ TEST_F(IndexCacheTest, SecondOpenerSharesTheCache) {
   EXPECT_TRUE(shared->shared());
   EXPECT_FALSE(primary->shared());
   ExpectFound(*shared, e1);
-  EXPECT_EQ(AsSet(*shared->MergedIndexFiles()), std::set<Id>{file1_});
+  EXPECT_EQ(AsSet(shared->KnownIndexFiles()->merged), std::set<Id>{file1_});
 
   // Its own additions live in its memory: visible to it, not to the primary.
   auto e2 = PackEntries(pack2_, 100, 3);
   ASSERT_TRUE(shared->AddIndexFile(file2_, e2).ok());
   ExpectFound(*shared, e2);
   ExpectFound(*shared, e1);
-  EXPECT_EQ(AsSet(*shared->MergedIndexFiles()), (std::set<Id>{file1_, file2_}));
+  EXPECT_EQ(AsSet(shared->KnownIndexFiles()->merged), (std::set<Id>{file1_, file2_}));
   std::vector<std::optional<BlobLocation>> out;
   ASSERT_TRUE(shared->LookupMany(std::vector<Id>{e2[0].blob, e1[0].blob, TestId(999)}, &out).ok());
   EXPECT_EQ(out[0], e2[0].loc);
@@ -196,7 +196,7 @@ TEST_F(IndexCacheTest, SecondOpenerSharesTheCache) {
   EXPECT_FALSE(out[2].has_value());
 
   ExpectMissing(*primary, e2);
-  EXPECT_EQ(AsSet(*primary->MergedIndexFiles()), std::set<Id>{file1_});
+  EXPECT_EQ(AsSet(primary->KnownIndexFiles()->merged), std::set<Id>{file1_});
   // The primary keeps working normally.
   auto e3 = PackEntries(pack3_, 200, 2);
   ASSERT_TRUE(primary->AddIndexFile(file3_, e3).ok());
@@ -207,6 +207,61 @@ TEST_F(IndexCacheTest, SecondOpenerSharesTheCache) {
   ExpectMissing(*primary, e2);
 }
 
+// An index file that replaces others (docs/format.md, "Index file") is applied in place: the
+// files it replaces are known as replaced, and the entries it removes go where the cache still
+// has that blob in that pack; its own entries win over its removals. The same as the primary
+// and, in memory, as a secondary.
+TEST_F(IndexCacheTest, AReplacingFileRemovesWhatItRemovesAndMarksWhatItReplaces) {
+  auto primary = MustOpen(repo_a_);
+  const auto e1 = PackEntries(pack1_, 1, 4);    // in pack 1, which goes
+  const auto e2 = PackEntries(pack2_, 100, 2);  // in pack 2, which stays
+  ASSERT_TRUE(primary->AddIndexFile(file1_, e1).ok());
+  ASSERT_TRUE(primary->AddIndexFile(file2_, e2).ok());
+  for (bool shared : {false, true}) {
+    SCOPED_TRACE(shared ? "secondary" : "primary");
+    std::unique_ptr<IndexCache> secondary;
+    if (shared) {
+      secondary = MustOpen(repo_a_);
+      ASSERT_TRUE(secondary->shared());
+    }
+    IndexCache& c = shared ? *secondary : *primary;
+    // Blob 0 of pack 1 was also stored in pack 3; blob 1 is removed in pack 2 (not where the cache
+    // has it: kept); blobs 2 and 3 are gone with pack 1; pack 2's entries are re-listed.
+    IndexEntry moved = e1[0];
+    moved.loc.pack = pack3_;
+    std::vector<IndexEntry> entries = {moved};
+    entries.insert(entries.end(), e2.begin(), e2.end());
+    const std::vector<RemovedEntry> removed = {
+        {e1[0].blob, pack1_}, {e1[1].blob, pack2_}, {e1[2].blob, pack1_}, {e1[3].blob, pack1_}};
+    const std::vector<Id> replaced = {file1_, file2_};
+    ASSERT_TRUE(c.AddIndexFile(file3_, entries, replaced, removed).ok());
+    ExpectFound(c, {moved, e1[1]});
+    ExpectFound(c, e2);
+    ExpectMissing(c, {e1[2], e1[3]});
+    std::vector<std::optional<BlobLocation>> out;
+    ASSERT_TRUE(c.LookupMany(std::vector<Id>{e1[2].blob, e1[0].blob}, &out).ok());
+    EXPECT_FALSE(out[0].has_value());
+    EXPECT_EQ(out[1], moved.loc);
+    auto known = c.KnownIndexFiles();
+    ASSERT_TRUE(known.ok());
+    EXPECT_EQ(AsSet(known->merged), std::set<Id>{file3_});
+    EXPECT_EQ(AsSet(known->superseded), (std::set<Id>{file1_, file2_}));
+    if (shared) {  // the primary's own view is untouched
+      ExpectFound(*primary, e1);
+      EXPECT_EQ(AsSet(primary->KnownIndexFiles()->merged), (std::set<Id>{file1_, file2_}));
+    }
+    primary.reset();  // and the replacement is durable (checked in the primary's round)
+    primary = MustOpen(repo_a_);
+    if (!shared) {
+      ExpectMissing(*primary, {e1[2], e1[3]});
+      // Back to the old state for the secondary's round.
+      ASSERT_TRUE(primary->Clear().ok());
+      ASSERT_TRUE(primary->AddIndexFile(file1_, e1).ok());
+      ASSERT_TRUE(primary->AddIndexFile(file2_, e2).ok());
+    }
+  }
+}
+
 TEST_F(IndexCacheTest, SharedClearAffectsOnlyTheSharedView) {
   auto primary = MustOpen(repo_a_);
   auto e1 = PackEntries(pack1_, 1, 3);
@@ -215,13 +270,13 @@ TEST_F(IndexCacheTest, SharedClearAffectsOnlyTheSharedView) {
   ASSERT_TRUE(shared->shared());
   ASSERT_TRUE(shared->Clear().ok());
   ExpectMissing(*shared, e1);
-  EXPECT_TRUE(shared->MergedIndexFiles()->empty());
+  EXPECT_TRUE(shared->KnownIndexFiles()->merged.empty());
   auto e2 = PackEntries(pack2_, 100, 2);
   ASSERT_TRUE(shared->AddIndexFile(file2_, e2).ok());  // rebuilt in memory
   ExpectFound(*shared, e2);
   ExpectMissing(*shared, e1);
   ExpectFound(*primary, e1);
-  EXPECT_EQ(AsSet(*primary->MergedIndexFiles()), std::set<Id>{file1_});
+  EXPECT_EQ(AsSet(primary->KnownIndexFiles()->merged), std::set<Id>{file1_});
 }
 
 TEST_F(IndexCacheTest, SharedOpenForAnotherRepositoryStartsEmpty) {
@@ -232,7 +287,7 @@ TEST_F(IndexCacheTest, SharedOpenForAnotherRepositoryStartsEmpty) {
   ASSERT_NE(other, nullptr);
   EXPECT_TRUE(other->shared());
   ExpectMissing(*other, e1);
-  EXPECT_TRUE(other->MergedIndexFiles()->empty());
+  EXPECT_TRUE(other->KnownIndexFiles()->merged.empty());
   ExpectFound(*primary, e1);
 }
 
@@ -266,7 +321,7 @@ TEST_F(IndexCacheTest, ConcurrentAddsAndLookups) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(errors.load(), 0);
-  EXPECT_EQ(c->MergedIndexFiles()->size(), size_t{kThreads * kFiles});
+  EXPECT_EQ(c->KnownIndexFiles()->merged.size(), size_t{kThreads * kFiles});
   for (int t = 0; t < kThreads; ++t) {
     for (int f = 0; f < kFiles; ++f) {
       ExpectFound(*c, PackEntries(TestId(10000 + t * 100 + f), 100000 * (t + 1) + 100 * f, 20));
@@ -306,7 +361,7 @@ TEST_F(IndexCacheTest, CacheOfAnOlderCacheVersionIsWiped) {
   }
   auto c = MustOpen(repo_a_);
   ExpectMissing(*c, e);
-  EXPECT_TRUE(c->MergedIndexFiles()->empty());
+  EXPECT_TRUE(c->KnownIndexFiles()->merged.empty());
 }
 
 // Many table files, each with several partitions of index and filter, read through a block
@@ -343,7 +398,7 @@ TEST_F(IndexCacheTest, EntriesAcrossManyTablesAndPartitionsAreFoundAfterReopen) 
     EXPECT_EQ(*out[j], all[j / 2 * 7].loc);
     EXPECT_FALSE(out[j + 1].has_value()) << ids[j + 1].ShortHex();
   }
-  EXPECT_EQ((*c)->MergedIndexFiles()->size(), 10u);
+  EXPECT_EQ((*c)->KnownIndexFiles()->merged.size(), 10u);
 }
 
 TEST_F(IndexCacheTest, TuningStringsApplyAndBadOnesAreRejected) {

@@ -1,7 +1,8 @@
 // Repositories of every older format stay readable (docs/format.md): each committed fixture under
 // tests/fixtures/v<N>/ (made by the binary of that format; its README says how) is copied, opened
 // and read with today's binary: snapshots, restore compared with the committed manifest of the
-// source, dump, ls, find, diff and stats; then a new snapshot is written into it and restored.
+// source, dump, ls, find, diff and stats; then a new snapshot is written into it and restored, and
+// its index repaired (index files of today's version written into it).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -206,6 +207,11 @@ TEST_P(FormatFixtureTest, NewSnapshotsCanBeWrittenAndRestored) {
   Run({"restore", "latest", "--target", target});
   EXPECT_EQ(ReadFile(target + src + "/d/new.txt"),
             "written into a version " + Version() + " repository\n");
+  // A repair writes index files of version 2 (replacing the old ones) into it; everything still
+  // reads, through this cache (applied in place) and a fresh one.
+  Run({"repair", "index"});
+  EXPECT_EQ(ReadFile(target + src + "/d/new.txt"), Run({"dump", "latest", src + "/d/new.txt"}).out);
+  std::filesystem::remove_all(cli_.cache_dir());
   // The old snapshots are still there and whole.
   EXPECT_EQ(Run({"dump", Second(), std::string(kSource) + "/hello.txt"}).out,
             "hello, version " + Version() + "\n");

@@ -38,7 +38,7 @@ std::vector<IndexEntry> AllIndexEntries(Backend& storage, const MasterKeys& keys
     if (!bytes.ok()) continue;
     auto entries = DecodeIndexFile(keys.enc_key, *bytes, f.name);
     EXPECT_TRUE(entries.ok()) << entries.status().ToString();
-    if (entries.ok()) out.insert(out.end(), entries->begin(), entries->end());
+    if (entries.ok()) out.insert(out.end(), entries->entries.begin(), entries->entries.end());
   }
   return out;
 }

@@ -44,7 +44,7 @@ std::vector<IndexEntry> ThreePacks() {
 
 // The index payload for `entries`, one group per pack, as index_file.h documents it.
 Bytes Payload(const std::vector<std::pair<Id, std::vector<IndexEntry>>>& groups,
-              uint8_t version = kIndexFileVersion) {
+              uint8_t version = 1) {
   Bytes b;
   ByteWriter w(&b);
   w.U8(version);
@@ -61,8 +61,11 @@ Bytes Payload(const std::vector<std::pair<Id, std::vector<IndexEntry>>>& groups,
 
 class IndexFileTest : public ::testing::Test {
  protected:
+  // The entries of a file that replaces nothing.
   Result<std::vector<IndexEntry>> Decode(ByteSpan file) {
-    return DecodeIndexFile(key_, file, "index 1234");
+    ASSIGN_OR_RETURN(IndexFile f, DecodeIndexFile(key_, file, "index 1234"));
+    EXPECT_TRUE(f.supersedes.empty() && f.removed.empty());
+    return f.entries;
   }
   Status DecodePayload(ByteSpan payload) {
     return Decode(SealObject(key_, ObjectKind::kIndex, payload)).status();
@@ -99,7 +102,7 @@ TEST_F(IndexFileTest, InterleavedPacksKeepTheirOrder) {
 }
 
 TEST_F(IndexFileTest, EmptyIndexRoundTrips) {
-  Result<std::vector<IndexEntry>> got = Decode(EncodeIndexFile(key_, {}));
+  Result<std::vector<IndexEntry>> got = Decode(EncodeIndexFile(key_, std::vector<IndexEntry>{}));
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_TRUE(got->empty());
 }
@@ -139,8 +142,60 @@ TEST_F(IndexFileTest, EveryTruncationOfThePayloadFails) {
 }
 
 TEST_F(IndexFileTest, NewerVersionIsUnsupported) {
-  EXPECT_EQ(DecodePayload(Payload({}, 2)).code(), StatusCode::kUnsupportedVersion);
+  EXPECT_EQ(DecodePayload(Payload({}, 3)).code(), StatusCode::kUnsupportedVersion);
   EXPECT_EQ(DecodePayload(Payload({}, 0)).code(), StatusCode::kCorruption);
+}
+
+// A file that replaces others (consolidation, repair) is version 2: its entries, the files it
+// replaces and the entries it removes round-trip; one that replaces nothing stays version 1.
+IndexFile Replacing() {
+  return IndexFile{ThreePacks(),
+                   {TestId(40), TestId(41)},
+                   {RemovedEntry{TestId(50), TestId(51)}, RemovedEntry{TestId(52), TestId(51)}}};
+}
+
+TEST_F(IndexFileTest, AReplacingFileRoundTripsAsVersion2) {
+  const Bytes file = EncodeIndexFile(key_, Replacing());
+  Result<IndexFile> got = DecodeIndexFile(key_, file, "index");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, Replacing());
+  Result<Bytes> payload = OpenObject(key_, ObjectKind::kIndex, file, "index");
+  ASSERT_TRUE(payload.ok());
+  EXPECT_EQ((*payload)[0], 2) << "version";
+  EXPECT_EQ(payload->size(), 8 + 3 * (32 + 4) + 9 * kEntryWireSize + 4 + 2 * 32 + 4 + 2 * 64);
+
+  // Removals alone (a repair that found no good pack) round-trip too.
+  const IndexFile only_removed{{}, {TestId(40)}, {RemovedEntry{TestId(50), TestId(51)}}};
+  got = DecodeIndexFile(key_, EncodeIndexFile(key_, only_removed), "index");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, only_removed);
+
+  payload = OpenObject(key_, ObjectKind::kIndex, EncodeIndexFile(key_, ThreePacks()), "index");
+  ASSERT_TRUE(payload.ok());
+  EXPECT_EQ((*payload)[0], 1) << "a file that replaces nothing stays readable by format 2";
+}
+
+TEST_F(IndexFileTest, EveryFlipAndTruncationOfAVersion2FileFails) {
+  const Bytes file = EncodeIndexFile(key_, Replacing());
+  auto decode = [&](ByteSpan in) { return DecodeIndexFile(key_, in, "index").status(); };
+  test::ExpectEveryFlipFails(file, decode, [](size_t pos, uint8_t value) {
+    return pos == 4 && value > kObjectVersion ? StatusCode::kUnsupportedVersion
+                                              : StatusCode::kCorruption;
+  });
+  test::ExpectEveryTruncationFails(file, decode);
+  // Sealed properly but cut short anywhere in the lists.
+  const Bytes payload = *OpenObject(key_, ObjectKind::kIndex, file, "index");
+  for (size_t n = 8 + 3 * (32 + 4) + 9 * kEntryWireSize; n < payload.size(); ++n) {
+    EXPECT_EQ(DecodePayload(ByteSpan(payload).first(n)).code(), StatusCode::kCorruption) << n;
+  }
+}
+
+TEST_F(IndexFileTest, AVersion2FileThatReplacesNothingIsCorruption) {
+  Bytes payload = Payload({}, 2);
+  ByteWriter w(&payload);
+  w.U32(0);
+  w.U32(0);
+  EXPECT_EQ(DecodePayload(payload).code(), StatusCode::kCorruption);
 }
 
 TEST_F(IndexFileTest, MalformedPayloadsAreCorruption) {

@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <functional>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "crypto/aead.h"
@@ -492,6 +494,129 @@ TEST_F(RepositoryTest, CachePicksUpIndexFilesWrittenByOthers) {
   for (const Id& id : theirs) EXPECT_EQ(GetCode(*repo, id), StatusCode::kOk);
 }
 
+// Opens the repository with cache `cache`, keeping what it warns about in *warnings.
+std::unique_ptr<Repository> OpenWarned(Backend& storage, const std::string& cache,
+                                       std::vector<std::string>* warnings) {
+  auto r = Repository::Open(test::Borrow(storage), Password(test::kPassword), cache,
+                            [warnings](const std::string& m) { warnings->push_back(m); });
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? std::move(r).value() : nullptr;
+}
+
+// Consolidation: one index file replaces several; a cache that merged them applies it in place
+// (no rebuild), and every blob is still found.
+TEST_F(RepositoryTest, ConsolidatedIndexFilesAreAppliedWithoutARebuild) {
+  const std::string cache = FreshCache();
+  Init();
+  std::vector<Id> ids;
+  {
+    auto repo = MustOpen(test::kPassword, cache);
+    for (int i = 0; i < 4; ++i) {
+      for (const Id& id : PutBig(*repo, 3 * i, 3)) ids.push_back(id);  // one index file each
+    }
+  }
+  std::vector<Id> files;
+  const std::vector<FileInfo> listed = *storage_.List(FileType::kIndex);
+  for (const FileInfo& f : listed) files.push_back(*Id::ParseHex(f.name));
+  ASSERT_EQ(files.size(), 4u);
+  {
+    auto other = MustOpen();
+    Result<size_t> replaced = other->ConsolidateIndex(files);
+    ASSERT_TRUE(replaced.ok()) << replaced.status().ToString();
+    EXPECT_EQ(*replaced, 4u);
+    for (const Id& id : ids) EXPECT_EQ(GetCode(*other, id), StatusCode::kOk);
+  }
+  ASSERT_EQ(Count(FileType::kIndex), 1u);
+  std::vector<std::string> warnings;
+  auto repo = OpenWarned(storage_, cache, &warnings);
+  for (int i = 0; i < 12; ++i) {
+    Result<Bytes> got = Blobs(*repo)->Get(BlobType::kData, ids[i]);
+    ASSERT_TRUE(got.ok()) << i << ": " << got.status().ToString();
+    EXPECT_TRUE(*got == RandomBytes(kBigBlob, i));
+  }
+  EXPECT_TRUE(warnings.empty()) << "the cache was rebuilt: " << warnings[0];
+  // A fresh cache reads the one file.
+  for (const Id& id : ids) EXPECT_EQ(GetCode(*MustOpen(), id), StatusCode::kOk);
+}
+
+// Readers opening the repository while its index files are consolidated underneath them each
+// find every blob: a listed file gone when read was replaced, and the listing is retried.
+TEST_F(RepositoryTest, ConcurrentReadersDuringConsolidationFindEveryBlob) {
+  Init();
+  std::vector<Id> ids;
+  {
+    auto repo = MustOpen();
+    for (int i = 0; i < 6; ++i) {
+      for (const Id& id : PutBig(*repo, 2 * i, 2)) ids.push_back(id);
+    }
+  }
+  std::atomic<bool> done{false};
+  std::atomic<int> rounds{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&, r] {
+      for (int i = 0; !done || i < 3; ++i) {
+        auto repo = test::OpenRepo(
+            storage_, dir_.Sub("reader" + std::to_string(r) + "-" + std::to_string(i)));
+        ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+        auto store = (*repo)->blobs();
+        ASSERT_TRUE(store.ok()) << store.status().ToString();
+        std::vector<std::optional<BlobLocation>> found;
+        ASSERT_TRUE((*store)->FindMany(ids, &found).ok());
+        for (size_t k = 0; k < ids.size(); ++k) ASSERT_TRUE(found[k]) << k;
+        ++rounds;
+      }
+    });
+  }
+  {
+    auto repo = MustOpen();
+    for (int pass = 0; pass < 2; ++pass) {  // pairs of files, then the rest
+      std::vector<Id> files;
+      const std::vector<FileInfo> listed = *storage_.List(FileType::kIndex);
+      for (const FileInfo& f : listed) files.push_back(*Id::ParseHex(f.name));
+      if (pass == 0) files.resize(2);
+      auto replaced = repo->ConsolidateIndex(files);
+      ASSERT_TRUE(replaced.ok()) << replaced.status().ToString();
+    }
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+  EXPECT_GE(rounds.load(), 6);
+  EXPECT_EQ(Count(FileType::kIndex), 1u);
+}
+
+// Repair by another process replaces the old index files and removes the entries of a pack that
+// is gone: this cache applies it without a rebuild, and the lost pack's blobs are not found.
+TEST_F(RepositoryTest, ARepairIsAppliedByOtherCachesWithoutARebuild) {
+  const std::string cache = FreshCache();
+  Init();
+  std::vector<Id> ids;
+  {
+    auto repo = MustOpen(test::kPassword, cache);
+    ids = PutBig(*repo, 0, 13);  // packs of 6, 6 and 1 blobs
+  }
+  ASSERT_EQ(Count(FileType::kPack), 3u);
+  // The pack of the last blob is lost.
+  std::string lost;
+  {
+    auto repo = MustOpen(test::kPassword, cache);
+    lost = (*Blobs(*repo)->Find(ids[12]))->pack.Hex();
+  }
+  ASSERT_TRUE(storage_.Delete({FileType::kPack, lost}).ok());
+  {
+    auto other = MustOpen();
+    auto report = other->RepairIndex();
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_EQ(report->blobs_indexed, 12u);
+    EXPECT_EQ(report->index_files_removed, 1u);
+  }
+  std::vector<std::string> warnings;
+  auto repo = OpenWarned(storage_, cache, &warnings);
+  for (int i = 0; i < 12; ++i) EXPECT_EQ(GetCode(*repo, ids[i]), StatusCode::kOk) << i;
+  EXPECT_EQ(GetCode(*repo, ids[12]), StatusCode::kNotFound);
+  EXPECT_TRUE(warnings.empty()) << "the cache was rebuilt: " << warnings[0];
+}
+
 // A long-running process (the mount, say) opened before another one wrote: a read that misses
 // merges the index files written since, with a cache of its own or as the cache's secondary.
 TEST_F(RepositoryTest, AReadThatMissesMergesIndexFilesWrittenSinceOpening) {
@@ -548,7 +673,7 @@ TEST_F(RepositoryTest, AnIndexFileThatVanishesAfterListingIsSkippedAndTheListing
   auto entries = DecodeIndexFile(made->keys().enc_key, bytes, "index");
   ASSERT_TRUE(entries.ok()) << entries.status().ToString();
   // The same entries in a new file (a new nonce, so a new name), as `repair index` writes them.
-  const Bytes replacement = EncodeIndexFile(made->keys().enc_key, *entries);
+  const Bytes replacement = EncodeIndexFile(made->keys().enc_key, entries->entries);
   ReplaceAfterListing racing(storage_, [&] {
     ASSERT_TRUE(storage_.Write({FileType::kIndex, PlainHash(replacement).Hex()}, replacement).ok());
     ASSERT_TRUE(storage_.Delete(old).ok());
