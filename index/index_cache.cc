@@ -7,6 +7,7 @@
 #include <rocksdb/write_batch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <mutex>
@@ -112,12 +113,18 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
 
 class RocksIndexCache final : public IndexCache {
  public:
-  // A null `db` makes a private in-memory cache (shared mode with nothing to read).
-  RocksIndexCache(std::unique_ptr<rocksdb::DB> db, bool shared, std::string secondary_dir)
+  // A null `db` makes a private in-memory cache (shared mode with nothing to read). `block_cache`
+  // is the database's, at most `max_cache_bytes` (FitCache).
+  RocksIndexCache(std::unique_ptr<rocksdb::DB> db, bool shared, std::string secondary_dir,
+                  std::shared_ptr<rocksdb::Cache> block_cache = nullptr, size_t max_cache_bytes = 0)
       : db_(std::move(db)),
         shared_(shared),
         secondary_dir_(std::move(secondary_dir)),
-        ignore_db_(db_ == nullptr) {}
+        block_cache_(std::move(block_cache)),
+        max_cache_bytes_(max_cache_bytes),
+        ignore_db_(db_ == nullptr) {
+    FitCache();
+  }
   ~RocksIndexCache() override {
     // The primary writes its memtable out on close: otherwise the next opener replays the
     // write-ahead log entry by entry first (0.1-0.2 s after a large snapshot, on every command).
@@ -131,6 +138,20 @@ class RocksIndexCache final : public IndexCache {
   }
 
   bool shared() const override { return shared_; }
+
+  // Sizes the block cache to what lookups need kept: the filter partitions (about a byte per
+  // entry), plus kCacheFloor for the top-level index, index partitions and hot data blocks; at
+  // most max_cache_bytes_. A larger cache would only fill with data blocks of random ids read
+  // once each (most of a backup's lookups are of new ids that a filter's false positive sends to
+  // a data block): 64 MiB of them took a 1 KiB-chunk snapshot to 200 MB (docs/perf.md).
+  void FitCache() {
+    if (!db_ || !block_cache_) return;
+    uint64_t keys = 0;
+    db_->GetIntProperty("rocksdb.estimate-num-keys", &keys);
+    const uint64_t floor = std::min<uint64_t>(kCacheFloor, max_cache_bytes_);
+    block_cache_->SetCapacity(
+        static_cast<size_t>(std::clamp<uint64_t>(floor + keys, floor, max_cache_bytes_)));
+  }
 
   // One id: the same as LookupMany, but a Get without MultiGet's per-call setup and vectors (a
   // snapshot asks once per chunk; that setup was half of the lookup's cost).
@@ -270,7 +291,9 @@ class RocksIndexCache final : public IndexCache {
     for (const IndexEntry& e : entries) batch.Put(Key(kBlobPrefix, e.blob), EncodeValue(e.loc));
     batch.Put(Key(kFilePrefix, file), "");
     for (const Id& s : supersedes) batch.Put(Key(kFilePrefix, s), kSupersededMark);
-    return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "index cache: write");
+    RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "index cache: write"));
+    FitCache();
+    return Status::OK();
   }
 
   Status Clear() override {
@@ -311,9 +334,12 @@ class RocksIndexCache final : public IndexCache {
   }
 
  private:
+  static constexpr uint64_t kCacheFloor = 16 << 20;
   std::unique_ptr<rocksdb::DB> db_;
   const bool shared_;
   const std::string secondary_dir_;
+  const std::shared_ptr<rocksdb::Cache> block_cache_;
+  const size_t max_cache_bytes_;
   std::mutex mu_;
   bool ignore_db_;  // no database, or shared mode after Clear()
   std::unordered_map<Id, BlobLocation, IdHash> overlay_;
@@ -324,7 +350,8 @@ class RocksIndexCache final : public IndexCache {
   std::mutex apply_mu_;  // the primary applies one index file at a time
 };
 
-Result<rocksdb::Options> MakeOptions(const IndexCacheOptions& o) {
+Result<rocksdb::Options> MakeOptions(const IndexCacheOptions& o,
+                                     const std::shared_ptr<rocksdb::Cache>& block_cache) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.compression = rocksdb::kNoCompression;  // keys and values are random bytes
@@ -352,7 +379,7 @@ Result<rocksdb::Options> MakeOptions(const IndexCacheOptions& o) {
   // optimize_filters_for_hits stays off: it drops the last level's filters, which absent ids
   // need most.
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(o.block_cache_bytes);
+  table.block_cache = block_cache;
   table.filter_policy.reset(rocksdb::NewRibbonFilterPolicy(10));
   table.whole_key_filtering = true;
   table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
@@ -394,7 +421,8 @@ Result<std::unique_ptr<IndexCache>> IndexCache::Open(const std::string& dir, con
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IOError("creating index cache directory " + dir + ": " + ec.message());
-  ASSIGN_OR_RETURN(rocksdb::Options options, MakeOptions(o));
+  std::shared_ptr<rocksdb::Cache> block_cache = rocksdb::NewLRUCache(o.block_cache_bytes);
+  ASSIGN_OR_RETURN(rocksdb::Options options, MakeOptions(o, block_cache));
   const std::string db_path = dir + "/rocksdb";
 
   bool destroyed = false;
@@ -418,7 +446,8 @@ Result<std::unique_ptr<IndexCache>> IndexCache::Open(const std::string& dir, con
       std::unique_ptr<rocksdb::DB> db(raw);
       std::string got;
       rocksdb::Status g = db->Get(rocksdb::ReadOptions(), kRepoIdKey, &got);
-      auto cache = std::make_unique<RocksIndexCache>(std::move(db), true, secondary);
+      auto cache = std::make_unique<RocksIndexCache>(std::move(db), true, secondary, block_cache,
+                                                     o.block_cache_bytes);
       if (!g.ok() || got != AsChars(repo_id.span())) RETURN_IF_ERROR(cache->Clear());
       return std::unique_ptr<IndexCache>(std::move(cache));
     }
@@ -434,7 +463,8 @@ Result<std::unique_ptr<IndexCache>> IndexCache::Open(const std::string& dir, con
     rocksdb::Status g2 = db->Get(rocksdb::ReadOptions(), kVersionKey, &got_version);
     const bool current =
         g1.ok() && g2.ok() && got_repo == AsChars(repo_id.span()) && got_version == kCacheVersion;
-    auto cache = std::make_unique<RocksIndexCache>(std::move(db), false, "");
+    auto cache = std::make_unique<RocksIndexCache>(std::move(db), false, "", block_cache,
+                                                   o.block_cache_bytes);
     if (!current) RETURN_IF_ERROR(cache->Reset(repo_id));
     return std::unique_ptr<IndexCache>(std::move(cache));
   }

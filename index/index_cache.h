@@ -26,8 +26,9 @@
 namespace repo {
 
 struct IndexCacheOptions {
-  // RocksDB LRU block cache, which also holds the filters and index (docs/perf.md, "Index cache
-  // at 50 M blobs": 64 MiB keeps the filters of 50 M entries; RSS stays ~100 MB).
+  // The most the RocksDB LRU block cache, which also holds the filters and index, may grow to
+  // (docs/perf.md, "Index cache at 50 M blobs": 64 MiB keeps the filters of 50 M entries; RSS
+  // stays ~100 MB). It is sized to 16 MiB plus a byte per entry up to that.
   size_t block_cache_bytes = 64 << 20;
   size_t write_buffer_bytes = 8 << 20;
   // For experiments (bench/index_scale.cc), empty in production: RocksDB option strings applied
