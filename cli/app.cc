@@ -109,7 +109,7 @@ SnapshotFilter FilterFromArgs(const cxxopts::ParseResult& args) {
 
 Result<SnapshotRef> LoadSnapshot(Repository& repo, const std::string& ref,
                                  const SnapshotFilter& filter) {
-  ASSIGN_OR_RETURN(auto all, ListSnapshots(repo.metadata()));
+  ASSIGN_OR_RETURN(auto all, ListSnapshots(repo));
   return FindSnapshot(all, ref, filter);
 }
 

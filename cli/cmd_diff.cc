@@ -69,7 +69,7 @@ int RunDiff(Context& ctx) {
   }
   auto repo = OpenRepository(ctx.global);
   if (!repo.ok()) return FailOpen(repo.status());
-  auto all = ListSnapshots((*repo)->metadata());
+  auto all = ListSnapshots(**repo);
   if (!all.ok()) return Fail(all.status());
   const SnapshotFilter filter = FilterFromArgs(ctx.args);
   auto a = FindSnapshot(*all, ctx.positional[0], filter);

@@ -37,7 +37,7 @@ int RunFind(Context& ctx) {
   }
   auto repo = OpenRepository(ctx.global);
   if (!repo.ok()) return FailOpen(repo.status());
-  auto all = ListSnapshots((*repo)->metadata());
+  auto all = ListSnapshots(**repo);
   if (!all.ok()) return Fail(all.status());
   const SnapshotFilter filter = FilterFromArgs(ctx.args);
   std::vector<std::string> refs;

@@ -53,7 +53,7 @@ std::string SnapshotJson(const SnapshotRef& r) {
 int RunSnapshots(Context& ctx) {
   auto repo = OpenRepository(ctx.global);
   if (!repo.ok()) return FailOpen(repo.status());
-  auto all = ListSnapshots((*repo)->metadata());
+  auto all = ListSnapshots(**repo);
   if (!all.ok()) return Fail(all.status());
   SnapshotFilter filter = FilterFromArgs(ctx.args);
   auto selected = SelectSnapshots(*all, ctx.positional, filter);

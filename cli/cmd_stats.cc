@@ -51,7 +51,7 @@ int RunStats(Context& ctx) {
   const bool raw = mode == "raw-data";
   auto repo = OpenRepository(ctx.global);
   if (!repo.ok()) return FailOpen(repo.status());
-  auto all = ListSnapshots((*repo)->metadata());
+  auto all = ListSnapshots(**repo);
   if (!all.ok()) return Fail(all.status());
   const SnapshotFilter filter = FilterFromArgs(ctx.args);
   auto selected = SelectSnapshots(*all, ctx.positional, filter);

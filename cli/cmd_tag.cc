@@ -57,7 +57,7 @@ int RunTag(Context& ctx) {
   auto repo = OpenRepository(ctx.global);
   if (!repo.ok()) return FailOpen(repo.status());
   const MetadataStore metadata = (*repo)->metadata();
-  auto all = ListSnapshots(metadata);
+  auto all = ListSnapshots(**repo);
   if (!all.ok()) return Fail(all.status());
   auto selected = SelectSnapshots(*all, ctx.positional, filter);
   if (!selected.ok()) return Fail(selected.status());

@@ -786,21 +786,21 @@ Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
 
   ASSIGN_OR_RETURN(BlobStore * store, repo.blobs());
   // Parent: the newest snapshot of the same host and paths, unless given.
+  // (The list comes from the local snapshot cache: no record is read or decrypted twice.)
   std::optional<std::vector<Id>> parent_tree;
   if (opts.parent) {
     snap.parent = opts.parent;
+    ASSIGN_OR_RETURN(Snapshot parent, ReadSnapshot(repo.metadata(), *snap.parent));
+    parent_tree = std::move(parent.tree);
   } else {
-    ASSIGN_OR_RETURN(auto all, ListSnapshots(repo.metadata()));
+    ASSIGN_OR_RETURN(auto all, ListSnapshots(repo));
     for (auto it = all.rbegin(); it != all.rend(); ++it) {
       if (it->snapshot.hostname == snap.hostname && it->snapshot.paths == snap.paths) {
         snap.parent = it->id;
+        parent_tree = std::move(it->snapshot.tree);
         break;
       }
     }
-  }
-  if (snap.parent) {
-    ASSIGN_OR_RETURN(Snapshot parent, ReadSnapshot(repo.metadata(), *snap.parent));
-    parent_tree = std::move(parent.tree);
   }
 
   std::thread scanner;

@@ -1,9 +1,18 @@
 #include "repo/model/snapshot.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <filesystem>
+#include <map>
 #include <sstream>
+#include <string_view>
 
+#include "repo/os/fd_io.h"
 #include "repo/store/object_codec.h"
 
 namespace repo {
@@ -108,18 +117,95 @@ Result<Snapshot> ReadSnapshot(const MetadataStore& metadata, const Id& id) {
   return DecodeSnapshotPayload(payload, MetadataStore::Describe(FileType::kSnapshot, id));
 }
 
-Result<std::vector<SnapshotRef>> ListSnapshots(const MetadataStore& metadata) {
+namespace {
+
+// The local snapshot cache (docs/format.md, "Local cache"): a magic line, then per record its id
+// (32), its length (u32) and the sealed record as stored in the repository.
+constexpr std::string_view kCacheMagic = "repo snapshot cache 1\n";
+
+using SealedRecords = std::map<Id, Bytes>;  // ordered: the file is the same for the same set
+
+// The records of the cache file at `path`: none if it is missing, unreadable or malformed.
+SealedRecords ReadSnapshotCache(const std::string& path) {
+  SealedRecords records;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return records;
+  struct stat st;
+  Bytes file;
+  if (fstat(fd, &st) == 0) {
+    file.resize(static_cast<size_t>(st.st_size));
+    auto got = ReadFull(fd, file, "reading " + path);
+    if (!got.ok() || *got != file.size()) file.clear();
+  }
+  close(fd);
+  if (file.size() < kCacheMagic.size() ||
+      !std::equal(kCacheMagic.begin(), kCacheMagic.end(), file.begin())) {
+    return records;
+  }
+  ByteReader r(ByteSpan(file).subspan(kCacheMagic.size()));
+  while (!r.done()) {
+    ByteSpan id, bytes;
+    uint32_t length;
+    if (!r.Raw(Id::kSize, &id) || !r.U32(&length) || !r.Raw(length, &bytes)) return {};
+    records[Id::FromSpan(id)] = Bytes(bytes.begin(), bytes.end());
+  }
+  return records;
+}
+
+// Replaces the cache file at `path` with `records` (a new file renamed over the old one, so that
+// a reader never sees half of it). Best effort: a cache that cannot be written is not an error.
+void WriteSnapshotCache(const std::string& path, const SealedRecords& records) {
+  Bytes file(kCacheMagic.begin(), kCacheMagic.end());
+  ByteWriter w(&file);
+  for (const auto& [id, bytes] : records) {
+    w.Raw(id.span());
+    w.U32(static_cast<uint32_t>(bytes.size()));
+    w.Raw(bytes);
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  const bool written = WriteAll(fd, file, "writing " + tmp).ok();
+  close(fd);
+  if (!written || rename(tmp.c_str(), path.c_str()) != 0) unlink(tmp.c_str());
+}
+
+}  // namespace
+
+Result<std::vector<SnapshotRef>> ListSnapshots(Repository& repo) {
+  const MetadataStore metadata = repo.metadata();
   ASSIGN_OR_RETURN(auto files, metadata.backend().List(FileType::kSnapshot));
+  const std::string cache_path = repo.CacheDir() + "/snapshots";
+  const SealedRecords cached = ReadSnapshotCache(cache_path);
+  SealedRecords kept;  // the cache to write: the records listed now
+  bool changed = false;
   std::vector<SnapshotRef> out;
   for (const FileInfo& f : files) {
-    Id id = *Id::ParseHex(f.name);
-    auto s = ReadSnapshot(metadata, id);
-    if (!s.ok()) {
-      if (s.status().IsNotFound()) continue;  // removed meanwhile (forget)
-      return s.status();
+    const Id id = *Id::ParseHex(f.name);
+    const std::string what = MetadataStore::Describe(FileType::kSnapshot, id);
+    if (auto it = cached.find(id); it != cached.end()) {
+      auto payload = metadata.Open(FileType::kSnapshot, ObjectKind::kSnapshot, id, it->second);
+      auto s = payload.ok() ? DecodeSnapshotPayload(*payload, what) : payload.status();
+      if (s.ok()) {
+        out.push_back({id, std::move(s).value()});
+        kept.insert(*it);
+        continue;
+      }
+      // A damaged or forged entry: read the record from the repository instead.
     }
-    out.push_back({id, std::move(s).value()});
+    auto bytes = metadata.Read(FileType::kSnapshot, id);
+    if (!bytes.ok() && bytes.status().IsNotFound()) continue;  // removed meanwhile (forget)
+    if (!bytes.ok()) return bytes.status();
+    ASSIGN_OR_RETURN(Bytes payload,
+                     metadata.Open(FileType::kSnapshot, ObjectKind::kSnapshot, id, *bytes));
+    ASSIGN_OR_RETURN(Snapshot s, DecodeSnapshotPayload(payload, what));
+    out.push_back({id, std::move(s)});
+    kept.emplace(id, std::move(bytes).value());
+    changed = true;
   }
+  if (changed || kept.size() != cached.size()) WriteSnapshotCache(cache_path, kept);
   std::sort(out.begin(), out.end(), [](const SnapshotRef& a, const SnapshotRef& b) {
     return a.snapshot.time_ns != b.snapshot.time_ns ? a.snapshot.time_ns < b.snapshot.time_ns
                                                     : a.id < b.id;

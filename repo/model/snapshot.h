@@ -14,6 +14,7 @@
 #include "base/id.h"
 #include "base/status.h"
 #include "repo/store/metadata_store.h"
+#include "repo/store/repository.h"
 
 namespace repo {
 
@@ -56,8 +57,14 @@ struct SnapshotRef {
 // Seals and writes `s`; returns its id.
 Result<Id> WriteSnapshot(const MetadataStore& metadata, const Snapshot& s);
 Result<Snapshot> ReadSnapshot(const MetadataStore& metadata, const Id& id);
-// Every snapshot, oldest first (one removed while listing is skipped).
-Result<std::vector<SnapshotRef>> ListSnapshots(const MetadataStore& metadata);
+// Every snapshot of `repo`, oldest first (one removed while listing is skipped). One listing of
+// snapshots/; the records are taken from the local snapshot cache (Repository::CacheDir(),
+// "snapshots"; docs/format.md, "Local cache") where it has them, each checked against its name
+// and opened with the repository key like a record read from the repository, so a damaged or
+// forged cache entry is read again from the repository, never trusted. Records not in the cache
+// are read from the repository and added to it; records gone from the repository leave it. A
+// cache that cannot be read or written costs only the reads.
+Result<std::vector<SnapshotRef>> ListSnapshots(Repository& repo);
 
 // Which snapshots a command means.
 struct SnapshotFilter {

@@ -150,7 +150,14 @@ Result<RepositoryTotals> CollectRepositoryTotals(Backend& backend) {
   ASSIGN_OR_RETURN(auto index, backend.List(FileType::kIndex));
   t.snapshots = snapshots.size();
   t.packs = packs.size();
-  for (const FileInfo& p : packs) t.pack_bytes += p.size;
+  for (const FileInfo& p : packs) {
+    std::optional<uint64_t> size = p.size;
+    if (!size) {  // the listing has no sizes: one stat per pack
+      ASSIGN_OR_RETURN(FileInfo info, backend.Stat({FileType::kPack, p.name}));
+      size = info.size;
+    }
+    t.pack_bytes += size.value_or(0);
+  }
   t.index_files = index.size();
   return t;
 }

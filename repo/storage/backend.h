@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,7 +38,10 @@ Status ValidateHandle(const FileHandle& h);
 
 struct FileInfo {
   std::string name;
-  uint64_t size = 0;
+  // Always set by Stat. Set by List only where the listing itself carries sizes (the memory
+  // backend; an object store's listing, later): the local backend lists names without a stat
+  // per file, so that opening a repository of 100,000 index files costs one directory read.
+  std::optional<uint64_t> size;
 };
 
 class Backend {
@@ -48,7 +52,8 @@ class Backend {
   // Where the repository is, for messages ("/srv/backup", "memory").
   virtual std::string Location() const = 0;
 
-  // Every file of `type` (never temporary files), in no particular order.
+  // Every file of `type` (never temporary files), in no particular order; FileInfo::size as
+  // the listing gives it.
   virtual Result<std::vector<FileInfo>> List(FileType type) = 0;
   virtual Result<FileInfo> Stat(const FileHandle& h) = 0;
   // Bytes [offset, offset + length) of h; length kToEnd reads to the end. Corruption if the file

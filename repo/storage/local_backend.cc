@@ -163,12 +163,7 @@ Result<std::vector<FileInfo>> LocalBackend::List(FileType type) {
     RETURN_IF_ERROR(ListDir(dir, &names));
     for (auto& n : names) {
       if (!ValidateHandle({type, n}).ok()) continue;  // not ours; never returned
-      struct stat st;
-      if (stat((dir + "/" + n).c_str(), &st) != 0) {
-        if (errno == ENOENT) continue;  // deleted meanwhile
-        return Status::FromErrno(errno, "stat " + dir + "/" + n);
-      }
-      out.push_back({std::move(n), static_cast<uint64_t>(st.st_size)});
+      out.push_back({std::move(n), std::nullopt});    // no stat: FileInfo
     }
   }
   return out;

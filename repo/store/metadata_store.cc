@@ -35,4 +35,12 @@ Result<Bytes> MetadataStore::Load(FileType type, ObjectKind kind, const Id& id) 
   return OpenObject(*enc_key_, kind, file, Describe(type, id));
 }
 
+Result<Bytes> MetadataStore::Open(FileType type, ObjectKind kind, const Id& id,
+                                  ByteSpan file) const {
+  if (PlainHash(file) != id) {
+    return Status::Corruption(Describe(type, id) + ": content does not match its name");
+  }
+  return OpenObject(*enc_key_, kind, file, Describe(type, id));
+}
+
 }  // namespace repo

@@ -38,6 +38,9 @@ class MetadataStore {
   // The payload of the object in file `type`/<id> (Read, then opened). UnsupportedVersion for a
   // newer object format; Corruption naming the file if it fails its name, header or tag.
   Result<Bytes> Load(FileType type, ObjectKind kind, const Id& id) const;
+  // Load of `file`, the bytes of `type`/<id> as kept elsewhere (a local cache): checked against
+  // the name and opened the same way, so a copy is trusted no more than the repository.
+  Result<Bytes> Open(FileType type, ObjectKind kind, const Id& id, ByteSpan file) const;
 
   Backend& backend() const { return *backend_; }
   const SecretBytes& enc_key() const { return *enc_key_; }

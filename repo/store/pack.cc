@@ -122,13 +122,14 @@ Result<std::vector<IndexEntry>> ReadPackHeader(Backend& backend, const SecretByt
                                                const Id& pack) {
   FileHandle h{FileType::kPack, pack.Hex()};
   ASSIGN_OR_RETURN(FileInfo info, backend.Stat(h));
-  uint64_t want = std::min(info.size, kTailGuess);
-  ASSIGN_OR_RETURN(Bytes tail, backend.Read(h, info.size - want, want));
+  const uint64_t size = info.size.value_or(0);
+  uint64_t want = std::min(size, kTailGuess);
+  ASSIGN_OR_RETURN(Bytes tail, backend.Read(h, size - want, want));
   size_t needed = 0;
-  auto entries = DecodePackHeader(enc_key, pack, tail, info.size, &needed);
+  auto entries = DecodePackHeader(enc_key, pack, tail, size, &needed);
   if (entries.ok() || needed == 0) return entries;
-  ASSIGN_OR_RETURN(tail, backend.Read(h, info.size - needed, needed));
-  return DecodePackHeader(enc_key, pack, tail, info.size);
+  ASSIGN_OR_RETURN(tail, backend.Read(h, size - needed, needed));
+  return DecodePackHeader(enc_key, pack, tail, size);
 }
 
 }  // namespace repo

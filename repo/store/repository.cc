@@ -230,8 +230,7 @@ Result<Id> Repository::ChangePassword(const SecretBytes& new_password, const Kdf
 
 Result<IndexCache*> Repository::index() {
   if (!cache_) {
-    ASSIGN_OR_RETURN(cache_,
-                     IndexCache::Open(cache_dir_ + "/" + config_.id.Hex() + "/index", config_.id));
+    ASSIGN_OR_RETURN(cache_, IndexCache::Open(CacheDir() + "/index", config_.id));
     Status s = SyncIndex(*cache_, false);
     if (!s.ok()) {
       cache_.reset();
@@ -432,8 +431,7 @@ Result<RepairIndexReport> Repository::RepairIndex() {
   }
   blobs_.reset();
   cache_.reset();
-  ASSIGN_OR_RETURN(cache_,
-                   IndexCache::Open(cache_dir_ + "/" + config_.id.Hex() + "/index", config_.id));
+  ASSIGN_OR_RETURN(cache_, IndexCache::Open(CacheDir() + "/index", config_.id));
   RETURN_IF_ERROR(SyncIndex(*cache_, false));
   return report;
 }

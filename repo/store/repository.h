@@ -65,6 +65,9 @@ class Repository {
   ~Repository();
 
   const RepositoryConfig& config() const { return config_; }
+  // This repository's local cache directory: <cache root>/<repository id> (docs/format.md,
+  // "Local cache"). It may not exist yet.
+  std::string CacheDir() const { return cache_dir_ + "/" + config_.id.Hex(); }
   const MasterKeys& keys() const { return keys_; }
   Backend& backend() { return *backend_; }
   // Snapshot records and other metadata files, sealed with this repository's key.

@@ -411,7 +411,7 @@ TEST_F(RepositoryTest, RepairIndexReportsAPackWithABadTrailerAndIndexesTheRest) 
   ASSERT_TRUE(loc.ok() && loc->has_value());
   const Id bad = (*loc)->pack;
   const FileHandle h{FileType::kPack, bad.Hex()};
-  ASSERT_TRUE(test::FlipStoredByte(storage_, h, storage_.Stat(h)->size - 1).ok());  // "RPAK"
+  ASSERT_TRUE(test::FlipStoredByte(storage_, h, *storage_.Stat(h)->size - 1).ok());  // "RPAK"
 
   Result<RepairIndexReport> report = repo->RepairIndex();
   ASSERT_TRUE(report.ok()) << report.status().ToString();
@@ -691,7 +691,9 @@ TEST_F(RepositoryTest, DamagedIndexFileIsReportedWithAHint) {
     ids = PutBig(*repo, 0, 1);
   }
   const FileInfo f = storage_.List(FileType::kIndex)->at(0);
-  ASSERT_TRUE(test::FlipStoredByte(storage_, {FileType::kIndex, f.name}, f.size / 2).ok());
+  ASSERT_TRUE(test::FlipStoredByte(storage_, {FileType::kIndex, f.name},
+                                   *storage_.Stat({FileType::kIndex, f.name})->size / 2)
+                  .ok());
   auto repo = MustOpen();
   Result<BlobStore*> s = repo->blobs();
   ASSERT_FALSE(s.ok());
