@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <set>
+#include <unordered_set>
 
 #include "crypto/hash.h"
 #include "repo/store/index_file.h"
@@ -257,22 +258,25 @@ Status Repository::SyncIndex(IndexCache& cache, bool force_rebuild) {
 }
 
 Status Repository::SyncIndexOnce(IndexCache& cache, bool force_rebuild, bool* vanished) {
+  // Hash sets of ids, not of hex names: at 100,000 index files, ordered sets of strings were
+  // most of a command's start (docs/perf.md, "Start-up").
   ASSIGN_OR_RETURN(auto listed, backend_->List(FileType::kIndex));
-  std::set<std::string> names;
-  for (const FileInfo& f : listed) names.insert(f.name);
+  std::vector<Id> names;
+  names.reserve(listed.size());
+  for (const FileInfo& f : listed) names.push_back(*Id::ParseHex(f.name));
+  const std::unordered_set<Id, IdHash> listed_set(names.begin(), names.end());
   ASSIGN_OR_RETURN(IndexCache::KnownFiles known, cache.KnownIndexFiles());
-  std::set<std::string> have, replaced;  // merged; replaced by a merged file
+  std::unordered_set<Id, IdHash> have, replaced;  // merged; replaced by a merged file
   if (force_rebuild) {
     RETURN_IF_ERROR(cache.Clear());
   } else {
-    for (const Id& m : known.merged) have.insert(m.Hex());
-    for (const Id& s : known.superseded) replaced.insert(s.Hex());
+    have.insert(known.merged.begin(), known.merged.end());
+    replaced.insert(known.superseded.begin(), known.superseded.end());
   }
   // Merges the listed files not merged or replaced yet.
   auto merge_new = [&]() -> Status {
-    for (const std::string& name : names) {
-      if (have.count(name) || replaced.count(name)) continue;
-      const Id id = *Id::ParseHex(name);
+    for (const Id& id : names) {
+      if (have.count(id) || replaced.count(id)) continue;
       auto file = metadata().Read(FileType::kIndex, id);
       if (!file.ok() && file.status().code() == StatusCode::kNotFound) {
         *vanished = true;  // merged later if its replacement says so
@@ -290,19 +294,19 @@ Status Repository::SyncIndexOnce(IndexCache& cache, bool force_rebuild, bool* va
       }
       RETURN_IF_ERROR(
           cache.AddIndexFile(id, decoded->entries, decoded->supersedes, decoded->removed));
-      have.insert(name);
+      have.insert(id);
       // A file it replaces, listed after it, is not merged.
-      for (const Id& s : decoded->supersedes) replaced.insert(s.Hex());
+      replaced.insert(decoded->supersedes.begin(), decoded->supersedes.end());
     }
     return Status::OK();
   };
   RETURN_IF_ERROR(merge_new());
   // A merged file no longer listed must have been replaced by one merged now or before: else it
   // was removed behind every cache's back, and which of its entries are still valid is unknown.
-  for (const std::string& m : have) {
-    if (names.count(m) || replaced.count(m)) continue;
+  for (const Id& m : have) {
+    if (listed_set.count(m) || replaced.count(m)) continue;
     if (warn_) {
-      warn_("index file " + m.substr(0, 8) +
+      warn_("index file " + m.ShortHex() +
             " was removed without a replacement naming it (by hand, or by an older repo): "
             "rebuilding the local index cache from " +
             std::to_string(names.size()) + " index files");
