@@ -2,13 +2,16 @@
 // contents and metadata: owners (when root), modes, times, xattrs, hardlinks, sparse holes,
 // symlinks, fifos and devices.
 //
-// It first plans (restore_plan.h): one walk of the snapshot decides which entries are restored,
-// and where, before anything is written.
+// It follows one walk of the snapshot (RestoreWalk, restore_plan.h), which decides which entries
+// are restored and where, a batch of entries and content runs at a time, so that memory is
+// bounded whatever the snapshot's size; a first walk of its own refuses an existing target
+// before anything is written.
 //
-// Contents are restored pack by pack: every blob the selected files need is located, the blobs
+// A batch's contents are restored pack by pack: every blob its files need is located, the blobs
 // are grouped by pack and sorted by offset, and each pack region is read once (adjacent blobs in
 // one read) and written to every place that needs it, by several threads at once. Metadata is
-// applied afterwards, directories last and deepest first, so nothing disturbs the times set.
+// applied afterwards, a directory's once everything inside it is done (deepest first), so
+// nothing disturbs the times set.
 #pragma once
 
 #include <atomic>
