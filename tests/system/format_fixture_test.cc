@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,9 @@ struct Fixture {
   const char* second;
   const char* stream;
 };
+
+// How gtest names a fixture in its output: "v1".
+void PrintTo(const Fixture& f, std::ostream* os) { *os << "v" << f.version; }
 
 class FormatFixtureTest : public ::testing::TestWithParam<Fixture> {
  protected:
