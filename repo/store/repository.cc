@@ -277,21 +277,17 @@ Status Repository::SyncIndexOnce(IndexCache& cache, bool force_rebuild, bool* va
   auto merge_new = [&]() -> Status {
     for (const Id& id : names) {
       if (have.count(id) || replaced.count(id)) continue;
-      auto file = metadata().Read(FileType::kIndex, id);
-      if (!file.ok() && file.status().code() == StatusCode::kNotFound) {
+      auto decoded = ReadIndexFile(id);
+      if (!decoded.ok() && decoded.status().IsNotFound()) {
         *vanished = true;  // merged later if its replacement says so
         continue;
       }
-      if (!file.ok() && file.status().code() == StatusCode::kCorruption) {
-        return file.status().WithContext("reading the repository index (run 'repo repair index')");
-      }
-      if (!file.ok()) return file.status();
-      auto decoded =
-          DecodeIndexFile(keys_.enc_key, *file, MetadataStore::Describe(FileType::kIndex, id));
-      if (!decoded.ok()) {
+      if (!decoded.ok() && (decoded.status().code() == StatusCode::kCorruption ||
+                            decoded.status().code() == StatusCode::kUnsupportedVersion)) {
         return decoded.status().WithContext(
             "reading the repository index (run 'repo repair index')");
       }
+      if (!decoded.ok()) return decoded.status();
       RETURN_IF_ERROR(
           cache.AddIndexFile(id, decoded->entries, decoded->supersedes, decoded->removed));
       have.insert(id);
@@ -335,6 +331,11 @@ Status Repository::RefreshIndex() {
   return SyncIndex(*cache, false);
 }
 
+Result<IndexFile> Repository::ReadIndexFile(const Id& id) {
+  ASSIGN_OR_RETURN(Bytes bytes, metadata().Read(FileType::kIndex, id));
+  return DecodeIndexFile(keys_.enc_key, bytes, MetadataStore::Describe(FileType::kIndex, id));
+}
+
 Status Repository::ReplaceIndexFiles(const std::vector<Id>& old, std::vector<IndexEntry> entries,
                                      std::vector<RemovedEntry> removed, std::vector<Id>* written) {
   // Each new file replaces all of `old`, so that a cache that merges any of them first merges
@@ -367,16 +368,13 @@ Result<size_t> Repository::ConsolidateIndex(const std::vector<Id>& files) {
   std::vector<IndexEntry> entries;
   std::vector<Id> read;
   for (const Id& id : files) {
-    auto bytes = metadata().Read(FileType::kIndex, id);
-    if (!bytes.ok() && bytes.status().IsNotFound()) continue;  // replaced meanwhile
-    if (!bytes.ok()) return bytes.status();
-    ASSIGN_OR_RETURN(
-        IndexFile file,
-        DecodeIndexFile(keys_.enc_key, *bytes, MetadataStore::Describe(FileType::kIndex, id)));
+    auto file = ReadIndexFile(id);
+    if (!file.ok() && file.status().IsNotFound()) continue;  // replaced meanwhile
+    if (!file.ok()) return file.status();
     // What a file replaces itself is not carried over (the lists would grow with history): a
     // cache that merged one of those but never the file replacing it finds it gone,
     // unaccounted for, and rebuilds.
-    entries.insert(entries.end(), file.entries.begin(), file.entries.end());
+    entries.insert(entries.end(), file->entries.begin(), file->entries.end());
     read.push_back(id);
   }
   if (read.size() < 2) return size_t{0};
@@ -411,8 +409,7 @@ Result<RepairIndexReport> Repository::RepairIndex() {
   std::vector<RemovedEntry> removed;
   for (const FileInfo& f : old_index) {
     const Id id = *Id::ParseHex(f.name);
-    auto bytes = metadata().Read(FileType::kIndex, id);
-    auto file = bytes.ok() ? DecodeIndexFile(keys_.enc_key, *bytes, f.name) : bytes.status();
+    auto file = ReadIndexFile(id);
     if (!file.ok()) {
       unreadable.push_back(id);
       continue;

@@ -20,6 +20,7 @@
 #include "repo/storage/backend.h"
 #include "repo/store/blob_store.h"
 #include "repo/store/config.h"
+#include "repo/store/index_file.h"
 #include "repo/store/metadata_store.h"
 
 namespace repo {
@@ -121,6 +122,8 @@ class Repository {
   Status SyncIndex(IndexCache& cache, bool force_rebuild);
   // One listing's worth of SyncIndex; sets *vanished if a listed file was gone when read.
   Status SyncIndexOnce(IndexCache& cache, bool force_rebuild, bool* vanished);
+  // Index file `id`, read, checked against its name and decoded. NotFound if it is gone.
+  Result<IndexFile> ReadIndexFile(const Id& id);
   // Writes index files of `entries` that replace `old`, the last one also removing `removed`
   // (appending their ids to *written), then deletes the files of `old` not among them.
   Status ReplaceIndexFiles(const std::vector<Id>& old, std::vector<IndexEntry> entries,
