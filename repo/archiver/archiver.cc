@@ -14,6 +14,7 @@
 #include <thread>
 #include <utility>
 
+#include "repo/archiver/dir_listing.h"
 #include "repo/archiver/file_reader.h"
 #include "repo/archiver/hardlinks.h"
 #include "repo/archiver/pipeline_state.h"
@@ -589,20 +590,29 @@ void Archiver::WalkEntry(int dirfd, const std::string& path, const std::string& 
 
 void Archiver::WalkDir(int fd, const std::string& path, const std::shared_ptr<DirState>& dir,
                        const Node* previous, dev_t root_dev) {
-  auto listed = ListDirectory(fd, path, opts_.excludes);
-  if (!listed.ok()) {
-    Warn(listed.status().message());
+  auto listing = DirListing::Open(fd, path, opts_.excludes);
+  if (!listing.ok()) {
+    Warn(listing.status().message());
     return;  // stored as an empty directory
   }
-  const std::vector<std::string>& names = *listed;
+  DirListing& names = **listing;
   PreviousListing prev(store_, previous, path, warn_);
   dir->pending.fetch_add(static_cast<int64_t>(names.size()), std::memory_order_relaxed);
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (failed()) {
+  bool listed = true;  // false once the listing failed: the names left are left out
+  std::string name;
+  for (uint64_t i = 0; i < names.size(); ++i) {
+    std::string_view next;
+    if (listed && !failed()) {
+      auto more = names.Next(&next);
+      if (!more.ok()) Warn(more.status().message());
+      listed = more.ok() && *more;
+    }
+    if (!listed || failed()) {
       Resolve(dir, i, std::nullopt);
       continue;
     }
-    WalkEntry(fd, JoinPath(path, names[i]), names[i], dir, i, prev.Find(names[i]), root_dev);
+    name.assign(next);
+    WalkEntry(fd, JoinPath(path, name), name, dir, i, prev.Find(name), root_dev);
   }
 }
 

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "repo/archiver/dir_listing.h"
 #include "repo/archiver/walk_dir.h"
 #include "repo/os/path_resolver.h"
 
@@ -25,11 +26,15 @@ void ScanEntry(AtPath at, const std::string& path, const ExcludeRules& rules, de
   int fd = openat(at.dir, at.name, kWalkDirFlags);
   if (fd < 0) return;
   if (!(rules.exclude_caches && IsCacheDir(fd))) {
-    auto names = ListDirectory(fd, path, rules);
-    if (names.ok()) {
-      for (const std::string& n : *names) {
-        ScanEntry(AtPath{fd, n.c_str()}, JoinPath(path, n), rules, root_dev, progress, levels - 1);
-      }
+    auto names = DirListing::Open(fd, path, rules);
+    std::string_view next;
+    auto more = [&] {  // the totals are an estimate: a failed listing ends it
+      auto r = (*names)->Next(&next);
+      return r.ok() && *r;
+    };
+    while (names.ok() && more()) {
+      const std::string n(next);
+      ScanEntry(AtPath{fd, n.c_str()}, JoinPath(path, n), rules, root_dev, progress, levels - 1);
     }
   }
   close(fd);

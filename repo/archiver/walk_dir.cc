@@ -1,6 +1,5 @@
 #include "repo/archiver/walk_dir.h"
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -59,28 +58,6 @@ bool IsCacheDir(int dirfd) {
   ssize_t n = read(fd, buf, sizeof buf);
   close(fd);
   return n == static_cast<ssize_t>(sizeof buf) && std::memcmp(buf, kCacheDirTagSignature, n) == 0;
-}
-
-Result<std::vector<std::string>> ListDirectory(int dirfd, const std::string& path,
-                                               const ExcludeRules& rules) {
-  // A duplicate, so that `dirfd` stays usable for the *at() calls on the entries listed.
-  int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-  DIR* d = fd < 0 ? nullptr : fdopendir(fd);
-  if (!d) {
-    const int err = errno;
-    if (fd >= 0) close(fd);
-    return Status::FromErrno(err, "cannot read directory " + path);
-  }
-  std::vector<std::string> names;
-  while (dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n == "." || n == "..") continue;
-    if (IsExcluded(rules, JoinPath(path, n), n)) continue;
-    names.push_back(std::move(n));
-  }
-  closedir(d);
-  std::sort(names.begin(), names.end());
-  return names;
 }
 
 }  // namespace repo

@@ -1,6 +1,6 @@
 // The filesystem side of the walk, shared by the snapshot's walk (archiver.cc) and the totals
-// scan (totals_scanner.cc): naming entries, listing a directory with the exclude rules applied,
-// recognising cache directories, and how deep a walk may go.
+// scan (totals_scanner.cc): naming entries, recognising cache directories, and how deep a walk
+// may go. Listing a directory is dir_listing.h.
 //
 // Paths of any length (docs/design.md, "Snapshot pipeline"): a walk names each entry relative to
 // an open directory fd, one per level; full paths serve only messages, excludes and the
@@ -12,9 +12,6 @@
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include "base/status.h"
-#include "repo/archiver/exclude_rules.h"
 
 namespace repo {
 
@@ -50,16 +47,5 @@ WalkDepth WalkDepthLimit();
 // Cache Directory Tagging Specification (https://bford.info/cachedir/); false if it is absent,
 // unreadable or shorter than the signature.
 bool IsCacheDir(int dirfd);
-
-// The names in the directory `dirfd` (whose full path is `path`), sorted bytewise, without "."
-// and ".." and without those IsExcluded(rules, JoinPath(path, name), name) leaves out. A
-// duplicate of `dirfd` is read, so `dirfd` stays open for the *at() calls on the entries; the
-// duplicate shares its position, which the listing leaves at the end: list an open directory
-// once. Errors (Status::FromErrno of opening the listing: no fd left, or `dirfd` is not a
-// directory) say "cannot read directory <path>". An error while reading (getdents failing, e.g.
-// EIO, or EBADF on an O_PATH fd) is not reported: it ends the listing as the end would.
-// REQUIRES: `dirfd` not listed before (kWalkDirFlags opens a directory for listing).
-Result<std::vector<std::string>> ListDirectory(int dirfd, const std::string& path,
-                                               const ExcludeRules& rules);
 
 }  // namespace repo

@@ -1,5 +1,6 @@
-// The walk's filesystem helpers (repo/archiver/walk_dir.h): listing a directory with the exclude
-// rules applied (names sorted, "." and ".." left out), CACHEDIR.TAG detection, path helpers.
+// The walk's filesystem helpers: listing a directory with the exclude rules applied (names
+// sorted, "." and ".." left out, runs spilled to a temporary file past a bound:
+// repo/archiver/dir_listing.h), CACHEDIR.TAG detection, path helpers (repo/archiver/walk_dir.h).
 #include "repo/archiver/walk_dir.h"
 
 #include <fcntl.h>
@@ -7,11 +8,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "repo/archiver/dir_listing.h"
 #include "tests/support/temp_dir.h"
 
 namespace repo {
@@ -27,17 +32,34 @@ void WriteFile(const std::string& path, const std::string& content) {
 
 void MakeDir(const std::string& path) { ASSERT_EQ(mkdir(path.c_str(), 0755), 0) << path; }
 
+// Every name of a listing of `fd`, in the order given.
+Result<Names> Drain(int fd, const std::string& path, const ExcludeRules& rules,
+                    size_t run_bytes = kDirListingRunBytes) {
+  ASSIGN_OR_RETURN(auto listing, DirListing::Open(fd, path, rules, run_bytes));
+  Names names;
+  std::string_view name;
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, listing->Next(&name));
+    if (!more) break;
+    names.emplace_back(name);
+  }
+  if (names.size() != listing->size()) return Status::Corruption("test: size() disagrees");
+  return names;
+}
+
 // Lists `path` as the walk does: through a fresh directory fd.
-Result<Names> List(const std::string& path, const ExcludeRules& rules) {
+Result<Names> List(const std::string& path, const ExcludeRules& rules,
+                   size_t run_bytes = kDirListingRunBytes) {
   const int fd = open(path.c_str(), kWalkDirFlags);
   if (fd < 0) return Status::FromErrno(errno, "test: opening " + path);
-  auto names = ListDirectory(fd, path, rules);
+  auto names = Drain(fd, path, rules, run_bytes);
   close(fd);
   return names;
 }
 
-Names ListOk(const std::string& path, const ExcludeRules& rules = {}) {
-  auto names = List(path, rules);
+Names ListOk(const std::string& path, const ExcludeRules& rules = {},
+             size_t run_bytes = kDirListingRunBytes) {
+  auto names = List(path, rules, run_bytes);
   EXPECT_TRUE(names.ok()) << names.status().ToString();
   return names.ok() ? *names : Names{};
 }
@@ -48,7 +70,7 @@ ExcludeRules Patterns(Names patterns) {
   return rules;
 }
 
-TEST(ListDirectoryTest, NamesAreSortedBytewiseWithoutDotEntries) {
+TEST(DirListingTest, NamesAreSortedBytewiseWithoutDotEntries) {
   test::TempDir dir;
   for (const char* name : {"b", "a", "B", ".hidden", "a b", "\xff odd"}) {
     WriteFile(dir.Sub(name), "x");
@@ -57,12 +79,12 @@ TEST(ListDirectoryTest, NamesAreSortedBytewiseWithoutDotEntries) {
   EXPECT_EQ(ListOk(dir.path()), (Names{".hidden", "B", "a", "a b", "b", "c", "\xff odd"}));
 }
 
-TEST(ListDirectoryTest, EmptyDirectoryListsNothing) {
+TEST(DirListingTest, EmptyDirectoryListsNothing) {
   test::TempDir dir;
   EXPECT_EQ(ListOk(dir.path()), Names{});
 }
 
-TEST(ListDirectoryTest, PatternWithoutSlashExcludesANameInAnyDirectory) {
+TEST(DirListingTest, PatternWithoutSlashExcludesANameInAnyDirectory) {
   test::TempDir dir;
   WriteFile(dir.Sub("keep.txt"), "x");
   WriteFile(dir.Sub("drop.tmp"), "x");
@@ -76,7 +98,7 @@ TEST(ListDirectoryTest, PatternWithoutSlashExcludesANameInAnyDirectory) {
   EXPECT_EQ(ListOk(dir.Sub("sub"), rules), (Names{"keep.tmp.txt"}));
 }
 
-TEST(ListDirectoryTest, PatternWithSlashMatchesTheWholePath) {
+TEST(DirListingTest, PatternWithSlashMatchesTheWholePath) {
   test::TempDir dir;
   MakeDir(dir.Sub("sub"));
   MakeDir(dir.Sub("other"));
@@ -86,7 +108,7 @@ TEST(ListDirectoryTest, PatternWithSlashMatchesTheWholePath) {
   EXPECT_EQ(ListOk(dir.Sub("other"), rules), (Names{"sub"}));
 }
 
-TEST(ListDirectoryTest, StarInAPathPatternCrossesSlashes) {
+TEST(DirListingTest, StarInAPathPatternCrossesSlashes) {
   test::TempDir dir;
   WriteFile(dir.Sub("top.log"), "x");
   WriteFile(dir.Sub("top.txt"), "x");
@@ -99,7 +121,7 @@ TEST(ListDirectoryTest, StarInAPathPatternCrossesSlashes) {
   EXPECT_EQ(ListOk(dir.Sub("a/b"), rules), (Names{"deep.txt"}));
 }
 
-TEST(ListDirectoryTest, OnlyPatternsExclude) {
+TEST(DirListingTest, OnlyPatternsExclude) {
   // The other rules are the walk's to apply (on stat results), not the listing's.
   test::TempDir dir;
   WriteFile(dir.Sub("big"), std::string(4096, 'x'));
@@ -111,12 +133,12 @@ TEST(ListDirectoryTest, OnlyPatternsExclude) {
   EXPECT_EQ(ListOk(dir.path(), rules), (Names{"CACHEDIR.TAG", "big"}));
 }
 
-TEST(ListDirectoryTest, AnUnlistableFdIsAnErrorNamingThePath) {
+TEST(DirListingTest, AnUnlistableFdIsAnErrorNamingThePath) {
   test::TempDir dir;
   WriteFile(dir.Sub("file"), "x");
   const int fd = open(dir.Sub("file").c_str(), O_RDONLY | O_CLOEXEC);  // not a directory
   ASSERT_GE(fd, 0);
-  auto names = ListDirectory(fd, "/named/in/message", {});
+  auto names = Drain(fd, "/named/in/message", {});
   close(fd);
   ASSERT_FALSE(names.ok());
   EXPECT_NE(names.status().message().find("cannot read directory /named/in/message"),
@@ -124,15 +146,98 @@ TEST(ListDirectoryTest, AnUnlistableFdIsAnErrorNamingThePath) {
       << names.status().message();
 }
 
-TEST(ListDirectoryTest, TheGivenFdStaysUsable) {
+TEST(DirListingTest, TheGivenFdStaysUsable) {
   test::TempDir dir;
   WriteFile(dir.Sub("f"), "x");
   const int fd = open(dir.path().c_str(), kWalkDirFlags);
   ASSERT_GE(fd, 0);
-  EXPECT_EQ(*ListDirectory(fd, dir.path(), {}), (Names{"f"}));
+  EXPECT_EQ(*Drain(fd, dir.path(), {}), (Names{"f"}));
   struct stat st;
   EXPECT_EQ(fstatat(fd, "f", &st, AT_SYMLINK_NOFOLLOW), 0);
   EXPECT_EQ(close(fd), 0);
+}
+
+// Sets TMPDIR for the life of the scope.
+class ScopedTmpdir {
+ public:
+  explicit ScopedTmpdir(const std::string& dir) {
+    if (const char* old = std::getenv("TMPDIR")) old_ = old;
+    setenv("TMPDIR", dir.c_str(), 1);
+  }
+  ~ScopedTmpdir() {
+    if (old_) {
+      setenv("TMPDIR", old_->c_str(), 1);
+    } else {
+      unsetenv("TMPDIR");
+    }
+  }
+
+ private:
+  std::optional<std::string> old_;
+};
+
+// A directory of `count` files with names of 1 to 255 bytes, some of bytes above 0x7f; the
+// names, sorted bytewise.
+Names ManyNames(const test::TempDir& dir, size_t count) {
+  Names names;
+  for (size_t i = 0; i < count; ++i) {
+    std::string name = std::to_string(i * 7919 % 10007);
+    name.append(i * 31 % 255 - std::min<size_t>(i * 31 % 255, name.size()), "xyz\xe9"[i % 4]);
+    if (name.empty()) name = "e";
+    names.push_back(name);
+    WriteFile(dir.Sub(name), "");
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
+TEST(DirListingTest, ADirectoryLargerThanARunIsMergedFromSpilledRuns) {
+  test::TempDir dir;
+  test::TempDir tmp;
+  ScopedTmpdir scoped(tmp.path());
+  const Names names = ManyNames(dir, 3000);
+  EXPECT_EQ(ListOk(dir.path(), {}, 1), names);       // every name a run of its own
+  EXPECT_EQ(ListOk(dir.path(), {}, 4096), names);    // runs of ~30 names
+  EXPECT_EQ(ListOk(dir.path(), {}, 100000), names);  // two runs
+  EXPECT_EQ(ListOk(dir.path()), names);              // one run, in memory
+  // Excludes apply while spilling as well.
+  Names kept;
+  for (const std::string& n : names) {
+    if (n[0] != '1') kept.push_back(n);
+  }
+  EXPECT_EQ(ListOk(dir.path(), Patterns({"1*"}), 512), kept);
+}
+
+TEST(DirListingTest, TheSpillFileLeavesNoTrace) {
+  test::TempDir dir;
+  test::TempDir tmp;
+  ScopedTmpdir scoped(tmp.path());
+  const Names names = ManyNames(dir, 500);
+  const int fd = open(dir.path().c_str(), kWalkDirFlags);
+  ASSERT_GE(fd, 0);
+  auto listing = DirListing::Open(fd, dir.path(), {}, 64);
+  close(fd);
+  ASSERT_TRUE(listing.ok()) << listing.status().ToString();
+  EXPECT_EQ((*listing)->size(), names.size());
+  // Open, and nothing is named in TMPDIR: a crash leaves nothing behind.
+  EXPECT_TRUE(std::filesystem::is_empty(tmp.path()));
+  std::string_view first;
+  ASSERT_TRUE(*(*listing)->Next(&first));
+  EXPECT_EQ(first, names.front());
+}
+
+TEST(DirListingTest, NoTemporaryFileIsAnErrorNamingTheDirectoryOnlyWhenSpilling) {
+  test::TempDir dir;
+  ScopedTmpdir scoped(dir.Sub("no-such-dir"));
+  const Names names = ManyNames(dir, 100);
+  EXPECT_EQ(ListOk(dir.path()), names);  // fits in memory: no file needed
+  auto spilled = List(dir.path(), {}, 64);
+  ASSERT_FALSE(spilled.ok());
+  EXPECT_NE(spilled.status().message().find("cannot read directory " + dir.path() +
+                                            ": temporary file in " + dir.Sub("no-such-dir")),
+            std::string::npos)
+      << spilled.status().message();
 }
 
 // A directory holding a CACHEDIR.TAG with `content`: is it a cache directory?
