@@ -5,8 +5,8 @@
 # others, 1% touched) and snapshotted again against its parent; then `ls --recursive`, `find`,
 # `diff` of the two snapshots, `stats`, and `restore` of the second. Prints each command's peak
 # RSS (GNU time's %M) and seconds per size, and the growth from the smallest to the largest size
-# beside the target: memory flat in directory size, i.e. within 40 MiB (what a directory still
-# costs whole is the snapshot walk's sorted names: ~60 bytes per entry, 57 MiB per million).
+# beside the target: memory flat in directory size, i.e. within 40 MiB (the snapshot walk sorts
+# a directory's names 4 MiB at a time and spills larger ones to $TMPDIR: repo/archiver/dir_listing.h).
 #
 # Usage: bash bench/dir_scale.sh [--sizes "100000 1000000"]
 # Environment: REPO_BIN (default build/cli/repo). Needs python3 and GNU time; about 10 minutes
