@@ -1,6 +1,7 @@
-// startup_fill REPO PASSWORD_FILE CACHE_DIR INDEX_FILES SNAPSHOTS
+// startup_fill REPO PASSWORD_FILE CACHE_DIR INDEX_FILES SNAPSHOTS [ENTRIES_PER_FILE]
 //
-// Adds INDEX_FILES index files of one synthetic entry each and SNAPSHOTS snapshot records to a
+// Adds INDEX_FILES index files of ENTRIES_PER_FILE (default 1) synthetic entries each and
+// SNAPSHOTS snapshot records to a
 // local repository, as years of wal-push (an index file per WAL segment) and nightly snapshots
 // leave them, for bench/startup_scale.sh (docs/perf.md, "Start-up"). The snapshot records are
 // copies of the repository's newest snapshot (so they reach a real tree) with earlier times and
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "repo/model/snapshot.h"
 #include "repo/storage/local_backend.h"
@@ -20,15 +22,17 @@
 using namespace repo;
 
 int main(int argc, char** argv) {
-  if (argc != 6) {
+  if (argc != 6 && argc != 7) {
     std::fprintf(stderr,
-                 "usage: startup_fill REPO PASSWORD_FILE CACHE_DIR INDEX_FILES SNAPSHOTS\n");
+                 "usage: startup_fill REPO PASSWORD_FILE CACHE_DIR INDEX_FILES SNAPSHOTS "
+                 "[ENTRIES_PER_FILE]\n");
     return 2;
   }
   std::ifstream pwf(argv[2]);
   std::string pw;
   std::getline(pwf, pw);
   const long index_files = std::atol(argv[4]), snapshots = std::atol(argv[5]);
+  const long per_file = argc == 7 ? std::atol(argv[6]) : 1;
   auto backend = LocalBackend::Open(argv[1]);
   if (!backend.ok()) {
     std::fprintf(stderr, "%s\n", backend.status().ToString().c_str());
@@ -50,14 +54,21 @@ int main(int argc, char** argv) {
     }
     return id;
   };
+  std::vector<IndexEntry> entries;
   for (long i = 0; i < index_files; ++i) {
+    entries.clear();
     IndexEntry e;
-    e.blob = random_id();
-    e.loc.pack = random_id();
     e.loc.type = BlobType::kData;
     e.loc.length = 1000;
     e.loc.raw_length = 1000;
-    auto written = metadata.Write(FileType::kIndex, EncodeIndexFile((*repo)->keys().enc_key, {e}));
+    for (long j = 0; j < per_file; ++j) {
+      if (j % 16384 == 0) e.loc.pack = random_id();  // 16 MiB packs of ~1 KiB blobs
+      e.blob = random_id();
+      e.loc.offset = static_cast<uint32_t>(j % 16384 * 1000);
+      entries.push_back(e);
+    }
+    auto written =
+        metadata.Write(FileType::kIndex, EncodeIndexFile((*repo)->keys().enc_key, entries));
     if (!written.ok()) {
       std::fprintf(stderr, "%s\n", written.status().ToString().c_str());
       return 1;
