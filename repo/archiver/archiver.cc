@@ -596,6 +596,7 @@ void Archiver::WalkDir(int fd, const std::string& path, const std::shared_ptr<Di
     return;  // stored as an empty directory
   }
   DirListing& names = **listing;
+  if (!names.warning().empty()) Warn(names.warning());
   PreviousListing prev(store_, previous, path, warn_);
   dir->pending.fetch_add(static_cast<int64_t>(names.size()), std::memory_order_relaxed);
   bool listed = true;  // false once the listing failed: the names left are left out
@@ -604,7 +605,11 @@ void Archiver::WalkDir(int fd, const std::string& path, const std::shared_ptr<Di
     std::string_view next;
     if (listed && !failed()) {
       auto more = names.Next(&next);
-      if (!more.ok()) Warn(more.status().message());
+      if (!more.ok()) {
+        Warn(more.status().message() + " (the rest of it is left out)");
+      } else if (!*more) {  // fewer names than counted: cannot happen, but never hang on it
+        Warn("cannot read directory " + path + ": its listing ended early");
+      }
       listed = more.ok() && *more;
     }
     if (!listed || failed()) {

@@ -2,11 +2,11 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -39,51 +39,51 @@ struct NameRun {
   std::string_view Name(size_t i) const { return bytes.data() + starts[i]; }
 };
 
-// A sorted run in the spill file, read back a buffer at a time.
-struct SpilledRun {
+// A sorted run of names ('\0'-terminated), read back from the spill file a buffer at a time;
+// or, when spilling failed, the names left in memory, all in `buf` (pos == end).
+struct SortedRun {
   uint64_t pos = 0;  // file offset of the bytes not read yet
   uint64_t end = 0;
   std::string buf;  // bytes read, from `off` on not yet taken
   size_t off = 0;
+  bool has_current = false;
   std::string_view current;  // its smallest name not yet given (in `buf`)
 };
-
-// An unnamed file in $TMPDIR (else /tmp) that disappears with its descriptor.
-Result<int> OpenSpillFile(const std::string& what) {
-  const char* env = std::getenv("TMPDIR");
-  const std::string dir = env && *env ? env : "/tmp";
-  int fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-    std::string name = dir + "/repo-listing-XXXXXX";  // a filesystem without O_TMPFILE
-    fd = mkostemp(name.data(), O_CLOEXEC);
-    if (fd >= 0) unlink(name.c_str());
-  }
-  if (fd < 0) return Status::FromErrno(errno, what + ": temporary file in " + dir);
-  return fd;
-}
 
 }  // namespace
 
 class DirListing::Impl {
  public:
-  explicit Impl(std::string path) : what_("cannot read directory " + std::move(path)) {}
+  explicit Impl(const std::string& path) : path_(path), what_("cannot read directory " + path) {}
   ~Impl() {
     if (spill_fd_ >= 0) close(spill_fd_);
   }
 
-  Status Add(std::string_view name, size_t run_bytes) {
+  void Add(std::string_view name, size_t run_bytes) {
     memory_.Add(name);
     ++count_;
-    return memory_.footprint() >= run_bytes ? Spill() : Status::OK();
+    if (memory_.footprint() >= run_bytes && !spill_failed_) Spill();
   }
 
   // After the last Add: the names are ready to be taken.
   Status Finish() {
-    if (spill_fd_ < 0) {
+    if (runs_.empty()) {  // all in memory, one sorted run
       memory_.Sort();
+      memory_.bytes.shrink_to_fit();
+      memory_.starts.shrink_to_fit();
       return Status::OK();
     }
-    if (!memory_.starts.empty()) RETURN_IF_ERROR(Spill());
+    if (!memory_.starts.empty() && !spill_failed_) Spill();
+    if (!memory_.starts.empty()) {  // spilling failed: the rest is merged from memory
+      memory_.Sort();
+      SortedRun run;
+      run.buf.reserve(memory_.bytes.size());
+      for (size_t i = 0; i < memory_.starts.size(); ++i) {
+        run.buf.append(memory_.Name(i));
+        run.buf.push_back('\0');
+      }
+      runs_.push_back(std::move(run));
+    }
     memory_ = NameRun();  // its buffers too: a listing on the walk path holds only its runs'
     for (size_t i = 0; i < runs_.size(); ++i) {
       ASSIGN_OR_RETURN(bool more, Advance(runs_[i]));
@@ -94,17 +94,18 @@ class DirListing::Impl {
   }
 
   uint64_t size() const { return count_; }
+  const std::string& warning() const { return warning_; }
 
   Result<bool> Next(std::string_view* name) {
     RETURN_IF_ERROR(broken_);
-    if (spill_fd_ < 0) {
+    if (runs_.empty()) {
       if (next_ == memory_.starts.size()) return false;
       *name = memory_.Name(next_++);
       return true;
     }
     if (heap_.empty()) return false;
     std::pop_heap(heap_.begin(), heap_.end(), ByName());
-    SpilledRun& run = runs_[heap_.back()];
+    SortedRun& run = runs_[heap_.back()];
     name_.assign(run.current);
     *name = name_;
     auto more = Advance(run);
@@ -123,32 +124,45 @@ class DirListing::Impl {
  private:
   // Orders the heap of runs so that the run with the smallest current name is on top.
   struct Later {
-    const std::vector<SpilledRun>* runs;
+    const std::vector<SortedRun>* runs;
     bool operator()(size_t a, size_t b) const { return (*runs)[a].current > (*runs)[b].current; }
   };
   Later ByName() const { return {&runs_}; }
 
-  // Writes the names in memory, sorted, as one more run at the end of the spill file.
-  Status Spill() {
+  // Writes the names in memory, sorted, as one more run at the end of the spill file. If that
+  // fails (no temporary file, no space, no fd left), the names stay in memory, and so do all
+  // that follow: the directory is still listed whole, in memory as before, with a warning.
+  void Spill() {
+    Status s = TrySpill();
+    if (s.ok()) return;
+    spill_failed_ = true;
+    warning_ = "directory " + path_ + ": " + s.message() +
+               "; its names are sorted in memory instead (set TMPDIR to a writable directory "
+               "with space)";
+  }
+
+  Status TrySpill() {
     if (spill_fd_ < 0) {
-      ASSIGN_OR_RETURN(spill_fd_, OpenSpillFile(what_));
+      ASSIGN_OR_RETURN(spill_fd_, OpenUnnamedTempFile("sorting its names"));
     }
     memory_.Sort();
-    SpilledRun run;
+    SortedRun run;
     run.pos = spill_size_;
     std::string out;
-    out.reserve(kRunReadBytes + 256);
+    out.reserve(kRunReadBytes + NAME_MAX + 1);
+    uint64_t written = spill_size_;
     for (size_t i = 0; i < memory_.starts.size(); ++i) {
       out.append(memory_.Name(i));
       out.push_back('\0');
       if (out.size() >= kRunReadBytes || i + 1 == memory_.starts.size()) {
         RETURN_IF_ERROR(
-            PwriteAll(spill_fd_, AsBytes(out), spill_size_, what_ + ": spilling names"));
-        spill_size_ += out.size();
+            PwriteAll(spill_fd_, AsBytes(out), written, "sorting its names in a temporary file"));
+        written += out.size();
         out.clear();
       }
     }
-    run.end = spill_size_;
+    spill_size_ = written;
+    run.end = written;
     runs_.push_back(std::move(run));
     memory_.bytes.clear();
     memory_.starts.clear();
@@ -156,20 +170,26 @@ class DirListing::Impl {
   }
 
   // Moves `run` to its next name; false when it has none left.
-  Result<bool> Advance(SpilledRun& run) {
-    if (!run.current.empty()) run.off += run.current.size() + 1;
+  Result<bool> Advance(SortedRun& run) {
+    if (run.has_current) run.off += run.current.size() + 1;
+    run.has_current = false;
     while (true) {
       const size_t zero = run.buf.find('\0', run.off);
       if (zero != std::string::npos) {
         run.current = std::string_view(run.buf).substr(run.off, zero - run.off);
+        run.has_current = true;
         return true;
       }
       if (run.pos == run.end) {
         if (run.off == run.buf.size()) return false;
-        return Status::Corruption(what_ + ": spilled names end inside a name");
+        return Status::IOError(what_ + ": its spilled names end inside a name");
       }
       run.buf.erase(0, run.off);
       run.off = 0;
+      // One buffer per run, never regrown: what is left of a name plus one read.
+      if (run.buf.capacity() < kRunReadBytes + NAME_MAX + 1) {
+        run.buf.reserve(kRunReadBytes + NAME_MAX + 1);
+      }
       const size_t have = run.buf.size();
       const size_t want = static_cast<size_t>(std::min<uint64_t>(kRunReadBytes, run.end - run.pos));
       run.buf.resize(have + want);
@@ -177,21 +197,24 @@ class DirListing::Impl {
           size_t got,
           PreadFull(spill_fd_,
                     MutableByteSpan(reinterpret_cast<uint8_t*>(run.buf.data()) + have, want),
-                    run.pos, what_ + ": reading spilled names"));
-      if (got != want) return Status::Corruption(what_ + ": spilled names cut short");
+                    run.pos, what_ + ": reading its spilled names"));
+      if (got != want) return Status::IOError(what_ + ": its spilled names were cut short");
       run.pos += want;
     }
   }
 
+  const std::string path_;
   const std::string what_;
   uint64_t count_ = 0;
   NameRun memory_;  // the names not spilled; all of them, sorted, when nothing was
   size_t next_ = 0;
   int spill_fd_ = -1;
   uint64_t spill_size_ = 0;
-  std::vector<SpilledRun> runs_;
+  bool spill_failed_ = false;
+  std::string warning_;
+  std::vector<SortedRun> runs_;
   std::vector<size_t> heap_;  // runs with names left
-  std::string name_;          // the name Next gave last, when read from a run
+  std::string name_;          // the name Next gave last, when taken from a run
   Status broken_;
 };
 
@@ -206,17 +229,14 @@ Result<std::unique_ptr<DirListing>> DirListing::Open(int dirfd, const std::strin
     return Status::FromErrno(err, "cannot read directory " + path);
   }
   auto impl = std::make_unique<Impl>(path);
-  Status s;
   std::string name;
   while (dirent* e = readdir(d)) {
     name = e->d_name;
     if (name == "." || name == "..") continue;
     if (IsExcluded(rules, JoinPath(path, name), name)) continue;
-    s = impl->Add(name, run_bytes);
-    if (!s.ok()) break;
+    impl->Add(name, run_bytes);
   }
   closedir(d);
-  RETURN_IF_ERROR(s);
   RETURN_IF_ERROR(impl->Finish());
   return std::unique_ptr<DirListing>(new DirListing(std::move(impl)));
 }
@@ -224,6 +244,7 @@ Result<std::unique_ptr<DirListing>> DirListing::Open(int dirfd, const std::strin
 DirListing::DirListing(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 DirListing::~DirListing() = default;
 uint64_t DirListing::size() const { return impl_->size(); }
+const std::string& DirListing::warning() const { return impl_->warning(); }
 Result<bool> DirListing::Next(std::string_view* name) { return impl_->Next(name); }
 
 }  // namespace repo

@@ -1,8 +1,10 @@
 #include "repo/os/fd_io.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 
 namespace repo {
 
@@ -59,6 +61,19 @@ Result<size_t> PreadFull(int fd, MutableByteSpan buf, uint64_t offset, const std
     got += static_cast<size_t>(n);
   }
   return got;
+}
+
+Result<int> OpenUnnamedTempFile(const std::string& what) {
+  const char* env = std::getenv("TMPDIR");
+  const std::string dir = env && *env ? env : "/tmp";
+  int fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    std::string name = dir + "/repo-tmp-XXXXXX";
+    fd = mkostemp(name.data(), O_CLOEXEC);
+    if (fd >= 0) unlink(name.c_str());
+  }
+  if (fd < 0) return Status::FromErrno(errno, what + ": temporary file in " + dir);
+  return fd;
 }
 
 }  // namespace repo

@@ -23,5 +23,9 @@ Result<size_t> ReadSome(int fd, MutableByteSpan buf, const std::string& what);
 Result<size_t> ReadFull(int fd, MutableByteSpan buf, const std::string& what);
 // Reads from `offset` until `buf` is full or end of file; returns the bytes read.
 Result<size_t> PreadFull(int fd, MutableByteSpan buf, uint64_t offset, const std::string& what);
+// A new read-write file in $TMPDIR (else /tmp) with no name, gone when its descriptor is closed
+// (O_TMPFILE; where the filesystem lacks it, a file made by mkostemp and unlinked at once).
+// Returns the descriptor (the caller closes it). Errors name `what` and the directory.
+Result<int> OpenUnnamedTempFile(const std::string& what);
 
 }  // namespace repo

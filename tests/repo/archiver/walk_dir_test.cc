@@ -182,8 +182,7 @@ Names ManyNames(const test::TempDir& dir, size_t count) {
   Names names;
   for (size_t i = 0; i < count; ++i) {
     std::string name = std::to_string(i * 7919 % 10007);
-    name.append(i * 31 % 255 - std::min<size_t>(i * 31 % 255, name.size()), "xyz\xe9"[i % 4]);
-    if (name.empty()) name = "e";
+    name.append(i * 31 % 256 - std::min<size_t>(i * 31 % 256, name.size()), "xyz\xe9"[i % 4]);
     names.push_back(name);
     WriteFile(dir.Sub(name), "");
   }
@@ -199,7 +198,7 @@ TEST(DirListingTest, ADirectoryLargerThanARunIsMergedFromSpilledRuns) {
   const Names names = ManyNames(dir, 3000);
   EXPECT_EQ(ListOk(dir.path(), {}, 1), names);       // every name a run of its own
   EXPECT_EQ(ListOk(dir.path(), {}, 4096), names);    // runs of ~30 names
-  EXPECT_EQ(ListOk(dir.path(), {}, 100000), names);  // two runs
+  EXPECT_EQ(ListOk(dir.path(), {}, 100000), names);  // runs of ~100 KB, read back 16 KiB at a time
   EXPECT_EQ(ListOk(dir.path()), names);              // one run, in memory
   // Excludes apply while spilling as well.
   Names kept;
@@ -227,17 +226,27 @@ TEST(DirListingTest, TheSpillFileLeavesNoTrace) {
   EXPECT_EQ(first, names.front());
 }
 
-TEST(DirListingTest, NoTemporaryFileIsAnErrorNamingTheDirectoryOnlyWhenSpilling) {
+TEST(DirListingTest, WithoutATemporaryFileTheNamesAreSortedInMemoryWithAWarning) {
   test::TempDir dir;
   ScopedTmpdir scoped(dir.Sub("no-such-dir"));
   const Names names = ManyNames(dir, 100);
-  EXPECT_EQ(ListOk(dir.path()), names);  // fits in memory: no file needed
-  auto spilled = List(dir.path(), {}, 64);
-  ASSERT_FALSE(spilled.ok());
-  EXPECT_NE(spilled.status().message().find("cannot read directory " + dir.path() +
-                                            ": temporary file in " + dir.Sub("no-such-dir")),
+  const int fd = open(dir.path().c_str(), kWalkDirFlags);
+  ASSERT_GE(fd, 0);
+  auto fits = DirListing::Open(fd, dir.path(), {});
+  close(fd);
+  ASSERT_TRUE(fits.ok());
+  EXPECT_EQ((*fits)->warning(), "");  // fits in memory: no file needed
+  EXPECT_EQ(ListOk(dir.path(), {}, 64), names);
+  const int fd2 = open(dir.path().c_str(), kWalkDirFlags);
+  ASSERT_GE(fd2, 0);
+  auto spilled = DirListing::Open(fd2, dir.path(), {}, 64);
+  close(fd2);
+  ASSERT_TRUE(spilled.ok()) << spilled.status().ToString();
+  EXPECT_NE((*spilled)->warning().find("directory " + dir.path() + ": sorting its names: " +
+                                       "temporary file in " + dir.Sub("no-such-dir")),
             std::string::npos)
-      << spilled.status().message();
+      << (*spilled)->warning();
+  EXPECT_NE((*spilled)->warning().find("set TMPDIR"), std::string::npos);
 }
 
 // A directory holding a CACHEDIR.TAG with `content`: is it a cache directory?
