@@ -22,7 +22,8 @@ constexpr char kBlobPrefix = 'b';
 constexpr char kFilePrefix = 'f';
 constexpr char kRepoIdKey[] = "m:repo";
 constexpr char kVersionKey[] = "m:version";
-constexpr char kCacheVersion[] = "2";  // 2: partitioned ribbon filters (docs/format.md)
+// 2: partitioned Ribbon filters; 3: universal compaction, whole-table filters (docs/format.md)
+constexpr char kCacheVersion[] = "3";
 constexpr size_t kValueSize = Id::kSize + 14;
 // The value of a file key: "" for a merged index file, this for one replaced by a merged file.
 constexpr char kSupersededMark[] = "s";
@@ -113,18 +114,12 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
 
 class RocksIndexCache final : public IndexCache {
  public:
-  // A null `db` makes a private in-memory cache (shared mode with nothing to read). `block_cache`
-  // is the database's, at most `max_cache_bytes` (FitCache).
-  RocksIndexCache(std::unique_ptr<rocksdb::DB> db, bool shared, std::string secondary_dir,
-                  std::shared_ptr<rocksdb::Cache> block_cache = nullptr, size_t max_cache_bytes = 0)
+  // A null `db` makes a private in-memory cache (shared mode with nothing to read).
+  RocksIndexCache(std::unique_ptr<rocksdb::DB> db, bool shared, std::string secondary_dir)
       : db_(std::move(db)),
         shared_(shared),
         secondary_dir_(std::move(secondary_dir)),
-        block_cache_(std::move(block_cache)),
-        max_cache_bytes_(max_cache_bytes),
-        ignore_db_(db_ == nullptr) {
-    FitCache();
-  }
+        ignore_db_(db_ == nullptr) {}
   ~RocksIndexCache() override {
     // The primary writes its memtable out on close: otherwise the next opener replays the
     // write-ahead log entry by entry first (0.1-0.2 s after a large snapshot, on every command).
@@ -138,20 +133,6 @@ class RocksIndexCache final : public IndexCache {
   }
 
   bool shared() const override { return shared_; }
-
-  // Sizes the block cache to what lookups need kept: the filter partitions (about a byte per
-  // entry), plus kCacheFloor for the top-level index, index partitions and hot data blocks; at
-  // most max_cache_bytes_. A larger cache would only fill with data blocks of random ids read
-  // once each (most of a backup's lookups are of new ids that a filter's false positive sends to
-  // a data block): 64 MiB of them took a 1 KiB-chunk snapshot to 200 MB (docs/perf.md).
-  void FitCache() {
-    if (!db_ || !block_cache_) return;
-    uint64_t keys = 0;
-    db_->GetIntProperty("rocksdb.estimate-num-keys", &keys);
-    const uint64_t floor = std::min<uint64_t>(kCacheFloor, max_cache_bytes_);
-    block_cache_->SetCapacity(
-        static_cast<size_t>(std::clamp<uint64_t>(floor + keys, floor, max_cache_bytes_)));
-  }
 
   // One id: the same as LookupMany, but a Get without MultiGet's per-call setup and vectors (a
   // snapshot asks once per chunk; that setup was half of the lookup's cost).
@@ -291,9 +272,7 @@ class RocksIndexCache final : public IndexCache {
     for (const IndexEntry& e : entries) batch.Put(Key(kBlobPrefix, e.blob), EncodeValue(e.loc));
     batch.Put(Key(kFilePrefix, file), "");
     for (const Id& s : supersedes) batch.Put(Key(kFilePrefix, s), kSupersededMark);
-    RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "index cache: write"));
-    FitCache();
-    return Status::OK();
+    return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "index cache: write");
   }
 
   Status Clear() override {
@@ -334,12 +313,9 @@ class RocksIndexCache final : public IndexCache {
   }
 
  private:
-  static constexpr uint64_t kCacheFloor = 16 << 20;
   std::unique_ptr<rocksdb::DB> db_;
   const bool shared_;
   const std::string secondary_dir_;
-  const std::shared_ptr<rocksdb::Cache> block_cache_;
-  const size_t max_cache_bytes_;
   std::mutex mu_;
   bool ignore_db_;  // no database, or shared mode after Clear()
   std::unordered_map<Id, BlobLocation, IdHash> overlay_;
@@ -350,8 +326,7 @@ class RocksIndexCache final : public IndexCache {
   std::mutex apply_mu_;  // the primary applies one index file at a time
 };
 
-Result<rocksdb::Options> MakeOptions(const IndexCacheOptions& o,
-                                     const std::shared_ptr<rocksdb::Cache>& block_cache) {
+Result<rocksdb::Options> MakeOptions(const IndexCacheOptions& o) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.compression = rocksdb::kNoCompression;  // keys and values are random bytes
@@ -364,31 +339,35 @@ Result<rocksdb::Options> MakeOptions(const IndexCacheOptions& o,
   // there, and without it each one walks the memtable's skiplist (~2% of a snapshot's CPU).
   options.memtable_whole_key_filtering = true;
   options.memtable_prefix_bloom_size_ratio = 0.05;
-  // Levels sized from the bottom up: 50 M entries (4.4 GB) sit in two levels plus L0 instead of
-  // three, one filter probe less for every absent id.
-  options.level_compaction_dynamic_level_bytes = true;
-  // Chosen with bench/index_scale at 50 M entries (docs/perf.md, "Index cache at 50 M blobs").
-  // Filters and index are partitioned into 4 KiB blocks that live in the block cache, with only
-  // each table's small top level pinned: an unpartitioned filter of a 64 MiB table is ~1 MiB,
-  // larger than one shard of the 64-way sharded block cache, so it was never kept and every
-  // lookup re-read and re-checksummed several of them (the profile of issue 15: 2,700 absent
-  // lookups/s at 50 M). Whole-key filters answer a lookup of an absent id (most of a backup's
-  // lookups) without reading a data block. Ribbon filters (Bloom for memtable flushes, whose
-  // tables are short-lived) take ~30% less memory than Bloom at the same 1% false positive rate,
-  // so the filters of 50 M entries (~45 MB) fit in the 64 MiB block cache.
-  // optimize_filters_for_hits stays off: it drops the last level's filters, which absent ids
-  // need most.
+  // Chosen end to end at 11 M entries and with bench/index_scale (docs/perf.md, "Index cache at
+  // 50 M blobs"). Keys are random ids, so every leveled compaction overlaps a whole level and
+  // wrote each entry ~15 times: compaction was most of what ingest into a large repository paid
+  // over an empty one. Universal compaction merges whole sorted runs of similar size instead
+  // (each entry written a few times; a cold rebuild of 11 M entries 31 s instead of 76 s), at
+  // the price of a few more sorted runs for a lookup to probe.
+  options.compaction_style = rocksdb::kCompactionStyleUniversal;
+  // In universal compaction this counts sorted runs, not L0 files. At RocksDB's 4, a cache of a
+  // few large runs was at the limit on every memtable flush, and each flush was merged into the
+  // newest large run, rewriting it again and again while a snapshot ran (the cache's LOG).
+  options.level0_file_num_compaction_trigger = 8;
+  // Each sorted run's probe is then made cheap: a whole-key filter per table (64 MiB, ~0.8 M
+  // entries, a ~0.7 MiB filter), held by the table reader outside the block cache, answers a
+  // lookup of an absent id (most of a backup's lookups) with one probe, without a block-cache
+  // lookup or a filter partition's index (0.9 us instead of 2.2 at 12 M entries). They take
+  // ~0.9 byte per entry (Ribbon filters, ~30% less than Bloom at the same 1% false positives;
+  // Bloom for memtable flushes, whose tables are short-lived), 45 MB at 50 M entries.
+  // optimize_filters_for_hits stays off: it drops the last run's filters, which absent ids need
+  // most.
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = block_cache;
+  table.block_cache = rocksdb::NewLRUCache(o.block_cache_bytes);
   table.filter_policy.reset(rocksdb::NewRibbonFilterPolicy(10));
   table.whole_key_filtering = true;
+  table.cache_index_and_filter_blocks = false;
+  // The index is partitioned into 4 KiB blocks kept in the block cache, with its small top level
+  // held by the table: a lookup of a present id (restore, dump) reads one index partition and
+  // one data block, and the index of 50 M entries (~40 MB) need not stay in memory.
   table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
-  table.partition_filters = true;
   table.metadata_block_size = 4096;
-  table.cache_index_and_filter_blocks = true;  // bounds memory by the block cache size
-  table.cache_index_and_filter_blocks_with_high_priority = true;
-  table.pin_top_level_index_and_filter = true;
-  table.pin_l0_filter_and_index_blocks_in_cache = true;
   table.optimize_filters_for_memory = true;
   table.format_version = 5;
   rocksdb::ConfigOptions config;
@@ -421,8 +400,7 @@ Result<std::unique_ptr<IndexCache>> IndexCache::Open(const std::string& dir, con
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IOError("creating index cache directory " + dir + ": " + ec.message());
-  std::shared_ptr<rocksdb::Cache> block_cache = rocksdb::NewLRUCache(o.block_cache_bytes);
-  ASSIGN_OR_RETURN(rocksdb::Options options, MakeOptions(o, block_cache));
+  ASSIGN_OR_RETURN(rocksdb::Options options, MakeOptions(o));
   const std::string db_path = dir + "/rocksdb";
 
   bool destroyed = false;
@@ -446,8 +424,7 @@ Result<std::unique_ptr<IndexCache>> IndexCache::Open(const std::string& dir, con
       std::unique_ptr<rocksdb::DB> db(raw);
       std::string got;
       rocksdb::Status g = db->Get(rocksdb::ReadOptions(), kRepoIdKey, &got);
-      auto cache = std::make_unique<RocksIndexCache>(std::move(db), true, secondary, block_cache,
-                                                     o.block_cache_bytes);
+      auto cache = std::make_unique<RocksIndexCache>(std::move(db), true, secondary);
       if (!g.ok() || got != AsChars(repo_id.span())) RETURN_IF_ERROR(cache->Clear());
       return std::unique_ptr<IndexCache>(std::move(cache));
     }
@@ -463,8 +440,15 @@ Result<std::unique_ptr<IndexCache>> IndexCache::Open(const std::string& dir, con
     rocksdb::Status g2 = db->Get(rocksdb::ReadOptions(), kVersionKey, &got_version);
     const bool current =
         g1.ok() && g2.ok() && got_repo == AsChars(repo_id.span()) && got_version == kCacheVersion;
-    auto cache = std::make_unique<RocksIndexCache>(std::move(db), false, "", block_cache,
-                                                   o.block_cache_bytes);
+    if (!current && (g1.ok() || g2.ok()) && !destroyed) {
+      // Another repository's cache, or an older version's tables (built with other options):
+      // start from nothing rather than delete and compact away every old entry.
+      db.reset();
+      rocksdb::DestroyDB(db_path, options);
+      destroyed = true;
+      continue;
+    }
+    auto cache = std::make_unique<RocksIndexCache>(std::move(db), false, "");
     if (!current) RETURN_IF_ERROR(cache->Reset(repo_id));
     return std::unique_ptr<IndexCache>(std::move(cache));
   }

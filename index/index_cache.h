@@ -26,10 +26,11 @@
 namespace repo {
 
 struct IndexCacheOptions {
-  // The most the RocksDB LRU block cache, which also holds the filters and index, may grow to
-  // (docs/perf.md, "Index cache at 50 M blobs": 64 MiB keeps the filters of 50 M entries; RSS
-  // stays ~100 MB). It is sized to 16 MiB plus a byte per entry up to that.
-  size_t block_cache_bytes = 64 << 20;
+  // RocksDB's LRU block cache: index partitions and data blocks (the filters are held by the
+  // tables). A larger one only fills with data blocks of random ids read once each (a filter's
+  // false positive sends ~1% of a backup's lookups to one): docs/perf.md, "Index cache at 50 M
+  // blobs".
+  size_t block_cache_bytes = 16 << 20;
   size_t write_buffer_bytes = 8 << 20;
   // For experiments (bench/index_scale.cc), empty in production: RocksDB option strings applied
   // over the built-in choices, in RocksDB's "name=value;..." syntax: `db_tuning` for DB and

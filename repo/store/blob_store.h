@@ -85,8 +85,12 @@ class BlobStore {
   static constexpr size_t kIndexFileEntries = 32768;
 
  private:
-  // Put of a blob whose id is known. REQUIRES: id == ComputeBlobId(keys_, type, plaintext).
-  Result<PutResult> PutWithId(BlobType type, const Id& id, ByteSpan plaintext);
+  // Put of a blob whose id is known and was looked up in the cache (`cached`) without the lock,
+  // when the store's index_generation_ was `generation`. An index file written since moves
+  // entries from unindexed_ into the cache, where that lookup may have missed them: then the
+  // cache is asked again. REQUIRES: id == ComputeBlobId(keys_, type, plaintext).
+  Result<PutResult> PutLooked(BlobType type, const Id& id, ByteSpan plaintext,
+                              std::optional<BlobLocation> cached, uint64_t generation);
   // Seals and writes `pack` (no lock held), then records its entries (lock taken).
   Status WritePack(std::unique_ptr<PackWriter> pack, std::unique_lock<std::mutex>& lock);
   // Waits for pack writes in flight, then writes the open pack. REQUIRES: lock holds mu_.
@@ -108,8 +112,8 @@ class BlobStore {
   std::condition_variable written_;   // signalled when a pack or index file write finishes
   Status broken_;                     // first write error; refuses further writes
   std::unique_ptr<PackWriter> pack_;  // the open pack
-  // Buffers of written packs, reused by the next ones: a fixed few pack-sized buffers, where
-  // fresh ones from malloc left a pack's worth of freed memory in each thread's arena.
+  // A written pack's buffer, reused by the next pack: fresh ones from malloc left a pack's worth
+  // of freed memory in each thread's arena.
   std::vector<Bytes> spare_buffers_;
   int writes_in_flight_ = 0;  // packs and index files being written without the lock
   // Blobs this store has taken but that the cache does not know yet: nullopt while they are

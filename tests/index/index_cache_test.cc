@@ -364,9 +364,10 @@ TEST_F(IndexCacheTest, CacheOfAnOlderCacheVersionIsWiped) {
   EXPECT_TRUE(c->KnownIndexFiles()->merged.empty());
 }
 
-// Many table files, each with several partitions of index and filter, read through a block
-// cache far smaller than they are: every entry is found with its location, by Lookup and by
-// LookupMany, and ids never added are not (the filters must never hide an entry).
+// Many table files in several sorted runs, each table with its filter and several index
+// partitions, read through a block cache far smaller than they are: every entry is found with
+// its location, by Lookup and by LookupMany, and ids never added are not (the filters must never
+// hide an entry).
 TEST_F(IndexCacheTest, EntriesAcrossManyTablesAndPartitionsAreFoundAfterReopen) {
   IndexCacheOptions options;
   options.write_buffer_bytes = 256 << 10;  // a flush every ~2,500 entries

@@ -145,6 +145,40 @@ TEST_F(BlobStoreTest, SameContentIsStoredOnce) {
   EXPECT_EQ(AllIndexEntries(storage_, repo_->keys()).size(), 1u);
 }
 
+// A snapshot's workers put chunks a batch at a time, looked up with one MultiGet: a repeat
+// within the batch, content stored by an earlier batch (not yet indexed, then indexed) and
+// content another process stored are each stored once.
+TEST_F(BlobStoreTest, PutManyStoresEachContentOnceWithinAndAcrossBatches) {
+  const Bytes a = RandomBytes(5000, 1), b = RandomBytes(5000, 2), c = RandomBytes(5000, 3),
+              d = RandomBytes(5000, 4);
+  auto put_many = [&](BlobStore* s, std::vector<ByteSpan> plain) {
+    std::vector<PutResult> out(plain.size());
+    EXPECT_TRUE(s->PutMany(BlobType::kData, plain, out).ok());
+    return out;
+  };
+  std::vector<PutResult> first = put_many(store_, {a, b, a, c});
+  EXPECT_TRUE(first[0].stored && first[1].stored && first[3].stored);
+  EXPECT_FALSE(first[2].stored);
+  EXPECT_EQ(first[2].id, first[0].id);
+  EXPECT_EQ(first[0].id, MustPut(store_, a));                // the same id as a single Put
+  std::vector<PutResult> second = put_many(store_, {c, d});  // c is in the open pack
+  EXPECT_FALSE(second[0].stored);
+  EXPECT_TRUE(second[1].stored);
+  ASSERT_TRUE(store_->Flush().ok());
+  std::vector<PutResult> third = put_many(store_, {d, b});  // now found in the cache
+  EXPECT_FALSE(third[0].stored || third[1].stored);
+  ASSERT_TRUE(store_->Flush().ok());
+  auto other = OpenAnother(FreshCache());
+  std::vector<PutResult> fourth = put_many(Blobs(*other), {a, b, c, d});
+  for (const PutResult& r : fourth) EXPECT_FALSE(r.stored) << r.id.ShortHex();
+  ASSERT_TRUE(Blobs(*other)->Flush().ok());
+  EXPECT_EQ(AllIndexEntries(storage_, repo_->keys()).size(), 4u);
+  for (const auto& [id, plain] :
+       {std::pair{first[0].id, a}, {first[1].id, b}, {first[3].id, c}, {second[1].id, d}}) {
+    ExpectGet(store_, id, plain);
+  }
+}
+
 // Tree ids are hashed in their own domain: a tree with the same bytes as a data blob is a
 // different blob, stored and readable as a tree.
 TEST_F(BlobStoreTest, SameBytesAsDataAndTreeAreBothReadable) {
@@ -364,6 +398,42 @@ TEST_F(BlobStoreTest, ConcurrentPutsStoreEachContentOnceAcrossMidRunIndexFiles) 
       else if (r->stored)
         ++stored;
       if (leader) ++leader_done;
+    }
+  };
+  std::thread leader(put_all, true), follower(put_all, false);
+  leader.join();
+  follower.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_GE(store_->stats().index_files_written, 2u);
+  EXPECT_EQ(stored.load(), kBlobs);
+  ASSERT_TRUE(store_->Flush().ok());
+  EXPECT_EQ(AllIndexEntries(storage_, repo_->keys()).size(), size_t{kBlobs});
+}
+
+// The same with PutMany, as the snapshot's workers call it: a batch looked up before an index
+// file moved its blobs into the cache is asked again blob by blob.
+TEST_F(BlobStoreTest, ConcurrentPutManyStoresEachContentOnceAcrossMidRunIndexFiles) {
+  constexpr uint64_t kBlobs = 4 * BlobStore::kIndexFileEntries, kLag = 30000, kBatch = 32;
+  std::atomic<uint64_t> stored{0}, leader_done{0};
+  std::atomic<int> errors{0};
+  auto put_all = [&](bool leader) {
+    if (!leader) {
+      while (leader_done.load() < kLag) std::this_thread::yield();
+    }
+    std::vector<Bytes> plain(kBatch, Bytes(8));
+    std::vector<ByteSpan> spans(kBatch);
+    std::vector<PutResult> out(kBatch);
+    for (uint64_t i = 0; i < kBlobs; i += kBatch) {
+      for (uint64_t j = 0; j < kBatch; ++j) {
+        for (int b = 0; b < 8; ++b) plain[j][b] = static_cast<uint8_t>((i + j) >> (8 * b));
+        spans[j] = plain[j];
+      }
+      if (!store_->PutMany(BlobType::kData, spans, out).ok()) {
+        ++errors;
+        continue;
+      }
+      for (const PutResult& r : out) stored += r.stored;
+      if (leader) leader_done += kBatch;
     }
   };
   std::thread leader(put_all, true), follower(put_all, false);
