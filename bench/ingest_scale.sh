@@ -6,7 +6,7 @@
 # each snapshot's summary: new data and tree blobs). Per step: blobs before it, seconds, MiB/s,
 # peak RSS (GNU time's %M) and speed against step 1 (the empty repository). Then, against the load
 # of a shared 2-core machine, a step into a fresh, empty repository (the interleaved baseline)
-# and a fresh step into the full one ("at N M"), back to back, three times (medians); then
+# and a fresh step into the full one ("at N M"), back to back, three times (--pairs; medians); then
 # `repo dump` of step 1's stream to /dev/null and `repo restore` of it. Printed beside the targets:
 #   * ingest at >= the target ≥ 80% of the speed into an empty repository (against step 1 and
 #     against the interleaved baseline);
@@ -14,7 +14,7 @@
 #   * dump at >= 8 M blobs ≥ 60 MB/s (10x the 6 MB/s measured before).
 # Also the index cache's bytes on disk per blob, the repository's bytes, and the load average.
 #
-# Usage: bash bench/ingest_scale.sh [--step-gb 2] [--target-mblobs 10] [--count-check]
+# Usage: bash bench/ingest_scale.sh [--step-gb 2] [--target-mblobs 10] [--pairs 3] [--count-check]
 #   (both may be fractional: --step-gb 0.25 --target-mblobs 1 is a quick trial; --count-check
 #   also counts the blobs with `repo stats --mode raw-data`, slowly)
 # Environment: REPO_BIN (default build/cli/repo). Needs GNU time and openssl. At the defaults it
@@ -25,11 +25,13 @@ shopt -s lastpipe  # `gen | timed ...` sets timed's variables in this shell
 step_gb=2
 target_mblobs=10
 count_check=0
+pairs=3
 while (($#)); do
   case $1 in
     --count-check) count_check=1; shift ;;
     --step-gb) step_gb=$2; shift 2 ;;
     --target-mblobs) target_mblobs=$2; shift 2 ;;
+    --pairs) pairs=$2; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;
     *) echo "ingest_scale.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -44,10 +46,11 @@ step_mib=$(awk -v g="$step_gb" 'BEGIN { printf "%d", g * 1024 }')
 target=$(awk -v m="$target_mblobs" 'BEGIN { printf "%d", m * 1000000 }')
 ((step_mib > 0 && target > 0)) || {
   echo "ingest_scale.sh: --step-gb and --target-mblobs must be > 0" >&2; exit 2; }
+[[ $pairs =~ ^[1-9][0-9]*$ ]] || { echo "ingest_scale.sh: --pairs must be a count >= 1" >&2; exit 2; }
 # Space: ~1.2 KiB stored per blob (1K average with 256/4K bounds gives ~1.17 KiB chunks, plus pack
 # and index overhead), a step's overshoot, the baseline and final steps, the restored stream.
-need_mib=$(awk -v t="$target" -v s="$step_mib" \
-  'BEGIN { printf "%d", (t * 1.2 / 1024 + 6 * s) * 1.1 }')
+need_mib=$(awk -v t="$target" -v s="$step_mib" -v p="$pairs" \
+  'BEGIN { printf "%d", (t * 1.2 / 1024 + (3 + p) * s) * 1.1 }')
 free_mib=$(df -Pm /tmp | awk 'NR == 2 { print $4 }')
 ((free_mib >= need_mib)) || {
   echo "ingest_scale.sh: needs about $need_mib MiB free under /tmp, has $free_mib" >&2; exit 1; }
@@ -108,12 +111,12 @@ while ((blobs < target)); do
 done
 step1_speed=$base_speed
 
-# Interleaved baseline and the measured step at the full size, back to back, three times: the
+# Interleaved baseline and the measured step at the full size, back to back, --pairs times: the
 # medians, so that one step caught by a burst of load does not decide the ratio.
 base_speed=$step1_speed
 at_name=at$(awk -v b="$blobs" 'BEGIN { printf "%.1fM", b / 1e6 }')
 empty_speeds=() at_speeds=()
-for round in 1 2 3; do
+for round in $(seq "$pairs"); do
   empty_id=$(init "$work/empty")
   ingest "$work/empty" "baseline$round" "base$round" 0
   empty_speeds+=("$speed")

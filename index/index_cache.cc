@@ -350,8 +350,12 @@ Result<rocksdb::Options> MakeOptions(const IndexCacheOptions& o) {
   // few large runs was at the limit on every memtable flush, and each flush was merged into the
   // newest large run, rewriting it again and again while a snapshot ran (the cache's LOG).
   options.level0_file_num_compaction_trigger = 8;
-  // Each sorted run's probe is then made cheap: a whole-key filter per table (64 MiB, ~0.8 M
-  // entries, a ~0.7 MiB filter), held by the table reader outside the block cache, answers a
+  // Compactions cut their output into 32 MiB tables (~0.4 M entries): building a table's whole
+  // filter holds every key's hash and then the Ribbon solver's rows, ~22 MB at RocksDB's 64 MiB,
+  // the largest single part of a snapshot's peak at 11 M blobs (heaptrack).
+  options.target_file_size_base = 32 << 20;
+  // Each sorted run's probe is then made cheap: a whole-key filter per table (32 MiB, ~0.4 M
+  // entries, a ~0.35 MiB filter), held by the table reader outside the block cache, answers a
   // lookup of an absent id (most of a backup's lookups) with one probe, without a block-cache
   // lookup or a filter partition's index (0.9 us instead of 2.2 at 12 M entries). They take
   // ~0.9 byte per entry (Ribbon filters, ~30% less than Bloom at the same 1% false positives;
