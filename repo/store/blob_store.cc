@@ -61,14 +61,23 @@ BlobStore::BlobStore(Backend& backend, const MasterKeys& keys, const RepositoryC
       keys_(keys),
       config_(config),
       cache_(cache),
-      pack_(std::make_unique<PackWriter>(keys.enc_key, PackReserve(config))) {}
+      pack_(std::make_unique<PackWriter>(keys.enc_key, PackReserve(config))),
+      pack_buffers_(1) {}
 
-std::unique_ptr<PackWriter> BlobStore::NewPack() {
-  if (spare_buffers_.empty())
-    return std::make_unique<PackWriter>(keys_.enc_key, PackReserve(config_));
-  Bytes buffer = std::move(spare_buffers_.back());
-  spare_buffers_.pop_back();
-  return std::make_unique<PackWriter>(keys_.enc_key, std::move(buffer));
+Status BlobStore::OpenPackLocked(std::unique_lock<std::mutex>& lock) {
+  written_.wait(lock, [&] {
+    return pack_ || spare_buffer_ || pack_buffers_ < kMaxPackBuffers || !broken_.ok();
+  });
+  RETURN_IF_ERROR(broken_);
+  if (pack_) return Status::OK();
+  if (spare_buffer_) {
+    pack_ = std::make_unique<PackWriter>(keys_.enc_key, std::move(*spare_buffer_));
+    spare_buffer_.reset();
+  } else {
+    pack_ = std::make_unique<PackWriter>(keys_.enc_key, PackReserve(config_));
+    ++pack_buffers_;
+  }
+  return Status::OK();
 }
 
 BlobStore::~BlobStore() {
@@ -78,6 +87,7 @@ BlobStore::~BlobStore() {
 
 Status BlobStore::FailLocked(Status s) {
   if (broken_.ok()) broken_ = s;
+  written_.notify_all();  // Puts waiting for a pack buffer give up
   return s;
 }
 
@@ -124,16 +134,13 @@ Result<PutResult> BlobStore::PutLooked(BlobType type, const Id& id, ByteSpan pla
   }
   EncodedBlob blob = EncodeBlob(keys_, type, result.id, plaintext, config_.zstd_level);
   std::unique_lock<std::mutex> lock(mu_);
-  RETURN_IF_ERROR(broken_);
+  RETURN_IF_ERROR(OpenPackLocked(lock));
   pack_->Add(type, result.id, blob);
   result.stored = true;
   result.stored_bytes = blob.sealed.size();
   ++stats_.blobs_stored;
   stats_.bytes_stored += blob.sealed.size();
-  if (pack_->size() >= config_.pack_size) {
-    auto full = std::exchange(pack_, NewPack());
-    RETURN_IF_ERROR(WritePack(std::move(full), lock));
-  }
+  if (pack_->size() >= config_.pack_size) RETURN_IF_ERROR(WritePack(std::move(pack_), lock));
   return result;
 }
 
@@ -151,10 +158,10 @@ Status BlobStore::WritePack(std::unique_ptr<PackWriter> pack, std::unique_lock<s
   lock.lock();
   --writes_in_flight_;
   written_.notify_all();
-  // One spare buffer is kept: while one pack is written the next fills, and the one after takes
-  // the written pack's buffer. A third exists only while two packs are written at once, and is
-  // given back (at 1 KiB chunks a second spare was 17 MiB of a snapshot's ~190 MiB peak).
-  if (finished.ok() && spare_buffers_.empty()) spare_buffers_.push_back(std::move(finished->bytes));
+  // The written pack's buffer becomes the spare (one already spare is freed; so is the buffer of
+  // a pack whose Finish failed).
+  if (!finished.ok() || spare_buffer_) --pack_buffers_;
+  if (finished.ok()) spare_buffer_ = std::move(finished->bytes);
   if (!s.ok()) return FailLocked(s);
   ++stats_.packs_written;
   for (const IndexEntry& e : finished->entries) {
@@ -168,9 +175,8 @@ Status BlobStore::WritePack(std::unique_ptr<PackWriter> pack, std::unique_lock<s
 Status BlobStore::WriteOpenPack(std::unique_lock<std::mutex>& lock) {
   written_.wait(lock, [&] { return writes_in_flight_ == 0; });
   RETURN_IF_ERROR(broken_);
-  if (pack_->count() == 0) return Status::OK();
-  auto open = std::exchange(pack_, NewPack());
-  RETURN_IF_ERROR(WritePack(std::move(open), lock));
+  if (!pack_ || pack_->count() == 0) return Status::OK();
+  RETURN_IF_ERROR(WritePack(std::move(pack_), lock));
   // Another thread may have filled and started a pack while the lock was released.
   written_.wait(lock, [&] { return writes_in_flight_ == 0; });
   return broken_;

@@ -99,8 +99,10 @@ class BlobStore {
   // does). REQUIRES: lock holds mu_; holds it again on return.
   Status WriteIndex(std::unique_lock<std::mutex>& lock);
   Status FailLocked(Status s);
-  // A writer for the next pack, in a spare buffer if there is one. REQUIRES: mu_ held.
-  std::unique_ptr<PackWriter> NewPack();
+  // Makes sure there is an open pack, in the spare buffer if there is one; if none is free and
+  // kMaxPackBuffers exist, waits for a pack being written to give its buffer back. Returns
+  // broken_ if the store failed meanwhile. REQUIRES: lock holds mu_.
+  Status OpenPackLocked(std::unique_lock<std::mutex>& lock);
 
   Backend& backend_;
   const MasterKeys& keys_;
@@ -111,10 +113,18 @@ class BlobStore {
   mutable std::mutex mu_;
   std::condition_variable written_;   // signalled when a pack or index file write finishes
   Status broken_;                     // first write error; refuses further writes
-  std::unique_ptr<PackWriter> pack_;  // the open pack
+  // Pack buffers (each the pack size plus a blob) are the largest part of a snapshot's memory,
+  // so there are at most two: the open pack's and the one being written. A full pack is
+  // written by the thread that filled it, and the next Put opens a pack in the written pack's
+  // buffer once it is free. Put waits for it only when a pack fills before the previous one is
+  // written, i.e. when the disk is slower than the pipeline (a third buffer would not make it
+  // faster, and came and went with 16 MiB of RSS: docs/perf.md, "Memory against file size").
+  static constexpr int kMaxPackBuffers = 2;
+  std::unique_ptr<PackWriter> pack_;  // the open pack; null after one is written, until a Put
+  int pack_buffers_;                  // pack buffers allocated and not yet freed
   // A written pack's buffer, reused by the next pack: fresh ones from malloc left a pack's worth
   // of freed memory in each thread's arena.
-  std::vector<Bytes> spare_buffers_;
+  std::optional<Bytes> spare_buffer_;
   int writes_in_flight_ = 0;  // packs and index files being written without the lock
   // Blobs this store has taken but that the cache does not know yet: nullopt while they are
   // being encoded or sit in the open pack; their location once their pack is written.
