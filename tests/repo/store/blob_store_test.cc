@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -444,6 +447,89 @@ TEST_F(BlobStoreTest, ConcurrentPutManyStoresEachContentOnceAcrossMidRunIndexFil
   EXPECT_EQ(stored.load(), kBlobs);
   ASSERT_TRUE(store_->Flush().ok());
   EXPECT_EQ(AllIndexEntries(storage_, repo_->keys()).size(), size_t{kBlobs});
+}
+
+// A backend whose pack writes wait until the test lets them through.
+class GatedBackend final : public Backend {
+ public:
+  explicit GatedBackend(Backend& base) : base_(base) {}
+  void Release(int writes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    allowance_ += writes;
+    cv_.notify_all();
+  }
+  void WaitForBlockedWrites(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return blocked_ >= n; });
+  }
+  std::string Location() const override { return base_.Location(); }
+  Result<std::vector<FileInfo>> List(FileType type) override { return base_.List(type); }
+  Result<FileInfo> Stat(const FileHandle& h) override { return base_.Stat(h); }
+  Result<Bytes> Read(const FileHandle& h, uint64_t offset, uint64_t length) override {
+    return base_.Read(h, offset, length);
+  }
+  Status Write(const FileHandle& h, ByteSpan data) override {
+    if (h.type == FileType::kPack) {
+      std::unique_lock<std::mutex> lock(mu_);
+      ++blocked_;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return allowance_ > 0; });
+      --allowance_;
+      --blocked_;
+    }
+    return base_.Write(h, data);
+  }
+  Status Delete(const FileHandle& h) override { return base_.Delete(h); }
+
+ private:
+  Backend& base_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int blocked_ = 0;
+  int allowance_ = 0;
+};
+
+// At most two pack buffers: with two packs being written, a Put of new content waits until one
+// of them is written, then goes on; every blob is stored.
+TEST(BlobStoreBufferTest, APutWaitsForAPackBufferWhileTwoPacksAreBeingWritten) {
+  test::TempDir dir;
+  MemoryBackend storage;
+  GatedBackend gated(storage);
+  auto repo = test::InitSmallRepo(gated, dir.Sub("cache"));
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  auto store = (*repo)->blobs();
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  BlobStore* s = *store;
+  // Puts new blobs until one fills a pack and blocks in its write.
+  auto fill_a_pack = [&](int seed) {
+    return std::async(std::launch::async, [&, seed] {
+      for (int i = 0;; ++i) {
+        Bytes b = RandomBytes(64 << 10, seed * 1000 + i);
+        Result<PutResult> r = s->Put(BlobType::kData, b);
+        if (!r.ok()) return r.status();
+        if (s->stats().packs_written > 0 || i > 1000) return Status::OK();
+      }
+    });
+  };
+  auto first = fill_a_pack(1);
+  gated.WaitForBlockedWrites(1);
+  auto second = fill_a_pack(2);
+  gated.WaitForBlockedWrites(2);
+  const Bytes late = RandomBytes(64 << 10, 999999);
+  auto third = std::async(std::launch::async, [&] { return s->Put(BlobType::kData, late); });
+  EXPECT_EQ(third.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
+      << "a third pack buffer was taken";
+  gated.Release(1);
+  Result<PutResult> got = third.get();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(got->stored);
+  gated.Release(1000);
+  EXPECT_TRUE(first.get().ok());
+  EXPECT_TRUE(second.get().ok());
+  ASSERT_TRUE(s->Flush().ok());
+  Result<Bytes> back = s->Get(BlobType::kData, got->id);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(*back == late);
 }
 
 TEST_F(BlobStoreTest, StoreThatFailedOnceRefusesFurtherWrites) {
