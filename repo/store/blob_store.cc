@@ -131,11 +131,14 @@ Result<PutResult> BlobStore::PutLooked(BlobType type, const Id& id, ByteSpan pla
       ++stats_.blobs_deduplicated;
       return result;
     }
+    ++adds_in_progress_;
   }
   EncodedBlob blob = EncodeBlob(keys_, type, result.id, plaintext, config_.zstd_level);
   std::unique_lock<std::mutex> lock(mu_);
-  RETURN_IF_ERROR(OpenPackLocked(lock));
-  pack_->Add(type, result.id, blob);
+  Status opened = OpenPackLocked(lock);
+  if (opened.ok()) pack_->Add(type, result.id, blob);
+  if (--adds_in_progress_ == 0) written_.notify_all();  // a Flush may wait for it
+  RETURN_IF_ERROR(opened);
   result.stored = true;
   result.stored_bytes = blob.sealed.size();
   ++stats_.blobs_stored;
@@ -205,6 +208,9 @@ Status BlobStore::WriteIndex(std::unique_lock<std::mutex>& lock) {
 
 Status BlobStore::Flush() {
   std::unique_lock<std::mutex> lock(mu_);
+  // A blob another thread is still adding may already have made a Put of the same content
+  // return as a duplicate: it belongs in this Flush.
+  written_.wait(lock, [&] { return adds_in_progress_ == 0 || !broken_.ok(); });
   RETURN_IF_ERROR(broken_);
   RETURN_IF_ERROR(WriteOpenPack(lock));
   RETURN_IF_ERROR(WriteIndex(lock));

@@ -76,7 +76,8 @@ class BlobStore {
   void SetRefresher(std::function<Status()> refresh) { refresh_ = std::move(refresh); }
 
   // Writes the open pack and an index file for every pack not yet indexed. After OK, every
-  // blob Put so far is durable and findable by other processes.
+  // blob Put so far is durable and findable by other processes, including one whose Put
+  // returned as a duplicate of a blob another thread's Put was still adding (Flush waits for it).
   Status Flush();
 
   BlobStoreStats stats() const;
@@ -111,7 +112,8 @@ class BlobStore {
   std::function<Status()> refresh_;  // set before use, then only read
 
   mutable std::mutex mu_;
-  std::condition_variable written_;   // signalled when a pack or index file write finishes
+  // Signalled when a pack or index file write finishes, and when adds_in_progress_ drops to 0.
+  std::condition_variable written_;
   Status broken_;                     // first write error; refuses further writes
   // Pack buffers (each the pack size plus a blob) are the largest part of a snapshot's memory,
   // so there are at most two: the open pack's and the one being written. A full pack is
@@ -126,6 +128,10 @@ class BlobStore {
   // of freed memory in each thread's arena.
   std::optional<Bytes> spare_buffer_;
   int writes_in_flight_ = 0;  // packs and index files being written without the lock
+  // Puts that have taken a blob in unindexed_ and not yet added it to a pack (encoding it, or
+  // waiting for a pack buffer): a Put of the same content returns at once as a duplicate, so
+  // Flush waits for these before it writes the open pack.
+  int adds_in_progress_ = 0;
   // Blobs this store has taken but that the cache does not know yet: nullopt while they are
   // being encoded or sit in the open pack; their location once their pack is written.
   std::unordered_map<Id, std::optional<BlobLocation>, IdHash> unindexed_;
