@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -50,6 +51,71 @@ Result<std::unique_ptr<Repository>> OpenRepository(const GlobalOptions& g) {
   // Printed as "repo: warning: ..." unless -q (the logger's level, set in main.cc).
   return Repository::Open(std::move(backend), password, g.cache_dir,
                           [](const std::string& m) { spdlog::warn("{}", m); });
+}
+
+Result<std::chrono::seconds> ParseDuration(const std::string& text, const std::string& option) {
+  const auto bad = [&] {
+    return Status::InvalidArgument("--" + option + ": '" + text +
+                                   "' is not a duration (use e.g. 90s, 30m, 12h, 7d, 2w or 1h30m)");
+  };
+  if (text.empty()) return bad();
+  uint64_t total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t digits = i;
+    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) {
+      ++digits;
+    }
+    if (digits == i || digits == text.size() || digits - i > 9) return bad();
+    const uint64_t n = std::stoull(text.substr(i, digits - i));
+    uint64_t unit = 0;
+    switch (text[digits]) {
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      case 'w':
+        unit = 7 * 86400;
+        break;
+      default:
+        return bad();
+    }
+    total += n * unit;
+    i = digits + 1;
+  }
+  return std::chrono::seconds(total);
+}
+
+void AddSessionOptions(cxxopts::Options& options) {
+  options.add_options()("assume-dead-after",
+                        "count sessions not refreshed for this long (e.g. 2h) as dead, also "
+                        "those of other hosts",
+                        cxxopts::value<std::string>());
+}
+
+Result<SessionOptions> SessionOptionsFrom(const Context& ctx) {
+  SessionOptions o;
+  o.note = [](const std::string& m) { spdlog::warn("{}", m); };
+  if (ctx.args.count("assume-dead-after")) {
+    ASSIGN_OR_RETURN(
+        o.assume_dead_after,
+        ParseDuration(ctx.args["assume-dead-after"].as<std::string>(), "assume-dead-after"));
+  }
+  return o;
+}
+
+Result<std::unique_ptr<Session>> BeginSession(Repository& repo, const Context& ctx,
+                                              SessionKind kind, const std::string& command) {
+  ASSIGN_OR_RETURN(SessionOptions options, SessionOptionsFrom(ctx));
+  return Session::Begin(repo, kind, command, {}, std::move(options));
 }
 
 void AddKdfOptions(cxxopts::Options& options) {

@@ -2,6 +2,7 @@
 // Each command lives in its own cmd_*.cc and registers itself in main.cc's table.
 #pragma once
 
+#include <chrono>
 #include <cxxopts.hpp>
 #include <memory>
 #include <string>
@@ -13,6 +14,7 @@
 #include "repo/model/snapshot.h"
 #include "repo/model/tree.h"
 #include "repo/store/repository.h"
+#include "repo/store/session.h"
 
 namespace repo::cli {
 
@@ -61,6 +63,18 @@ Result<KdfParams> KdfFromArgs(const cxxopts::ParseResult& args);
 
 // Parses "512", "64K", "16M", "1G" (binary units) into bytes.
 Result<uint64_t> ParseSize(const std::string& text, const std::string& option);
+// Parses a duration: a number with a unit, s (seconds), m (minutes), h, d or w, or several of
+// them ("1h30m"). InvalidArgument naming --option otherwise.
+Result<std::chrono::seconds> ParseDuration(const std::string& text, const std::string& option);
+
+// --assume-dead-after DURATION, for commands that judge other sessions (sessions, repair).
+void AddSessionOptions(cxxopts::Options& options);
+// The options of a session this command registers: a stale session it removes is noted as a
+// warning; --assume-dead-after where the command has it.
+Result<SessionOptions> SessionOptionsFrom(const Context& ctx);
+// Registers this command's session (docs/design.md, "Sessions").
+Result<std::unique_ptr<Session>> BeginSession(Repository& repo, const Context& ctx,
+                                              SessionKind kind, const std::string& command);
 
 // Snapshot selection options shared by commands: --host, --tag, --path.
 void AddFilterOptions(cxxopts::Options& options);

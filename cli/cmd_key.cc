@@ -64,6 +64,8 @@ int RunKeyAdd(Context& ctx) {
   if (!repo.ok()) return FailOpen(repo.status());
   auto password = NewPassword(ctx);
   if (!password.ok()) return Fail(password.status());
+  auto session = BeginSession(**repo, ctx, SessionKind::kWriter, "key add");
+  if (!session.ok()) return Fail(session.status());
   auto id = (*repo)->AddKey(*password, *kdf);
   if (!id.ok()) return Fail(id.status());
   if (ctx.global.json) {
@@ -82,6 +84,8 @@ int RunKeyRemove(Context& ctx) {
   if (!repo.ok()) return FailOpen(repo.status());
   auto id = (*repo)->ResolvePrefix(FileType::kKey, ctx.positional[0]);
   if (!id.ok()) return Fail(id.status());
+  auto session = BeginSession(**repo, ctx, SessionKind::kWriter, "key remove");
+  if (!session.ok()) return Fail(session.status());
   Status s = (*repo)->RemoveKey(*id);
   if (!s.ok()) return Fail(s);
   if (ctx.global.json) {
@@ -99,6 +103,8 @@ int RunKeyPasswd(Context& ctx) {
   if (!repo.ok()) return FailOpen(repo.status());
   auto password = NewPassword(ctx);
   if (!password.ok()) return Fail(password.status());
+  auto session = BeginSession(**repo, ctx, SessionKind::kWriter, "key passwd");
+  if (!session.ok()) return Fail(session.status());
   Id old = (*repo)->key_id();
   auto id = (*repo)->ChangePassword(*password, *kdf);
   if (!id.ok()) return Fail(id.status());

@@ -4,9 +4,14 @@
 
 namespace repo::cli {
 
+void RepairOptionsSpec(cxxopts::Options& o) { AddSessionOptions(o); }
+
 int RunRepairIndex(Context& ctx) {
   auto repo = OpenRepository(ctx.global);
   if (!repo.ok()) return FailOpen(repo.status());
+  // Maintenance: never beside another repair (or, later, prune); writers go on meanwhile.
+  auto session = BeginSession(**repo, ctx, SessionKind::kMaintenance, "repair index");
+  if (!session.ok()) return Fail(session.status());
   auto report = (*repo)->RepairIndex();
   if (!report.ok()) return Fail(report.status());
   if (ctx.global.json) {

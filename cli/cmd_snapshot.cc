@@ -199,6 +199,9 @@ int RunSnapshot(Context& ctx) {
 
   auto repo = OpenRepository(ctx.global);
   if (!repo.ok()) return FailOpen(repo.status());
+  auto session = SessionOptionsFrom(ctx);
+  if (!session.ok()) return Fail(session.status());
+  opts.session = std::move(session).value();
   if (a.count("parent")) {
     auto parent = LoadSnapshot(**repo, a["parent"].as<std::string>(), {});
     if (!parent.ok()) return Fail(parent.status());

@@ -56,6 +56,8 @@ int RunTag(Context& ctx) {
   }
   auto repo = OpenRepository(ctx.global);
   if (!repo.ok()) return FailOpen(repo.status());
+  auto session = BeginSession(**repo, ctx, SessionKind::kWriter, "tag");
+  if (!session.ok()) return Fail(session.status());
   const MetadataStore metadata = (*repo)->metadata();
   auto all = ListSnapshots(**repo);
   if (!all.ok()) return Fail(all.status());

@@ -42,7 +42,12 @@ int RunDump(Context& ctx);
 void RestoreOptionsSpec(cxxopts::Options& o);
 int RunRestore(Context& ctx);
 // cmd_repair.cc
+void RepairOptionsSpec(cxxopts::Options& o);
 int RunRepairIndex(Context& ctx);
+// cmd_sessions.cc
+void SessionsOptionsSpec(cxxopts::Options& o);
+int RunSessions(Context& ctx);
+int RunUnlock(Context& ctx);
 // cmd_find.cc
 void FindOptionsSpec(cxxopts::Options& o);
 int RunFind(Context& ctx);

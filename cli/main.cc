@@ -1,8 +1,11 @@
 // repo: the command-line front door. Parses the command line, sets up logging, and dispatches to
 // one command of the table below. Third-party exceptions stop here.
 #include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +18,7 @@
 
 #include "cli/commands.h"
 #include "cli/json.h"
+#include "repo/store/session.h"
 
 namespace repo::cli {
 namespace {
@@ -59,7 +63,12 @@ const std::vector<Command>& AllCommands() {
       {"key", "add", "add a password", "", KeyAddOptionsSpec, RunKeyAdd},
       {"key", "remove", "remove a password", "ID", NoOptions, RunKeyRemove},
       {"key", "passwd", "change the password in use", "", KeyAddOptionsSpec, RunKeyPasswd},
-      {"repair", "index", "rebuild the index from the packs", "", NoOptions, RunRepairIndex},
+      {"repair", "index", "rebuild the index from the packs", "", RepairOptionsSpec,
+       RunRepairIndex},
+      {"sessions", nullptr, "list the commands writing to the repository, and stale ones", "",
+       SessionsOptionsSpec, RunSessions},
+      {"unlock", nullptr, "remove a session record (of a process that is gone)", "SESSION",
+       NoOptions, RunUnlock},
       {"version", nullptr, "print the version", "", NoOptions, RunVersion},
   };
   return kCommands;
@@ -254,9 +263,32 @@ void TuneMalloc() {
   }
 }
 
+// SIGINT, SIGTERM and SIGHUP go to one thread (blocked in every other, which inherit the mask
+// from here), which removes this process's session records and exits with 128 + the signal: an
+// interrupted command leaves nothing that another has to clear up (a killed one leaves a record
+// that the next command on this host removes, docs/design.md, "Sessions"). Child processes get
+// the default mask back (repo/os/child_process.cc).
+void HandleSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+  if (pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) return;
+  try {
+    std::thread([set] {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) return;
+      repo::Session::EndAllForExit();
+      _exit(128 + sig);
+    }).detach();
+  } catch (const std::system_error&) {
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);  // no thread: the default actions, as before
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  HandleSignals();
   TuneMalloc();
   try {
     return repo::cli::Main(argc, argv);

@@ -1,13 +1,15 @@
 // Fuzzes the plaintext decoders of snapshot metadata: tree blobs of version 2 (repo/model/
-// tree_blob.h DecodeTreeBlob, both kinds), version 1 listings (repo/model/tree.h DecodeTreeV1) and
-// snapshot records (repo/model/snapshot.h DecodeSnapshotPayload). All arrive inside authenticated
-// blobs/objects, so the fuzz input is the plaintext itself.
+// tree_blob.h DecodeTreeBlob, both kinds), version 1 listings (repo/model/tree.h DecodeTreeV1),
+// snapshot records (repo/model/snapshot.h DecodeSnapshotPayload) and session records
+// (repo/store/session.h DecodeSessionPayload). All arrive inside authenticated blobs/objects, so
+// the fuzz input is the plaintext itself.
 //
-// Input: mode byte, then by mode % 4:
+// Input: mode byte, then by mode % 5:
 //   0 tree v1:       a version 1 listing (format 1).
 //   1 snapshot:      a snapshot payload.
 //   2 listing blob:  a version 2 tree blob of a directory listing (leaf or inner).
 //   3 content blob:  a version 2 tree blob of a content list (leaf or inner).
+//   4 session:       a session record's payload.
 //
 // Invariants (abort on violation): no crash, no unbounded allocation; the encodings are
 // canonical, so whatever decodes re-encodes to exactly the input bytes.
@@ -18,6 +20,7 @@
 #include "repo/model/snapshot.h"
 #include "repo/model/tree.h"
 #include "repo/model/tree_blob.h"
+#include "repo/store/session.h"
 
 namespace {
 
@@ -46,12 +49,18 @@ void FuzzSnapshot(ByteSpan in) {
   FUZZ_CHECK(Bytes(in.begin(), in.end()) == repo::EncodeSnapshotPayload(*snap));
 }
 
+void FuzzSession(ByteSpan in) {
+  auto session = repo::DecodeSessionPayload(in, "fuzz");
+  if (!session.ok()) return;
+  FUZZ_CHECK(Bytes(in.begin(), in.end()) == repo::EncodeSessionPayload(*session));
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   ByteSpan in(data + 1, size - 1);
-  switch (data[0] % 4) {
+  switch (data[0] % 5) {
     case 0:
       FuzzTreeV1(in);
       break;
@@ -61,8 +70,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 2:
       FuzzTreeBlob(in, repo::TreeBlobKind::kListing);
       break;
-    default:
+    case 3:
       FuzzTreeBlob(in, repo::TreeBlobKind::kContent);
+      break;
+    default:
+      FuzzSession(in);
       break;
   }
   return 0;
@@ -70,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
 // Seeds: version 1 and version 2 listings with every node kind, content runs, holes, xattrs, a
 // content list and a subtree; an empty listing; content leaves and inner blobs of both kinds;
-// snapshot records with and without parent/original.
+// snapshot records with and without parent/original; session records of both kinds.
 std::vector<Bytes> FuzzSeeds() {
   repo::Id a, b;
   a.data()[0] = 1;
@@ -140,5 +152,20 @@ std::vector<Bytes> FuzzSeeds() {
   s.original = a;
   s.tree = {a, b};
   seeds.push_back(repo::fuzz::WithMode(1, repo::EncodeSnapshotPayload(s)));
+
+  repo::SessionRecord r;
+  r.session = a;
+  r.kind = repo::SessionKind::kWriter;
+  r.command = "snapshot";
+  r.username = "postgres";
+  r.process = {"db1", "3d1219c7c4c5404aaa1f6d2a48adfda4", "boot", 4026531836, 4242, 987654};
+  r.started_ns = 1700000000000000000;
+  r.refreshed_ns = r.started_ns + 300000000000;
+  r.parents = {b};
+  seeds.push_back(repo::fuzz::WithMode(4, repo::EncodeSessionPayload(r)));
+  r.kind = repo::SessionKind::kMaintenance;
+  r.command = "repair index";
+  r.parents.clear();
+  seeds.push_back(repo::fuzz::WithMode(4, repo::EncodeSessionPayload(r)));
   return seeds;
 }

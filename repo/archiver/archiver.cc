@@ -799,7 +799,6 @@ Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
   std::sort(snap.tags.begin(), snap.tags.end());
   snap.tags.erase(std::unique(snap.tags.begin(), snap.tags.end()), snap.tags.end());
 
-  ASSIGN_OR_RETURN(BlobStore * store, repo.blobs());
   // Parent: the newest snapshot of the same host and paths, unless given.
   // (The list comes from the local snapshot cache: no record is read or decrypted twice.)
   std::optional<std::vector<Id>> parent_tree;
@@ -817,6 +816,25 @@ Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
       }
     }
   }
+  // Registered before the first index lookup and naming the parent, whose content is reused
+  // without one (docs/design.md, "Sessions"); removed when this function returns.
+  std::vector<Id> parents;
+  if (snap.parent) parents.push_back(*snap.parent);
+  ASSIGN_OR_RETURN(auto session, Session::Begin(repo, SessionKind::kWriter, "snapshot",
+                                                std::move(parents), opts.session));
+  // A parent forgotten before the session was visible may have had its content condemned by a
+  // prune that could not see this session: its content is then not reused.
+  if (snap.parent) {
+    auto there = repo.backend().Stat({FileType::kSnapshot, snap.parent->Hex()});
+    if (!there.ok() && !there.status().IsNotFound()) return there.status();
+    if (!there.ok()) {
+      warn("parent snapshot " + snap.parent->ShortHex() +
+           " was removed meanwhile; reading every file");
+      snap.parent.reset();
+      parent_tree.reset();
+    }
+  }
+  ASSIGN_OR_RETURN(BlobStore * store, repo.blobs());
 
   std::thread scanner;
   if (progress && progress->want_totals && opts.stdin_fd < 0) {
@@ -833,7 +851,11 @@ Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
   snap.summary.duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                  std::chrono::steady_clock::now() - started)
                                  .count();
+  // A session someone removed (`repo unlock`) may have let maintenance treat what this snapshot
+  // reuses as unused: then no snapshot is written.
+  RETURN_IF_ERROR(session->CheckIntact());
   ASSIGN_OR_RETURN(Id id, WriteSnapshot(repo.metadata(), snap));
+  RETURN_IF_ERROR(session->End());
   return ArchiveResult{id, std::move(snap)};
 }
 

@@ -25,6 +25,7 @@
 #include "repo/archiver/exclude_rules.h"  // ExcludeRules, IsExcluded
 #include "repo/model/snapshot.h"
 #include "repo/store/repository.h"
+#include "repo/store/session.h"
 
 namespace repo {
 
@@ -42,6 +43,7 @@ struct SnapshotOptions {
   // the snapshot (no snapshot file is written). `--stdin-from-command` checks the command's exit
   // status here, so a failed dump never looks like a good backup.
   std::function<Status()> stream_finished;
+  SessionOptions session;          // the session the snapshot runs in (its `note` sink)
   int threads = 0;                 // workers; 0: one per core
   size_t queue_bytes = 16u << 20;  // chunk bytes in flight between the walk and the workers
 };

@@ -1,6 +1,7 @@
 #include "repo/os/child_process.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,6 +36,10 @@ Status ChildProcess::Start(const std::vector<std::string>& argv) {
   }
   if (pid == 0) {
     dup2(fds[1], STDOUT_FILENO);
+    // The command gets the signals `repo` itself leaves to one thread (cli/main.cc).
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
     execvp(args[0], args.data());
     std::fprintf(stderr, "repo: cannot run %s: %s\n", args[0], std::strerror(errno));
     _exit(127);

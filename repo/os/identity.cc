@@ -2,10 +2,13 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
 
 namespace repo {
 namespace {
@@ -23,7 +26,76 @@ V Cached(std::mutex& mu, std::map<K, V>& cache, const K& key, Lookup lookup) {
   return value;
 }
 
+// The first line of a small file, without surrounding white space ("" if unreadable).
+std::string FirstLine(const char* path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  const size_t b = line.find_first_not_of(" \t\r");
+  const size_t e = line.find_last_not_of(" \t\r");
+  return b == std::string::npos ? std::string() : line.substr(b, e - b + 1);
+}
+
+// Field 22 of /proc/PID/stat (start time in clock ticks since boot); 0 if there is no such
+// process. The command name (field 2) may hold spaces and parentheses, so fields are counted
+// from its closing parenthesis.
+uint64_t StartTicks(uint32_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(close + 1));
+  std::string field;
+  for (int i = 3; i <= 22; ++i) {  // field 3 (state) is the first after ')'
+    if (!(fields >> field)) return 0;
+  }
+  try {
+    return std::stoull(field);
+  } catch (...) {
+    return 0;
+  }
+}
+
+uint64_t PidNamespace() {
+  struct stat st;
+  return stat("/proc/self/ns/pid", &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
+}
+
 }  // namespace
+
+const ProcessIdentity& SelfIdentity() {
+  static const ProcessIdentity self = [] {
+    ProcessIdentity p;
+    p.hostname = LocalHostname();
+    p.machine_id = FirstLine("/etc/machine-id");
+    if (p.machine_id.empty()) p.machine_id = FirstLine("/var/lib/dbus/machine-id");
+    p.boot_id = FirstLine("/proc/sys/kernel/random/boot_id");
+    p.pid_namespace = PidNamespace();
+    p.pid = static_cast<uint32_t>(getpid());
+    p.start_ticks = StartTicks(p.pid);
+    return p;
+  }();
+  return self;
+}
+
+ProcessState LocalProcessState(const ProcessIdentity& p) {
+  const ProcessIdentity& self = SelfIdentity();
+  if (!self.boot_id.empty() && p.boot_id == self.boot_id) {
+    // The same running kernel (boot ids are random per boot): this host, or a container on it,
+    // which only the pid namespace tells apart.
+    if (self.pid_namespace == 0 || p.pid_namespace != self.pid_namespace || p.start_ticks == 0) {
+      return ProcessState::kUnknown;
+    }
+    return StartTicks(p.pid) == p.start_ticks ? ProcessState::kRunning : ProcessState::kGone;
+  }
+  // Another boot: of this host, which has rebooted since, only if its machine id and name say
+  // so; otherwise another host.
+  if (!p.boot_id.empty() && !self.machine_id.empty() && p.machine_id == self.machine_id &&
+      p.hostname == self.hostname) {
+    return ProcessState::kGone;
+  }
+  return ProcessState::kUnknown;
+}
 
 std::optional<uint32_t> UserId(const std::string& name) {
   static std::mutex mu;

@@ -1,5 +1,5 @@
-// Who and where we are: this host's name and the names behind user and group ids. Later also
-// what identifies a process across hosts and reboots (boot id, pid namespace), for sessions.
+// Who and where we are: this host's name, the names behind user and group ids, and what
+// identifies a process across hosts, reboots and pid namespaces (for session records).
 #pragma once
 
 #include <cstdint>
@@ -18,5 +18,32 @@ std::optional<uint32_t> GroupId(const std::string& name);
 
 // gethostname(2).
 std::string LocalHostname();
+
+// What tells one process apart from every other, here or on another host, without a clock: the
+// host (its machine id and name: hosts cloned from one image without a new machine id are told
+// apart by name), the boot (the kernel's random boot id), the pid namespace (the inode of
+// /proc/self/ns/pid) and, within those, the pid and the time it started (clock ticks since boot,
+// /proc/PID/stat field 22), which no later process with a reused pid shares. Empty or zero where
+// the system does not say (no /etc/machine-id, no /proc).
+struct ProcessIdentity {
+  std::string hostname;
+  std::string machine_id;  // /etc/machine-id (else /var/lib/dbus/machine-id), 32 hex digits
+  std::string boot_id;     // /proc/sys/kernel/random/boot_id
+  uint64_t pid_namespace = 0;
+  uint32_t pid = 0;
+  uint64_t start_ticks = 0;
+  friend bool operator==(const ProcessIdentity&, const ProcessIdentity&) = default;
+};
+
+// This process's identity (read once).
+const ProcessIdentity& SelfIdentity();
+
+// Whether the process `p` still runs, as far as this host can prove it. Of this boot (the same
+// boot id: the same running kernel) and pid namespace, kRunning or kGone by whether a process
+// `p.pid` exists that started at `p.start_ticks`. Of another boot of this host (same machine id
+// and host name), kGone: the host rebooted since. Anything else (another host, another pid
+// namespace, an identity this system cannot read) is kUnknown: it may be alive.
+enum class ProcessState { kRunning, kGone, kUnknown };
+ProcessState LocalProcessState(const ProcessIdentity& p);
 
 }  // namespace repo

@@ -14,8 +14,8 @@ std::string_view FileTypeName(FileType t) {
       return "index";
     case FileType::kSnapshot:
       return "snapshot";
-    case FileType::kLock:
-      return "lock";
+    case FileType::kSession:
+      return "session";
   }
   return "unknown";
 }

@@ -22,7 +22,7 @@
 namespace repo {
 
 // The kinds of files in a repository; each has its own directory (docs/format.md, "Layout").
-enum class FileType : uint8_t { kConfig, kKey, kPack, kIndex, kSnapshot, kLock };
+enum class FileType : uint8_t { kConfig, kKey, kPack, kIndex, kSnapshot, kSession };
 std::string_view FileTypeName(FileType t);  // "config", "key", "pack", ...
 
 struct FileHandle {

@@ -30,7 +30,7 @@ const char* SubdirOf(FileType t) {
       return "index";
     case FileType::kSnapshot:
       return "snapshots";
-    case FileType::kLock:
+    case FileType::kSession:
       return "locks";
   }
   return "";
@@ -151,16 +151,22 @@ Result<std::vector<FileInfo>> LocalBackend::List(FileType type) {
   }
   std::vector<std::string> dirs;
   std::string base = root_ + "/" + SubdirOf(type);
+  // A directory that is not there lists as empty: `init` makes every one, but tools that copy
+  // a repository may drop empty directories (git does), and Write makes them again.
+  const auto list = [](const std::string& dir, std::vector<std::string>* names) {
+    Status s = ListDir(dir, names);
+    return s.IsNotFound() ? Status::OK() : s;
+  };
   if (type == FileType::kPack) {
     std::vector<std::string> shards;
-    RETURN_IF_ERROR(ListDir(base, &shards));
+    RETURN_IF_ERROR(list(base, &shards));
     for (const auto& s : shards) dirs.push_back(base + "/" + s);
   } else {
     dirs.push_back(base);
   }
   for (const auto& dir : dirs) {
     std::vector<std::string> names;
-    RETURN_IF_ERROR(ListDir(dir, &names));
+    RETURN_IF_ERROR(list(dir, &names));
     for (auto& n : names) {
       if (!ValidateHandle({type, n}).ok()) continue;  // not ours; never returned
       out.push_back({std::move(n), std::nullopt});    // no stat: FileInfo
@@ -215,10 +221,14 @@ Status LocalBackend::Write(const FileHandle& h, ByteSpan data) {
   const std::string tmp = dir + "/" + TempName();
   const std::string path = PathOf(h);
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0 && errno == ENOENT && h.type == FileType::kPack) {
-    // Pack shard directories (data/00 .. data/ff) are made on first use.
-    RETURN_IF_ERROR(MakeDir(dir));
-    RETURN_IF_ERROR(SyncDir(root_ + "/data"));
+  if (fd < 0 && errno == ENOENT && h.type != FileType::kConfig) {
+    // Pack shard directories (data/00 .. data/ff) are made on first use, and so is a type's
+    // directory that a copy of the repository dropped while empty (see List).
+    const std::string type_dir = root_ + "/" + SubdirOf(h.type);
+    RETURN_IF_ERROR(MakeDir(type_dir));
+    if (dir != type_dir) RETURN_IF_ERROR(MakeDir(dir));
+    RETURN_IF_ERROR(SyncDir(type_dir));
+    RETURN_IF_ERROR(SyncDir(root_));
     fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   }
   if (fd < 0) return Status::FromErrno(errno, "creating " + tmp);

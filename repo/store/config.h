@@ -16,7 +16,7 @@ struct RepositoryConfig {
   // 1: tree version 1 (a listing's pieces, content runs inline); 2: tree version 2 (B-trees of
   // tree blobs, content lists); 3: index files of version 2 (replacing others). This binary reads
   // all three and writes what it writes into any: docs/format.md, "Versions".
-  static constexpr uint32_t kFormatVersion = 3;
+  static constexpr uint32_t kFormatVersion = 4;
   static constexpr uint32_t kDefaultPackSize = 16 << 20;  // docs/perf.md, "Pack size"
   static constexpr int32_t kDefaultZstdLevel = 1;         // docs/perf.md, "Compression level"
 

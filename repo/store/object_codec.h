@@ -13,7 +13,7 @@
 
 namespace repo {
 
-enum class ObjectKind : uint8_t { kConfig = 1, kIndex = 2, kSnapshot = 3 };
+enum class ObjectKind : uint8_t { kConfig = 1, kIndex = 2, kSnapshot = 3, kSession = 4 };
 
 inline constexpr uint8_t kObjectVersion = 1;
 inline constexpr size_t kObjectHeaderSize = 8;

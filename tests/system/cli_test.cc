@@ -56,7 +56,7 @@ TEST_F(CliTest, VersionAndHelp) {
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("repo "), std::string::npos);
   r = Repo({"version", "--json"});
-  EXPECT_NE(r.out.find("\"format_version\":3"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"format_version\":4"), std::string::npos) << r.out;
   r = Repo({"--help"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("key passwd"), std::string::npos);

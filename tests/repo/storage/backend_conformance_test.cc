@@ -160,7 +160,7 @@ TEST_P(BackendConformanceTest, ListReturnsExactlyTheNamesOfThatType) {
   listed = b().List(FileType::kIndex);
   ASSERT_TRUE(listed.ok());
   EXPECT_EQ(Names(*listed), index);
-  for (FileType t : {FileType::kKey, FileType::kSnapshot, FileType::kLock, FileType::kConfig}) {
+  for (FileType t : {FileType::kKey, FileType::kSnapshot, FileType::kSession, FileType::kConfig}) {
     listed = b().List(t);
     ASSERT_TRUE(listed.ok()) << FileTypeName(t);
     EXPECT_TRUE(listed->empty()) << FileTypeName(t);
@@ -170,10 +170,10 @@ TEST_P(BackendConformanceTest, ListReturnsExactlyTheNamesOfThatType) {
 TEST_P(BackendConformanceTest, SameNameInDifferentTypesAreDifferentFiles) {
   const std::string name = Name('7');
   ASSERT_TRUE(b().Write({FileType::kSnapshot, name}, AsBytes("snapshot")).ok());
-  ASSERT_TRUE(b().Write({FileType::kLock, name}, AsBytes("lock")).ok());
+  ASSERT_TRUE(b().Write({FileType::kSession, name}, AsBytes("lock")).ok());
   EXPECT_EQ(AsChars(*b().Read({FileType::kSnapshot, name})), "snapshot");
-  EXPECT_EQ(AsChars(*b().Read({FileType::kLock, name})), "lock");
-  ASSERT_TRUE(b().Delete({FileType::kLock, name}).ok());
+  EXPECT_EQ(AsChars(*b().Read({FileType::kSession, name})), "lock");
+  ASSERT_TRUE(b().Delete({FileType::kSession, name}).ok());
   EXPECT_TRUE(b().Stat({FileType::kSnapshot, name}).ok());
 }
 
@@ -200,7 +200,7 @@ TEST_P(BackendConformanceTest, InvalidNamesAreRefusedByEveryOperation) {
       {FileType::kIndex, std::string(65, 'a')},                              // long
       {FileType::kKey, ""},                                                  // empty
       {FileType::kSnapshot, "../x"},                                         // escapes
-      {FileType::kLock, "../" + std::string(61, 'a')},                       // escapes, 64 chars
+      {FileType::kSession, "../" + std::string(61, 'a')},                    // escapes, 64 chars
       {FileType::kPack, std::string(31, 'a') + "/" + std::string(32, 'a')},  // 64 with '/'
       {FileType::kIndex, std::string(63, 'a') + "g"},                        // not hex
       {FileType::kConfig, "config"},                                         // config takes no name
@@ -215,7 +215,7 @@ TEST_P(BackendConformanceTest, InvalidNamesAreRefusedByEveryOperation) {
     EXPECT_EQ(b().Delete(h).code(), StatusCode::kInvalidArgument);
   }
   for (FileType t : {FileType::kConfig, FileType::kKey, FileType::kPack, FileType::kIndex,
-                     FileType::kSnapshot, FileType::kLock}) {
+                     FileType::kSnapshot, FileType::kSession}) {
     Result<std::vector<FileInfo>> listed = b().List(t);
     ASSERT_TRUE(listed.ok());
     EXPECT_TRUE(listed->empty()) << FileTypeName(t);
@@ -223,14 +223,14 @@ TEST_P(BackendConformanceTest, InvalidNamesAreRefusedByEveryOperation) {
 }
 
 TEST_P(BackendConformanceTest, EmptyFile) {
-  const FileHandle h{FileType::kLock, Name('f')};
+  const FileHandle h{FileType::kSession, Name('f')};
   ASSERT_TRUE(b().Write(h, {}).ok());
   EXPECT_EQ(b().Stat(h)->size, 0u);
   Result<Bytes> got = b().Read(h);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_TRUE(got->empty());
   EXPECT_EQ(b().Read(h, 0, 1).status().code(), StatusCode::kCorruption);
-  Result<std::vector<FileInfo>> listed = b().List(FileType::kLock);
+  Result<std::vector<FileInfo>> listed = b().List(FileType::kSession);
   ASSERT_TRUE(listed.ok());
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].size.value_or(0), 0u);
@@ -374,6 +374,28 @@ TEST(LocalBackendTest, PacksLandInShardOfTheirFirstTwoHexDigits) {
     EXPECT_EQ(e.path().filename().string(), name);
   }
   EXPECT_EQ(entries, 1);
+}
+
+// A repository copied by a tool that drops empty directories (git, some sync tools): the missing
+// ones list as empty and are made again by the first write into them.
+TEST(LocalBackendTest, MissingTypeDirectoriesListEmptyAndAreRemadeByAWrite) {
+  TempDir dir;
+  const std::string root = dir.Sub("repo");
+  auto b = LocalBackend::Create(root);
+  ASSERT_TRUE(b.ok());
+  for (const char* sub : {"locks", "snapshots", "data"}) std::filesystem::remove(root + "/" + sub);
+  for (FileType t : {FileType::kSession, FileType::kSnapshot, FileType::kPack}) {
+    auto listed = (*b)->List(t);
+    ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+    EXPECT_TRUE(listed->empty());
+  }
+  const std::string name = "3f" + std::string(62, '0');
+  for (FileType t : {FileType::kSession, FileType::kSnapshot, FileType::kPack}) {
+    ASSERT_TRUE((*b)->Write({t, name}, AsBytes("x")).ok());
+    auto listed = (*b)->List(t);
+    ASSERT_TRUE(listed.ok());
+    EXPECT_EQ(Names(*listed), std::set<std::string>{name});
+  }
 }
 
 TEST(LocalBackendTest, CreateRefusesNonEmptyDirectory) {
