@@ -89,6 +89,9 @@ Result<std::chrono::seconds> ParseDuration(const std::string& text, const std::s
         return bad();
     }
     total += n * unit;
+    if (total > 100ull * 366 * 86400) {
+      return Status::InvalidArgument("--" + option + ": '" + text + "' is longer than 100 years");
+    }
     i = digits + 1;
   }
   return std::chrono::seconds(total);
@@ -108,6 +111,14 @@ Result<SessionOptions> SessionOptionsFrom(const Context& ctx) {
     ASSIGN_OR_RETURN(
         o.assume_dead_after,
         ParseDuration(ctx.args["assume-dead-after"].as<std::string>(), "assume-dead-after"));
+    // A running session rewrites its record every refresh interval: anything shorter than a few
+    // of them would declare live writers dead between two refreshes.
+    const auto shortest = std::chrono::duration_cast<std::chrono::seconds>(3 * o.refresh_interval);
+    if (*o.assume_dead_after < shortest) {
+      return Status::InvalidArgument("--assume-dead-after must be at least " +
+                                     std::to_string(shortest.count() / 60) +
+                                     "m (three refresh intervals of a running session)");
+    }
   }
   return o;
 }

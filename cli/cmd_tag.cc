@@ -68,6 +68,8 @@ int RunTag(Context& ctx) {
   std::vector<std::string> items;
   uint64_t changed = 0;
   for (const SnapshotRef& s : chosen) {
+    Status intact = (*session)->CheckIntact();  // not unlocked meanwhile
+    if (!intact.ok()) return Fail(intact);
     auto r = RetagSnapshot(metadata, s, edit);
     if (!r.ok()) return Fail(r.status());
     changed += r->changed ? 1 : 0;

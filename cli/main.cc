@@ -18,6 +18,7 @@
 
 #include "cli/commands.h"
 #include "cli/json.h"
+#include "repo/os/child_process.h"
 #include "repo/store/session.h"
 
 namespace repo::cli {
@@ -264,24 +265,37 @@ void TuneMalloc() {
 }
 
 // SIGINT, SIGTERM and SIGHUP go to one thread (blocked in every other, which inherit the mask
-// from here), which removes this process's session records and exits with 128 + the signal: an
-// interrupted command leaves nothing that another has to clear up (a killed one leaves a record
-// that the next command on this host removes, docs/design.md, "Sessions"). Child processes get
-// the default mask back (repo/os/child_process.cc).
+// from here), which removes this process's session records and then dies of the signal, as
+// without this (a shell running a script sees Ctrl-C as Ctrl-C; systemd sees a stop by SIGTERM):
+// an interrupted command leaves no record that another has to clear up (a killed one leaves one
+// that the next command on this host removes, docs/design.md, "Sessions"). A signal the process
+// was started with ignored (nohup, `cmd &` in a script) stays ignored. Child processes get the
+// mask this process started with back (repo/os/child_process.cc).
 void HandleSignals() {
-  sigset_t set;
+  sigset_t set, original;
   sigemptyset(&set);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
-  if (pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) return;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction current;
+    if (sigaction(sig, nullptr, &current) == 0 && current.sa_handler == SIG_IGN) continue;
+    sigaddset(&set, sig);
+  }
+  if (pthread_sigmask(SIG_BLOCK, &set, &original) != 0) return;
+  repo::SetChildSignalMask(original);
   try {
     std::thread([set] {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) return;
+      // A second signal, e.g. while removing the records hangs on a dead mount, kills at once.
+      for (int s : {SIGINT, SIGTERM, SIGHUP}) {
+        if (sigismember(&set, s)) signal(s, SIG_DFL);
+      }
+      pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
       repo::Session::EndAllForExit();
+      raise(sig);
       _exit(128 + sig);
     }).detach();
   } catch (const std::system_error&) {
-    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);  // no thread: the default actions, as before
+    pthread_sigmask(SIG_SETMASK, &original, nullptr);  // no thread: the default actions
   }
 }
 

@@ -136,7 +136,7 @@ class RocksIndexCache final : public IndexCache {
 
   // One id: the same as LookupMany, but a Get without MultiGet's per-call setup and vectors (a
   // snapshot asks once per chunk; that setup was half of the lookup's cost).
-  Result<std::optional<BlobLocation>> Lookup(const Id& blob) override {
+  Result<std::optional<BlobLocation>> Lookup(const Id& blob, Purpose purpose) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = overlay_.find(blob);
@@ -144,8 +144,8 @@ class RocksIndexCache final : public IndexCache {
       if (ignore_db_) return std::optional<BlobLocation>();
     }
     rocksdb::PinnableSlice value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(),
-                                 Key(kBlobPrefix, blob), &value);
+    rocksdb::Status s =
+        db_->Get(ReadFor(purpose), db_->DefaultColumnFamily(), Key(kBlobPrefix, blob), &value);
     if (s.IsNotFound()) return std::optional<BlobLocation>();
     RETURN_IF_ERROR(FromRocks(s, "index cache lookup"));
     ASSIGN_OR_RETURN(BlobLocation loc, DecodeFound(blob, value.ToStringView()));
@@ -153,8 +153,8 @@ class RocksIndexCache final : public IndexCache {
     return std::optional<BlobLocation>(loc);
   }
 
-  Status LookupMany(std::span<const Id> ids,
-                    std::vector<std::optional<BlobLocation>>* out) override {
+  Status LookupMany(std::span<const Id> ids, std::vector<std::optional<BlobLocation>>* out,
+                    Purpose purpose) override {
     out->assign(ids.size(), std::nullopt);
     std::vector<size_t> ask;  // indexes still to look up in RocksDB
     {
@@ -177,7 +177,7 @@ class RocksIndexCache final : public IndexCache {
     }
     std::vector<rocksdb::PinnableSlice> values(ask.size());
     std::vector<rocksdb::Status> statuses(ask.size());
-    db_->MultiGet(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), ask.size(), slices.data(),
+    db_->MultiGet(ReadFor(purpose), db_->DefaultColumnFamily(), ask.size(), slices.data(),
                   values.data(), statuses.data());
     for (size_t j = 0; j < ask.size(); ++j) {
       if (statuses[j].IsNotFound()) continue;
@@ -186,6 +186,12 @@ class RocksIndexCache final : public IndexCache {
       if (!Removed(ids[ask[j]], loc)) (*out)[ask[j]] = loc;
     }
     return Status::OK();
+  }
+
+  static rocksdb::ReadOptions ReadFor(Purpose purpose) {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = purpose == Purpose::kRead;
+    return ro;
   }
 
   // Shared mode: whether an index file this process applied removed `blob` from `loc`'s pack.
@@ -261,7 +267,7 @@ class RocksIndexCache final : public IndexCache {
       std::vector<Id> blobs;
       for (const RemovedEntry& r : removed) blobs.push_back(r.blob);
       std::vector<std::optional<BlobLocation>> found;
-      RETURN_IF_ERROR(LookupMany(blobs, &found));
+      RETURN_IF_ERROR(LookupMany(blobs, &found, Purpose::kRead));
       // First in the batch: the file's own entries, after them, win over its removals.
       for (size_t i = 0; i < removed.size(); ++i) {
         if (found[i] && found[i]->pack == removed[i].pack) {

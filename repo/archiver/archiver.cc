@@ -855,7 +855,9 @@ Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
   // reuses as unused: then no snapshot is written.
   RETURN_IF_ERROR(session->CheckIntact());
   ASSIGN_OR_RETURN(Id id, WriteSnapshot(repo.metadata(), snap));
-  RETURN_IF_ERROR(session->End());
+  // The snapshot exists: a record that cannot be removed is left for the next command.
+  Status ended = session->End();
+  if (!ended.ok()) warn(ended.message());
   return ArchiveResult{id, std::move(snap)};
 }
 

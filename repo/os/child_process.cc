@@ -20,6 +20,21 @@ ChildProcess::~ChildProcess() {
   if (pid_ > 0 && !waited_) (void)Wait();
 }
 
+namespace {
+
+sigset_t& ChildMask() {
+  static sigset_t mask = [] {
+    sigset_t none;
+    sigemptyset(&none);
+    return none;
+  }();
+  return mask;
+}
+
+}  // namespace
+
+void SetChildSignalMask(const sigset_t& mask) { ChildMask() = mask; }
+
 Status ChildProcess::Start(const std::vector<std::string>& argv) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return Status::FromErrno(errno, "creating a pipe");
@@ -37,9 +52,7 @@ Status ChildProcess::Start(const std::vector<std::string>& argv) {
   if (pid == 0) {
     dup2(fds[1], STDOUT_FILENO);
     // The command gets the signals `repo` itself leaves to one thread (cli/main.cc).
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
+    sigprocmask(SIG_SETMASK, &ChildMask(), nullptr);
     execvp(args[0], args.data());
     std::fprintf(stderr, "repo: cannot run %s: %s\n", args[0], std::strerror(errno));
     _exit(127);

@@ -3,6 +3,7 @@
 // run. The child's stdin and stderr are the parent's.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <string>
@@ -11,6 +12,10 @@
 #include "base/status.h"
 
 namespace repo {
+
+// The signal mask children start with (default: none blocked). The CLI blocks the signals it
+// handles in one thread of its own and gives children the mask it was started with.
+void SetChildSignalMask(const sigset_t& mask);
 
 // How a child ended.
 struct ExitStatus {

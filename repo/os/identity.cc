@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <csignal>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -36,24 +39,55 @@ std::string FirstLine(const char* path) {
   return b == std::string::npos ? std::string() : line.substr(b, e - b + 1);
 }
 
-// Field 22 of /proc/PID/stat (start time in clock ticks since boot); 0 if there is no such
-// process. The command name (field 2) may hold spaces and parentheses, so fields are counted
-// from its closing parenthesis.
-uint64_t StartTicks(uint32_t pid) {
+// What /proc/PID/stat says of process `pid` (of this pid namespace).
+struct ProcStat {
+  enum { kAbsent, kPresent, kUnreadable } what = kUnreadable;
+  uint64_t start_ticks = 0;  // field 22: start time in clock ticks since boot
+};
+
+ProcStat ReadProcStat(uint32_t pid) {
+  ProcStat out;
+  // kill(pid, 0) answers whatever /proc shows (hidepid=, ProtectProc=): ESRCH means no process.
+  if (pid == 0 || (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)) {
+    out.what = ProcStat::kAbsent;
+    return out;
+  }
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The command name (field 2) may hold spaces and parentheses: fields are counted from its
+  // closing parenthesis.
   const size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
+  if (close == std::string::npos) return out;  // hidden or gone meanwhile: cannot say
   std::istringstream fields(stat.substr(close + 1));
-  std::string field;
-  for (int i = 3; i <= 22; ++i) {  // field 3 (state) is the first after ')'
-    if (!(fields >> field)) return 0;
+  std::string state, field;
+  if (!(fields >> state)) return out;  // field 3
+  for (int i = 4; i <= 22; ++i) {
+    if (!(fields >> field)) return out;
   }
   try {
-    return std::stoull(field);
+    out.start_ticks = std::stoull(field);
   } catch (...) {
-    return 0;
+    return out;
   }
+  // A zombie (or a dying process) has done all it will do: its records are left behind.
+  out.what = state == "Z" || state == "X" ? ProcStat::kAbsent : ProcStat::kPresent;
+  return out;
+}
+
+// When this boot began (btime of /proc/stat, in ns since the epoch); 0 if unknown.
+int64_t BootTimeNs() {
+  std::ifstream in("/proc/stat");
+  std::string key;
+  int64_t value = 0;
+  while (in >> key) {
+    if (key == "btime" && (in >> value)) return value * 1000000000;
+    in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  return 0;
+}
+
+bool IsMachineId(const std::string& id) {
+  return id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
 uint64_t PidNamespace() {
@@ -72,26 +106,33 @@ const ProcessIdentity& SelfIdentity() {
     p.boot_id = FirstLine("/proc/sys/kernel/random/boot_id");
     p.pid_namespace = PidNamespace();
     p.pid = static_cast<uint32_t>(getpid());
-    p.start_ticks = StartTicks(p.pid);
+    const ProcStat own = ReadProcStat(p.pid);
+    p.start_ticks = own.what == ProcStat::kPresent ? own.start_ticks : 0;
     return p;
   }();
   return self;
 }
 
-ProcessState LocalProcessState(const ProcessIdentity& p) {
+ProcessState LocalProcessState(const ProcessIdentity& p, int64_t last_seen_ns) {
   const ProcessIdentity& self = SelfIdentity();
-  if (!self.boot_id.empty() && p.boot_id == self.boot_id) {
+  if (self.boot_id.empty() || p.boot_id.empty()) return ProcessState::kUnknown;
+  if (p.boot_id == self.boot_id) {
     // The same running kernel (boot ids are random per boot): this host, or a container on it,
     // which only the pid namespace tells apart.
     if (self.pid_namespace == 0 || p.pid_namespace != self.pid_namespace || p.start_ticks == 0) {
       return ProcessState::kUnknown;
     }
-    return StartTicks(p.pid) == p.start_ticks ? ProcessState::kRunning : ProcessState::kGone;
+    const ProcStat now = ReadProcStat(p.pid);
+    if (now.what == ProcStat::kAbsent) return ProcessState::kGone;
+    if (now.what == ProcStat::kUnreadable) return ProcessState::kUnknown;
+    return now.start_ticks == p.start_ticks ? ProcessState::kRunning : ProcessState::kGone;
   }
-  // Another boot: of this host, which has rebooted since, only if its machine id and name say
-  // so; otherwise another host.
-  if (!p.boot_id.empty() && !self.machine_id.empty() && p.machine_id == self.machine_id &&
-      p.hostname == self.hostname) {
+  // Another boot: of this host, which has rebooted since, only if its machine id (a real one,
+  // not an image's placeholder) and name say so and it was last seen before this boot began.
+  // (The clock here can only keep a session alive, never end one.)
+  const int64_t booted = BootTimeNs();
+  if (IsMachineId(self.machine_id) && p.machine_id == self.machine_id &&
+      p.hostname == self.hostname && booted > 0 && last_seen_ns < booted) {
     return ProcessState::kGone;
   }
   return ProcessState::kUnknown;

@@ -38,12 +38,16 @@ struct ProcessIdentity {
 // This process's identity (read once).
 const ProcessIdentity& SelfIdentity();
 
-// Whether the process `p` still runs, as far as this host can prove it. Of this boot (the same
-// boot id: the same running kernel) and pid namespace, kRunning or kGone by whether a process
-// `p.pid` exists that started at `p.start_ticks`. Of another boot of this host (same machine id
-// and host name), kGone: the host rebooted since. Anything else (another host, another pid
-// namespace, an identity this system cannot read) is kUnknown: it may be alive.
+// Whether the process `p` still runs, as far as this host can prove it:
+// * of this boot (the same boot id: the same running kernel) and pid namespace: kGone when no
+//   process `p.pid` exists (kill(pid, 0) says ESRCH), it is a zombie, or it started at another
+//   time than `p.start_ticks` (the pid was reused); kRunning when it is the same process; kUnknown
+//   when /proc does not show it (hidepid=, ProtectProc=);
+// * of another boot of this host (same machine id, a real one, and host name) and last seen
+//   (`last_seen_ns`, wall clock) before this boot began: kGone, the host rebooted since;
+// * anything else (another host, another pid namespace, an identity this system cannot read):
+//   kUnknown, it may be alive.
 enum class ProcessState { kRunning, kGone, kUnknown };
-ProcessState LocalProcessState(const ProcessIdentity& p);
+ProcessState LocalProcessState(const ProcessIdentity& p, int64_t last_seen_ns);
 
 }  // namespace repo

@@ -94,7 +94,7 @@ Status BlobStore::FailLocked(Status s) {
 Result<PutResult> BlobStore::Put(BlobType type, ByteSpan plaintext) {
   const Id id = ComputeBlobId(keys_, type, plaintext);
   const uint64_t generation = index_generation_.load(std::memory_order_acquire);
-  ASSIGN_OR_RETURN(auto cached, cache_.Lookup(id));
+  ASSIGN_OR_RETURN(auto cached, cache_.Lookup(id, IndexCache::Purpose::kWrite));
   return PutLooked(type, id, plaintext, cached, generation);
 }
 
@@ -106,7 +106,7 @@ Status BlobStore::PutMany(BlobType type, std::span<const ByteSpan> plaintexts,
   // probes each table's filter for the whole batch at once.
   const uint64_t generation = index_generation_.load(std::memory_order_acquire);
   std::vector<std::optional<BlobLocation>> cached;
-  RETURN_IF_ERROR(cache_.LookupMany(ids, &cached));
+  RETURN_IF_ERROR(cache_.LookupMany(ids, &cached, IndexCache::Purpose::kWrite));
   for (size_t i = 0; i < plaintexts.size(); ++i) {
     ASSIGN_OR_RETURN(results[i], PutLooked(type, ids[i], plaintexts[i], cached[i], generation));
   }
@@ -125,7 +125,7 @@ Result<PutResult> BlobStore::PutLooked(BlobType type, const Id& id, ByteSpan pla
     std::lock_guard<std::mutex> lock(mu_);
     RETURN_IF_ERROR(broken_);
     if (!cached && generation != index_generation_.load(std::memory_order_relaxed)) {
-      ASSIGN_OR_RETURN(cached, cache_.Lookup(result.id));
+      ASSIGN_OR_RETURN(cached, cache_.Lookup(result.id, IndexCache::Purpose::kWrite));
     }
     if (cached || !unindexed_.try_emplace(result.id, std::nullopt).second) {
       ++stats_.blobs_deduplicated;

@@ -117,8 +117,14 @@ Result<Id> WriteSessionRecord(const MetadataStore& metadata, const SessionRecord
   return metadata.Save(FileType::kSession, ObjectKind::kSession, EncodeSessionPayload(r));
 }
 
-Result<std::vector<SessionInfo>> ListSessions(
-    Repository& repo, std::optional<std::chrono::seconds> assume_dead_after) {
+namespace {
+
+// One listing of locks/: the sessions whose copies it read. Sets *vanished if a listed copy was
+// gone when read (refreshed or ended meanwhile), so that a refreshed session's new copy, written
+// after the listing, may have been missed.
+Result<std::vector<SessionInfo>> ListOnce(Repository& repo,
+                                          std::optional<std::chrono::seconds> assume_dead_after,
+                                          bool* vanished) {
   const MetadataStore metadata = repo.metadata();
   ASSIGN_OR_RETURN(auto files, repo.backend().List(FileType::kSession));
   std::map<Id, SessionInfo> by_session;
@@ -131,11 +137,12 @@ Result<std::vector<SessionInfo>> ListSessions(
     Result<SessionRecord> record = payload.ok() ? DecodeSessionPayload(*payload, what)
                                                 : Result<SessionRecord>(payload.status());
     if (!record.ok()) {
-      if (record.status().IsNotFound()) continue;  // refreshed or ended while listing
-      if (record.status().code() != StatusCode::kCorruption &&
-          record.status().code() != StatusCode::kUnsupportedVersion) {
-        return record.status();
+      if (record.status().IsNotFound()) {
+        *vanished = true;
+        continue;
       }
+      // Damaged, of a newer version, or unreadable here: a live session of unknown kind (it
+      // blocks maintenance, never a writer) until `repo unlock` removes it.
       SessionInfo u;
       u.record.session = *file;
       u.files = {*file};
@@ -152,7 +159,7 @@ Result<std::vector<SessionInfo>> ListSessions(
   std::vector<SessionInfo> out;
   const int64_t now = NowNs();
   for (auto& [id, s] : by_session) {
-    switch (LocalProcessState(s.record.process)) {
+    switch (LocalProcessState(s.record.process, s.record.refreshed_ns)) {
       case ProcessState::kRunning:
         s.state = SessionState::kRunning;
         break;
@@ -160,8 +167,9 @@ Result<std::vector<SessionInfo>> ListSessions(
         s.state = SessionState::kGone;
         break;
       case ProcessState::kUnknown:
-        s.state = assume_dead_after && now - s.record.refreshed_ns >
-                                           std::chrono::nanoseconds(*assume_dead_after).count()
+        // In seconds: a duration of any length compares without overflow.
+        s.state = assume_dead_after &&
+                          (now - s.record.refreshed_ns) / 1000000000 > assume_dead_after->count()
                       ? SessionState::kExpired
                       : SessionState::kElsewhere;
         break;
@@ -173,6 +181,23 @@ Result<std::vector<SessionInfo>> ListSessions(
   });
   for (auto& u : unreadable) out.push_back(std::move(u));
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<SessionInfo>> ListSessions(
+    Repository& repo, std::optional<std::chrono::seconds> assume_dead_after) {
+  // A session refreshing between the listing and the read of its old copy is only seen in a
+  // later listing: list again until one has no copy vanish, so that every session that was
+  // registered when ListSessions was called is in the answer.
+  for (int attempt = 1;; ++attempt) {
+    bool vanished = false;
+    ASSIGN_OR_RETURN(auto sessions, ListOnce(repo, assume_dead_after, &vanished));
+    if (!vanished) return sessions;
+    if (attempt == 20) {
+      return Status::Transient("session records kept changing while listed 20 times; try again");
+    }
+  }
 }
 
 Status RemoveSession(Repository& repo, const SessionInfo& s) {
@@ -204,11 +229,15 @@ Result<std::unique_ptr<Session>> Session::Begin(Repository& repo, SessionKind ki
   ASSIGN_OR_RETURN(auto listed, ListSessions(repo, options.assume_dead_after));
   for (const SessionInfo& s : listed) {
     if (!SessionCountsAsDead(s.state)) continue;
-    RETURN_IF_ERROR(RemoveSession(repo, s));
+    // Someone else's leftovers: failing to clear them never stops this command.
+    Status removed = RemoveSession(repo, s);
     if (options.note) {
-      options.note("removed stale " + DescribeSession(s) + ": " +
-                   (s.state == SessionState::kGone ? "its process is gone"
-                                                   : "not refreshed within --assume-dead-after"));
+      options.note(!removed.ok()
+                       ? "could not remove stale " + DescribeSession(s) + ": " + removed.message()
+                       : "removed stale " + DescribeSession(s) + ": " +
+                             (s.state == SessionState::kGone
+                                  ? "its process is gone"
+                                  : "not refreshed within --assume-dead-after"));
     }
   }
   SessionRecord r;
@@ -222,9 +251,11 @@ Result<std::unique_ptr<Session>> Session::Begin(Repository& repo, SessionKind ki
   r.parents = std::move(parents);
   std::unique_ptr<Session> session(new Session(repo, std::move(r), std::move(options)));
   {
-    std::lock_guard<std::mutex> lock(session->mu_);
-    RETURN_IF_ERROR(session->WriteCopyLocked());
+    // Known to EndAllForExit before its first copy exists, so that a signal never leaves one.
+    std::lock_guard<std::mutex> live(LiveMu());
+    Live().insert(session.get());
   }
+  RETURN_IF_ERROR(session->Refresh());
   if (kind == SessionKind::kMaintenance) {
     // Written first, then listed: of two maintenance commands starting at once, at least one
     // sees the other (and both may back off, which is safe).
@@ -243,27 +274,35 @@ Result<std::unique_ptr<Session>> Session::Begin(Repository& repo, SessionKind ki
           s.record.session.ShortHex() + "`");
     }
   }
-  {
-    std::lock_guard<std::mutex> lock(LiveMu());
-    Live().insert(session.get());
-  }
   session->refresher_ = std::thread([s = session.get()] { s->RefreshLoop(); });
   return session;
 }
 
 Session::~Session() { (void)End(); }
 
-Status Session::WriteCopyLocked() {
+Status Session::Refresh() {
+  std::lock_guard<std::mutex> lock(mu_);
+  RETURN_IF_ERROR(lost_);
+  if (ending_) return Status::OK();
   record_.refreshed_ns = NowNs();
   ASSIGN_OR_RETURN(Id written, WriteSessionRecord(repo_.metadata(), record_));
-  if (file_ && *file_ != written) {
-    Status d = repo_.backend().Delete({FileType::kSession, file_->Hex()});
-    if (!d.ok() && !d.IsNotFound()) {
-      file_ = written;
-      return d.WithContext("removing the previous copy of session " + record_.session.ShortHex());
-    }
+  if (!file_ || *file_ == written) {
+    file_ = written;
+    return Status::OK();
   }
+  const Id previous = *file_;
   file_ = written;
+  Status d = repo_.backend().Delete({FileType::kSession, previous.Hex()});
+  if (d.IsNotFound()) {
+    // Someone removed this session (`repo unlock`, or a command that judged it dead) since the
+    // last copy: it stays removed, and the copy just written goes too.
+    lost_ = Status::Aborted("session " + record_.session.ShortHex() +
+                            " was removed by another command (repo unlock); not committing");
+    (void)repo_.backend().Delete({FileType::kSession, written.Hex()});
+    file_.reset();
+    return lost_;
+  }
+  if (!d.ok()) leftovers_.push_back(previous);  // End tries again
   return Status::OK();
 }
 
@@ -271,16 +310,11 @@ void Session::RefreshLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!ending_) {
     if (stop_.wait_for(lock, options_.refresh_interval, [&] { return ending_; })) break;
-    if (!lost_.ok() || !file_) continue;
-    // Removed by someone else (`repo unlock`): do not bring it back; CheckIntact reports it.
-    auto there = repo_.backend().Stat({FileType::kSession, file_->Hex()});
-    if (!there.ok() && there.status().IsNotFound()) {
-      lost_ = Status::Aborted("session " + record_.session.ShortHex() +
-                              " was removed by another command (repo unlock); not committing");
-      continue;
-    }
-    // A failed refresh is retried at the next interval; the previous copy stays meanwhile.
-    (void)WriteCopyLocked();
+    if (!lost_.ok()) continue;
+    lock.unlock();
+    // A failed refresh is tried again at the next interval; the previous copy stays meanwhile.
+    (void)Refresh();
+    lock.lock();
   }
 }
 
@@ -298,32 +332,41 @@ Status Session::CheckIntact() {
 
 Status Session::End() {
   {
-    std::lock_guard<std::mutex> lock(LiveMu());
-    Live().erase(this);
-  }
-  {
     std::lock_guard<std::mutex> lock(mu_);
     ending_ = true;
   }
   stop_.notify_all();
   if (refresher_.joinable()) refresher_.join();
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!file_) return Status::OK();
-  Status d = repo_.backend().Delete({FileType::kSession, file_->Hex()});
-  file_.reset();
-  if (!d.ok() && !d.IsNotFound()) {
-    return d.WithContext("removing session record " + record_.session.ShortHex());
+  Status result;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (file_) leftovers_.push_back(*file_);
+    file_.reset();
+    for (const Id& f : leftovers_) {
+      Status d = repo_.backend().Delete({FileType::kSession, f.Hex()});
+      if (!d.ok() && !d.IsNotFound() && result.ok()) {
+        result = d.WithContext("removing session record " + record_.session.ShortHex());
+      }
+    }
+    leftovers_.clear();
   }
-  return Status::OK();
+  // Known to EndAllForExit until its copies are gone.
+  std::lock_guard<std::mutex> live(LiveMu());
+  Live().erase(this);
+  return result;
 }
 
 void Session::EndAllForExit() {
   std::lock_guard<std::mutex> lock(LiveMu());
   for (Session* s : Live()) {
     std::lock_guard<std::mutex> own(s->mu_);
-    s->ending_ = true;  // the refresh thread writes no copy after this one is gone
-    if (s->file_) (void)s->repo_.backend().Delete({FileType::kSession, s->file_->Hex()});
+    s->ending_ = true;  // the refresh thread writes no copy after these are gone
+    if (s->file_) s->leftovers_.push_back(*s->file_);
     s->file_.reset();
+    for (const Id& f : s->leftovers_) {
+      (void)s->repo_.backend().Delete({FileType::kSession, f.Hex()});
+    }
+    s->leftovers_.clear();
   }
 }
 

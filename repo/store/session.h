@@ -7,8 +7,8 @@
 // another only: one that finds another live maintenance session backs off (Locked).
 //
 // A record is immutable like every repository file: refreshing writes a new copy (same session
-// id, later `refreshed_ns`) and then deletes the old one, so a listing always finds at least one
-// copy of a running session.
+// id, later `refreshed_ns`) and then deletes the old one; ListSessions lists again when a copy
+// vanishes under it, so it never misses a running session.
 #pragma once
 
 #include <chrono>
@@ -73,9 +73,11 @@ struct SessionInfo {
   SessionState state = SessionState::kElsewhere;
 };
 
-// Every session of `repo` (copies grouped by session id), oldest first. A copy deleted while
-// listing (refreshed, ended) is skipped. `assume_dead_after`: sessions whose newest copy is
-// older count as kExpired (only for sessions that are not kRunning or kGone).
+// Every session of `repo` (copies grouped by session id), oldest first, unreadable records last.
+// Every session registered before the call and not ended is in the answer: when a listed copy
+// is gone by the time it is read (refreshed or ended meanwhile), the listing is repeated.
+// `assume_dead_after`: sessions whose newest copy is older count as kExpired (only sessions that
+// are not kRunning or kGone).
 Result<std::vector<SessionInfo>> ListSessions(
     Repository& repo, std::optional<std::chrono::seconds> assume_dead_after = std::nullopt);
 // Deletes every copy of `s`; copies already gone are fine.
@@ -105,6 +107,10 @@ class Session {
 
   // Removes the record (stops refreshing). Idempotent.
   Status End();
+  // Writes a new copy of the record, then deletes the previous one (the refresh thread does this
+  // every refresh_interval). Aborted, and no copy left, if the previous copy was removed by
+  // someone else meanwhile: a removed session is never brought back.
+  Status Refresh();
   // OK while this session's record is in place; Aborted if someone removed it (`repo unlock`):
   // maintenance may then treat what it relies on as unused, so a writer checks this before it
   // commits (writes its snapshot record).
@@ -118,7 +124,6 @@ class Session {
 
  private:
   Session(Repository& repo, SessionRecord record, SessionOptions options);
-  Status WriteCopyLocked();  // writes a new copy, then deletes the previous one
   void RefreshLoop();
 
   Repository& repo_;
@@ -126,9 +131,10 @@ class Session {
   std::mutex mu_;
   std::condition_variable stop_;
   SessionRecord record_;
-  std::optional<Id> file_;  // the current copy; nullopt once ended
+  std::optional<Id> file_;     // the current copy; nullopt once ended or lost
+  std::vector<Id> leftovers_;  // earlier copies whose deletion failed; End tries again
   bool ending_ = false;
-  Status lost_;  // set when the refresh found the record removed by someone else
+  Status lost_;  // set when a refresh found the record removed by someone else
   std::thread refresher_;
 };
 

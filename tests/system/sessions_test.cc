@@ -31,7 +31,8 @@ using test::TempDir;
 // registers its session, then waits for data.
 class BackgroundSnapshot {
  public:
-  explicit BackgroundSnapshot(const RepoCli& cli) {
+  // `ignore_hup`: started as under nohup, with SIGHUP ignored.
+  explicit BackgroundSnapshot(const RepoCli& cli, bool ignore_hup = false) {
     int in[2];
     EXPECT_EQ(pipe(in), 0);
     std::vector<std::string> args = cli.Args({"snapshot", "--stdin", "--no-progress"});
@@ -42,6 +43,9 @@ class BackgroundSnapshot {
     pid_ = fork();
     if (pid_ == 0) {
       setsid();
+      // Whatever this test was started with (a script's `&` ignores SIGINT), as from a shell.
+      for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, SIG_DFL);
+      if (ignore_hup) signal(SIGHUP, SIG_IGN);
       dup2(in[0], STDIN_FILENO);
       const int null = open("/dev/null", O_WRONLY);
       dup2(null, STDOUT_FILENO);
@@ -65,6 +69,7 @@ class BackgroundSnapshot {
     kill(pid_, sig);
     return Wait();
   }
+  pid_t pid() const { return pid_; }
   int Wait() {
     int status = 0;
     waitpid(pid_, &status, 0);
@@ -91,10 +96,16 @@ class SessionsTest : public ::testing::Test {
     auto v = JsonValue::Parse(r.out);
     return v ? *v : JsonValue();
   }
-  // Waits until `n` sessions are listed (a background command has registered).
+  // Session records in locks/ (not the backend's temporary files, whose names start with '.').
+  size_t Records() {
+    size_t n = 0;
+    for (const std::string& f : cli_.FilesIn("locks")) n += f[0] != '.';
+    return n;
+  }
+  // Waits until `n` sessions are registered (a background command has started).
   bool WaitForSessions(size_t n) {
-    for (int i = 0; i < 200; ++i) {
-      if (cli_.FilesIn("locks").size() >= n) return true;
+    for (int i = 0; i < 400; ++i) {
+      if (Records() >= n) return true;
       std::this_thread::sleep_for(50ms);
     }
     return false;
@@ -126,20 +137,41 @@ TEST_F(SessionsTest, ARunningSnapshotIsListedAndAKilledOneBlocksNothing) {
   EXPECT_NE(repair.err.find("removed stale session " + listed[0]["short_id"].Str()),
             std::string::npos)
       << repair.err;
-  EXPECT_TRUE(cli_.FilesIn("locks").empty());
+  EXPECT_EQ(Records(), 0u);
   EXPECT_EQ(cli_.Run({"snapshot", "--stdin", "--no-progress"}, "after\n").exit_code, 0);
-  EXPECT_TRUE(cli_.FilesIn("locks").empty());
+  EXPECT_EQ(Records(), 0u);
 }
 
-TEST_F(SessionsTest, AnInterruptedSnapshotRemovesItsOwnRecord) {
+TEST_F(SessionsTest, AnInterruptedSnapshotRemovesItsOwnRecordAndDiesOfTheSignal) {
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
     SCOPED_TRACE(strsignal(sig));
     BackgroundSnapshot snap(cli_);
     ASSERT_TRUE(WaitForSessions(1));
     EXPECT_EQ(snap.Signal(sig), 128 + sig);
-    EXPECT_TRUE(cli_.FilesIn("locks").empty());
+    EXPECT_EQ(Records(), 0u);
     EXPECT_TRUE(cli_.FilesIn("snapshots").empty());
   }
+}
+
+TEST_F(SessionsTest, UnderNohupSighupIsIgnored) {
+  BackgroundSnapshot snap(cli_, /*ignore_hup=*/true);
+  ASSERT_TRUE(WaitForSessions(1));
+  kill(snap.pid(), SIGHUP);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(Records(), 1u) << "SIGHUP ended a command started with it ignored";
+  EXPECT_EQ(snap.Signal(SIGTERM), 128 + SIGTERM);
+  EXPECT_EQ(Records(), 0u);
+}
+
+TEST_F(SessionsTest, TagAndKeyCommandsLeaveNoSessionBehind) {
+  ASSERT_EQ(cli_.Run({"snapshot", "--stdin", "--no-progress"}, "x\n").exit_code, 0);
+  RunResult tag = Run({"tag", "latest", "--add", "kept"});
+  EXPECT_EQ(tag.exit_code, 0) << tag.err;
+  test::WriteFile(dir_.Sub("pw2"), "second password\n");
+  RunResult key = Run({"key", "add", "--new-password-file", dir_.Sub("pw2"), "--kdf-memory-kib",
+                       "8", "--kdf-iterations", "1"});
+  EXPECT_EQ(key.exit_code, 0) << key.err;
+  EXPECT_EQ(Records(), 0u);
 }
 
 TEST_F(SessionsTest, MaintenanceWaitsForAnotherHostsMaintenanceUntilUnlockedOrAssumedDead) {
@@ -173,6 +205,11 @@ TEST_F(SessionsTest, MaintenanceWaitsForAnotherHostsMaintenanceUntilUnlockedOrAs
   EXPECT_EQ(Sessions({"--assume-dead-after", "2h"})[0]["state"].Str(), "elsewhere");
   EXPECT_EQ(Run({"repair", "index", "--assume-dead-after", "2h"}).exit_code, 11);
   EXPECT_EQ(Run({"repair", "index", "--assume-dead-after", "soon"}).exit_code, 2);
+  // Shorter than three refresh intervals would declare live writers dead between refreshes.
+  RunResult too_short = Run({"repair", "index", "--assume-dead-after", "1m"});
+  EXPECT_EQ(too_short.exit_code, 2);
+  EXPECT_NE(too_short.err.find("at least 15m"), std::string::npos) << too_short.err;
+  EXPECT_EQ(Run({"sessions", "--assume-dead-after", "999999999w"}).exit_code, 2);
 
   RunResult unlocked = Run({"unlock", "aaaa"});
   EXPECT_EQ(unlocked.exit_code, 0) << unlocked.err;
@@ -180,7 +217,7 @@ TEST_F(SessionsTest, MaintenanceWaitsForAnotherHostsMaintenanceUntilUnlockedOrAs
   EXPECT_EQ(Run({"unlock", "aaaa"}).exit_code, 1);  // no such session any more
   RunResult repair = Run({"repair", "index"});
   EXPECT_EQ(repair.exit_code, 0) << repair.err;
-  EXPECT_TRUE(cli_.FilesIn("locks").empty());
+  EXPECT_EQ(Records(), 0u);
 }
 
 }  // namespace
