@@ -14,10 +14,19 @@
 #   * dump at >= 8 M blobs ≥ 60 MB/s (10x the 6 MB/s measured before).
 # Also the index cache's bytes on disk per blob, the repository's bytes, and the load average.
 #
-# Usage: bash bench/ingest_scale.sh [--step-gb 2] [--target-mblobs 10] [--pairs 3] [--count-check]
+# With --prefill-mblobs N, N million synthetic index entries (bench/startup_fill: index files of
+# 100,000 entries naming packs that do not exist, as an index-level run may) are added after
+# step 1, so that the steps and pairs after it run against a repository of N M+ blobs without
+# storing N M KiB of data: how the 50 M-blob target is measured here. The next command merges
+# them into its cache (a cold rebuild, timed and printed); they are never read, and random new
+# data never matches them.
+#
+# Usage: bash bench/ingest_scale.sh [--step-gb 2] [--target-mblobs 10] [--pairs 3]
+#          [--prefill-mblobs 0] [--count-check]
 #   (both may be fractional: --step-gb 0.25 --target-mblobs 1 is a quick trial; --count-check
 #   also counts the blobs with `repo stats --mode raw-data`, slowly)
-# Environment: REPO_BIN (default build/cli/repo). Needs GNU time and openssl. At the defaults it
+#   50 M blobs: --prefill-mblobs 48 --target-mblobs 50 --pairs 5 (~40 minutes, ~25 GiB)
+# Environment: REPO_BIN (default build/cli/repo), FILL_BIN (default build/bench/startup_fill). Needs GNU time and openssl. At the defaults it
 # takes 20-40 minutes and about 26 GiB free under /tmp (checked first); everything is removed on
 # exit.
 set -euo pipefail
@@ -26,12 +35,14 @@ step_gb=2
 target_mblobs=10
 count_check=0
 pairs=3
+prefill_mblobs=0
 while (($#)); do
   case $1 in
     --count-check) count_check=1; shift ;;
     --step-gb) step_gb=$2; shift 2 ;;
     --target-mblobs) target_mblobs=$2; shift 2 ;;
     --pairs) pairs=$2; shift 2 ;;
+    --prefill-mblobs) prefill_mblobs=$2; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;
     *) echo "ingest_scale.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -47,10 +58,17 @@ target=$(awk -v m="$target_mblobs" 'BEGIN { printf "%d", m * 1000000 }')
 ((step_mib > 0 && target > 0)) || {
   echo "ingest_scale.sh: --step-gb and --target-mblobs must be > 0" >&2; exit 2; }
 [[ $pairs =~ ^[1-9][0-9]*$ ]] || { echo "ingest_scale.sh: --pairs must be a count >= 1" >&2; exit 2; }
+# Whole index files of 100,000 synthetic entries.
+prefill_files=$(awk -v m="$prefill_mblobs" 'BEGIN { printf "%d", m * 10 }')
+FILL_BIN=$(realpath "${FILL_BIN:-$repo_root/build/bench/startup_fill}")
+((prefill_files == 0)) || [[ -x $FILL_BIN ]] || {
+  echo "ingest_scale.sh: --prefill-mblobs needs $FILL_BIN (build the bench targets)" >&2; exit 1; }
 # Space: ~1.2 KiB stored per blob (1K average with 256/4K bounds gives ~1.17 KiB chunks, plus pack
 # and index overhead), a step's overshoot, the baseline and final steps, the restored stream.
-need_mib=$(awk -v t="$target" -v s="$step_mib" -v p="$pairs" \
-  'BEGIN { printf "%d", (t * 1.2 / 1024 + (3 + p) * s) * 1.1 }')
+# Synthetic entries take ~150 bytes each (cache and index file), stored data none.
+need_mib=$(awk -v t="$target" -v s="$step_mib" -v p="$pairs" -v f="$prefill_files" \
+  'BEGIN { r = t - f * 1e5; if (r < 0) r = 0
+           printf "%d", (r * 1.2 / 1024 + f * 1e5 * 150 / 2^20 + (3 + p) * s) * 1.1 }')
 free_mib=$(df -Pm /tmp | awk 'NR == 2 { print $4 }')
 ((free_mib >= need_mib)) || {
   echo "ingest_scale.sh: needs about $need_mib MiB free under /tmp, has $free_mib" >&2; exit 1; }
@@ -103,11 +121,26 @@ printf '  step %s MiB, target %s blobs, %s MiB free under /tmp (needs ~%s)\n' \
 printf '  start: %s\n' "$(uptime)"
 printf '\n  %-8s %12s %10s %8s %8s %8s %8s   %s\n' step blobs-before added seconds MiB/s \
   RSS-MiB vs-step1 'load (1, 5, 15 min)'
+prefill() {  # adds the synthetic entries, then times the cold merge of them into the cache
+  local t0=$SECONDS
+  "$FILL_BIN" "$work/repo" "$work/password" "$REPO_CACHE_DIR" "$prefill_files" 0 100000
+  local fill_secs=$((SECONDS - t0))
+  timed "$REPO_BIN" -r "$work/repo" ls latest >/dev/null  # reads a tree: merges the index
+  note_rss "merge of the prefill"
+  blobs=$((blobs + prefill_files * 100000))
+  printf '  %-8s %12s %10d %8.1f %8s %8d %8s   %s
+' prefill "" "$((prefill_files * 100000))" \
+    "$secs" "" "$rss" "" "$(load)"
+  printf '           (index files written in %d s; the row is the next command'"'"'s merge of them:' \
+    "$fill_secs"
+  printf ' %.1f s per million)\n' "$(awk -v s="$secs" -v f="$prefill_files" 'BEGIN { print s / f * 10 }')"
+}
 while ((blobs < target)); do
   step=$((step + 1))
   ingest "$work/repo" "$step" "step$step" "$blobs"
   [[ -n $base_speed ]] || base_speed=$speed
   blobs=$((blobs + added))
+  ((step > 1 || prefill_files == 0)) || prefill
 done
 step1_speed=$base_speed
 
