@@ -114,8 +114,25 @@ int RunUnlock(Context& ctx) {
     return Fail(Status::InvalidArgument(
         DescribeSession(*match) + " is running on this host; stop it instead of unlocking it"));
   }
-  Status removed = RemoveSession(**repo, *match);
-  if (!removed.ok()) return Fail(removed);
+  // A refresh may write a new copy just before the listed one is removed: remove what the next
+  // listing still shows of the session (that refresh then finds its old copy gone and stops).
+  SessionInfo target = *match;
+  for (int attempt = 0;; ++attempt) {
+    Status removed = RemoveSession(**repo, target);
+    if (!removed.ok()) return Fail(removed);
+    auto again = ListSessions(**repo);
+    if (!again.ok()) return Fail(again.status());
+    const SessionInfo* left = nullptr;
+    for (const SessionInfo& s : *again) {
+      if (s.record.session == target.record.session) left = &s;
+    }
+    if (!left) break;
+    if (attempt == 5) {
+      return Fail(Status::IOError(DescribeSession(*left) + " keeps writing new records; is it " +
+                                  "running after all?"));
+    }
+    target.files = left->files;
+  }
   if (ctx.global.json) {
     Print(JsonObject().Str("removed", match->record.session.Hex()).Build());
   } else if (ctx.global.verbosity >= 0) {

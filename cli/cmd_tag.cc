@@ -68,10 +68,12 @@ int RunTag(Context& ctx) {
   std::vector<std::string> items;
   uint64_t changed = 0;
   for (const SnapshotRef& s : chosen) {
-    Status intact = (*session)->CheckIntact();  // not unlocked meanwhile
-    if (!intact.ok()) return Fail(intact);
-    auto r = RetagSnapshot(metadata, s, edit);
-    if (!r.ok()) return Fail(r.status());
+    Result<RetagResult> r = Status::Aborted("not run");
+    Status committed = (*session)->Commit([&] {  // not unlocked meanwhile
+      r = RetagSnapshot(metadata, s, edit);
+      return r.status();
+    });
+    if (!committed.ok()) return Fail(committed);
     changed += r->changed ? 1 : 0;
     if (ctx.global.json) {
       JsonObject o;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -285,12 +286,40 @@ void HandleSignals() {
     std::thread([set] {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) return;
-      // A second signal, e.g. while removing the records hangs on a dead mount, kills at once.
+      // The records go first. More signals meanwhile (systemd's SIGTERM and SIGHUP back to back,
+      // a hang-up after Ctrl-C) stay blocked for a 2 s grace; one after it (removing the records
+      // hangs on a dead mount) ends the process at once.
+      std::atomic<bool> done{false};
+      std::thread cleaner;
+      try {
+        cleaner = std::thread([&done] {
+          repo::Session::EndAllForExit();
+          done = true;
+        });
+      } catch (const std::system_error&) {
+        repo::Session::EndAllForExit();  // no thread to spare: here, without the grace
+        done = true;
+      }
+      const auto start = std::chrono::steady_clock::now();
+      while (!done) {
+        const timespec tick{0, 50 * 1000 * 1000};
+        if (sigtimedwait(&set, nullptr, &tick) > 0 &&
+            std::chrono::steady_clock::now() - start > std::chrono::seconds(2)) {
+          break;
+        }
+      }
+      if (cleaner.joinable()) {
+        if (done) {
+          cleaner.join();
+        } else {
+          cleaner.detach();
+        }
+      }
+      // Then die of the first signal, as without this thread.
       for (int s : {SIGINT, SIGTERM, SIGHUP}) {
         if (sigismember(&set, s)) signal(s, SIG_DFL);
       }
       pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-      repo::Session::EndAllForExit();
       raise(sig);
       _exit(128 + sig);
     }).detach();

@@ -853,8 +853,11 @@ Result<ArchiveResult> RunSnapshot(Repository& repo, const SnapshotOptions& in,
                                  .count();
   // A session someone removed (`repo unlock`) may have let maintenance treat what this snapshot
   // reuses as unused: then no snapshot is written.
-  RETURN_IF_ERROR(session->CheckIntact());
-  ASSIGN_OR_RETURN(Id id, WriteSnapshot(repo.metadata(), snap));
+  Id id;
+  RETURN_IF_ERROR(session->Commit([&]() -> Status {
+    ASSIGN_OR_RETURN(id, WriteSnapshot(repo.metadata(), snap));
+    return Status::OK();
+  }));
   // The snapshot exists: a record that cannot be removed is left for the next command.
   Status ended = session->End();
   if (!ended.ok()) warn(ended.message());

@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <climits>
 #include <csignal>
+#include <cstdint>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -48,7 +51,8 @@ struct ProcStat {
 ProcStat ReadProcStat(uint32_t pid) {
   ProcStat out;
   // kill(pid, 0) answers whatever /proc shows (hidepid=, ProtectProc=): ESRCH means no process.
-  if (pid == 0 || (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)) {
+  if (pid == 0 || pid > static_cast<uint32_t>(INT32_MAX) ||
+      (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)) {
     out.what = ProcStat::kAbsent;
     return out;
   }
@@ -90,7 +94,12 @@ bool IsMachineId(const std::string& id) {
   return id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
+// The pid namespace this process's pids are in, if /proc shows that namespace: a /proc mounted
+// for another one (`unshare -p` without remounting it) would answer for other processes.
 uint64_t PidNamespace() {
+  char self[32] = {0};
+  const ssize_t n = readlink("/proc/self", self, sizeof self - 1);
+  if (n <= 0 || std::string(self, static_cast<size_t>(n)) != std::to_string(getpid())) return 0;
   struct stat st;
   return stat("/proc/self/ns/pid", &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
 }
@@ -128,11 +137,17 @@ ProcessState LocalProcessState(const ProcessIdentity& p, int64_t last_seen_ns) {
     return now.start_ticks == p.start_ticks ? ProcessState::kRunning : ProcessState::kGone;
   }
   // Another boot: of this host, which has rebooted since, only if its machine id (a real one,
-  // not an image's placeholder) and name say so and it was last seen before this boot began.
-  // (The clock here can only keep a session alive, never end one.)
+  // not an image's placeholder) and name say so, and it was last seen before this boot began and
+  // not within the last 15 minutes (a clone booted meanwhile would still be refreshing it). The
+  // clock here can only keep a session alive, never end one.
   const int64_t booted = BootTimeNs();
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  constexpr int64_t kQuiet = 15LL * 60 * 1000000000;
   if (IsMachineId(self.machine_id) && p.machine_id == self.machine_id &&
-      p.hostname == self.hostname && booted > 0 && last_seen_ns < booted) {
+      p.hostname == self.hostname && booted > 0 && last_seen_ns < booted &&
+      now - last_seen_ns > kQuiet) {
     return ProcessState::kGone;
   }
   return ProcessState::kUnknown;

@@ -43,8 +43,9 @@ const ProcessIdentity& SelfIdentity();
 //   process `p.pid` exists (kill(pid, 0) says ESRCH), it is a zombie, or it started at another
 //   time than `p.start_ticks` (the pid was reused); kRunning when it is the same process; kUnknown
 //   when /proc does not show it (hidepid=, ProtectProc=);
-// * of another boot of this host (same machine id, a real one, and host name) and last seen
-//   (`last_seen_ns`, wall clock) before this boot began: kGone, the host rebooted since;
+// * of another boot of this host (same machine id, a real one, and host name), last seen
+//   (`last_seen_ns`, wall clock) before this boot began and more than 15 minutes ago: kGone,
+//   the host rebooted since;
 // * anything else (another host, another pid namespace, an identity this system cannot read):
 //   kUnknown, it may be alive.
 enum class ProcessState { kRunning, kGone, kUnknown };

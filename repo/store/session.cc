@@ -119,42 +119,53 @@ Result<Id> WriteSessionRecord(const MetadataStore& metadata, const SessionRecord
 
 namespace {
 
-// One listing of locks/: the sessions whose copies it read. Sets *vanished if a listed copy was
-// gone when read (refreshed or ended meanwhile), so that a refreshed session's new copy, written
-// after the listing, may have been missed.
-Result<std::vector<SessionInfo>> ListOnce(Repository& repo,
-                                          std::optional<std::chrono::seconds> assume_dead_after,
-                                          bool* vanished) {
-  const MetadataStore metadata = repo.metadata();
-  ASSIGN_OR_RETURN(auto files, repo.backend().List(FileType::kSession));
+// A copy of locks/ as read: a record, or why it does not open (Corruption, UnsupportedVersion).
+using Loaded = Result<SessionRecord>;
+
+// Loads the copy `file` into *loaded unless it was loaded before (files are immutable). Sets
+// *vanished if it was gone by the time it was read (refreshed or ended meanwhile).
+Status LoadCopy(Repository& repo, const Id& file, std::map<Id, Loaded>* loaded, bool* vanished) {
+  if (loaded->count(file)) return Status::OK();
+  const std::string what = MetadataStore::Describe(FileType::kSession, file);
+  auto payload = repo.metadata().Load(FileType::kSession, ObjectKind::kSession, file);
+  Loaded record = payload.ok() ? DecodeSessionPayload(*payload, what) : Loaded(payload.status());
+  if (!record.ok() && record.status().code() != StatusCode::kCorruption &&
+      record.status().code() != StatusCode::kUnsupportedVersion) {
+    // Gone (NotFound, or what a network filesystem says of a file deleted under it), else an
+    // error of the storage, not of the record.
+    auto there = repo.backend().Stat({FileType::kSession, file.Hex()});
+    if (record.status().IsNotFound() || (!there.ok() && there.status().IsNotFound())) {
+      *vanished = true;
+      return Status::OK();
+    }
+    return record.status();
+  }
+  loaded->emplace(file, std::move(record));
+  return Status::OK();
+}
+
+// The sessions of the copies `files`, judged.
+std::vector<SessionInfo> Judge(const std::vector<Id>& files, const std::map<Id, Loaded>& loaded,
+                               std::optional<std::chrono::seconds> assume_dead_after) {
   std::map<Id, SessionInfo> by_session;
   std::vector<SessionInfo> unreadable;
-  for (const FileInfo& f : files) {
-    auto file = Id::ParseHex(f.name);
-    if (!file) continue;
-    const std::string what = MetadataStore::Describe(FileType::kSession, *file);
-    auto payload = metadata.Load(FileType::kSession, ObjectKind::kSession, *file);
-    Result<SessionRecord> record = payload.ok() ? DecodeSessionPayload(*payload, what)
-                                                : Result<SessionRecord>(payload.status());
-    if (!record.ok()) {
-      if (record.status().IsNotFound()) {
-        *vanished = true;
-        continue;
-      }
-      // Damaged, of a newer version, or unreadable here: a live session of unknown kind (it
-      // blocks maintenance, never a writer) until `repo unlock` removes it.
+  for (const Id& file : files) {
+    auto it = loaded.find(file);
+    if (it == loaded.end()) continue;  // vanished
+    if (!it->second.ok()) {
+      // Damaged or of a newer version: a live session of unknown kind (it blocks maintenance,
+      // never a writer) until `repo unlock` removes it.
       SessionInfo u;
-      u.record.session = *file;
-      u.files = {*file};
+      u.record.session = file;
+      u.files = {file};
       u.state = SessionState::kUnreadable;
       unreadable.push_back(std::move(u));
       continue;
     }
-    SessionInfo& s = by_session[record->session];
-    s.files.push_back(*file);
-    if (s.files.size() == 1 || record->refreshed_ns > s.record.refreshed_ns) {
-      s.record = std::move(record).value();
-    }
+    const SessionRecord& record = *it->second;
+    SessionInfo& s = by_session[record.session];
+    s.files.push_back(file);
+    if (s.files.size() == 1 || record.refreshed_ns > s.record.refreshed_ns) s.record = record;
   }
   std::vector<SessionInfo> out;
   const int64_t now = NowNs();
@@ -187,16 +198,34 @@ Result<std::vector<SessionInfo>> ListOnce(Repository& repo,
 
 Result<std::vector<SessionInfo>> ListSessions(
     Repository& repo, std::optional<std::chrono::seconds> assume_dead_after) {
-  // A session refreshing between the listing and the read of its old copy is only seen in a
-  // later listing: list again until one has no copy vanish, so that every session that was
-  // registered when ListSessions was called is in the answer.
+  // A refresh writes a new copy, then deletes the old one. A listing may miss a session being
+  // refreshed: it reads the old copy after its deletion, or (a listing that is not atomic) the
+  // new copy lands behind its cursor and the old one goes before the cursor reaches it. The next
+  // listing, started after the new copy was written, sees it. So the listing is repeated until
+  // two in a row name the same copies and none vanished: then every session registered before
+  // the call is in the answer, unless it was refreshed twice during two listings (a listing
+  // would have to take minutes). Copies are loaded once across the repeats.
+  std::map<Id, Loaded> loaded;
+  std::vector<Id> previous;
   for (int attempt = 1;; ++attempt) {
+    ASSIGN_OR_RETURN(auto listed, repo.backend().List(FileType::kSession));
+    std::vector<Id> files;
     bool vanished = false;
-    ASSIGN_OR_RETURN(auto sessions, ListOnce(repo, assume_dead_after, &vanished));
-    if (!vanished) return sessions;
+    for (const FileInfo& f : listed) {
+      auto file = Id::ParseHex(f.name);
+      if (!file) continue;
+      RETURN_IF_ERROR(LoadCopy(repo, *file, &loaded, &vanished));
+      files.push_back(*file);
+    }
+    std::sort(files.begin(), files.end());
+    if (!vanished && attempt > 1 && files == previous) {
+      return Judge(files, loaded, assume_dead_after);
+    }
     if (attempt == 20) {
       return Status::Transient("session records kept changing while listed 20 times; try again");
     }
+    if (vanished) std::this_thread::sleep_for(std::chrono::milliseconds(5 * attempt));
+    previous = std::move(files);
   }
 }
 
@@ -226,7 +255,14 @@ Session::Session(Repository& repo, SessionRecord record, SessionOptions options)
 Result<std::unique_ptr<Session>> Session::Begin(Repository& repo, SessionKind kind,
                                                 std::string command, std::vector<Id> parents,
                                                 SessionOptions options) {
-  ASSIGN_OR_RETURN(auto listed, ListSessions(repo, options.assume_dead_after));
+  // Clearing stale sessions is a courtesy for a writer: one that cannot list goes on without it.
+  auto listing = ListSessions(repo, options.assume_dead_after);
+  if (!listing.ok() && kind == SessionKind::kMaintenance) return listing.status();
+  if (!listing.ok() && options.note) {
+    options.note("stale sessions not cleared: " + listing.status().message());
+  }
+  const std::vector<SessionInfo> listed =
+      listing.ok() ? std::move(listing).value() : std::vector<SessionInfo>{};
   for (const SessionInfo& s : listed) {
     if (!SessionCountsAsDead(s.state)) continue;
     // Someone else's leftovers: failing to clear them never stops this command.
@@ -298,7 +334,8 @@ Status Session::Refresh() {
     // last copy: it stays removed, and the copy just written goes too.
     lost_ = Status::Aborted("session " + record_.session.ShortHex() +
                             " was removed by another command (repo unlock); not committing");
-    (void)repo_.backend().Delete({FileType::kSession, written.Hex()});
+    Status gone = repo_.backend().Delete({FileType::kSession, written.Hex()});
+    if (!gone.ok() && !gone.IsNotFound()) leftovers_.push_back(written);  // End tries again
     file_.reset();
     return lost_;
   }
@@ -318,8 +355,7 @@ void Session::RefreshLoop() {
   }
 }
 
-Status Session::CheckIntact() {
-  std::lock_guard<std::mutex> lock(mu_);
+Status Session::CheckIntactLocked() {
   RETURN_IF_ERROR(lost_);
   if (!file_) return Status::Aborted("session " + record_.session.ShortHex() + " has ended");
   auto there = repo_.backend().Stat({FileType::kSession, file_->Hex()});
@@ -328,6 +364,19 @@ Status Session::CheckIntact() {
   lost_ = Status::Aborted("session " + record_.session.ShortHex() +
                           " was removed by another command (repo unlock); not committing");
   return lost_;
+}
+
+Status Session::CheckIntact() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return CheckIntactLocked();
+}
+
+Status Session::Commit(const std::function<Status()>& commit) {
+  // Under the lock: EndAllForExit (a signal) waits for the commit, so the record is never
+  // removed while what it protects is being made visible.
+  std::lock_guard<std::mutex> lock(mu_);
+  RETURN_IF_ERROR(CheckIntactLocked());
+  return commit();
 }
 
 Status Session::End() {

@@ -7,13 +7,14 @@
 // another only: one that finds another live maintenance session backs off (Locked).
 //
 // A record is immutable like every repository file: refreshing writes a new copy (same session
-// id, later `refreshed_ns`) and then deletes the old one; ListSessions lists again when a copy
-// vanishes under it, so it never misses a running session.
+// id, later `refreshed_ns`) and then deletes the old one; ListSessions lists until two listings
+// agree, so it does not miss a session being refreshed.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -74,8 +75,10 @@ struct SessionInfo {
 };
 
 // Every session of `repo` (copies grouped by session id), oldest first, unreadable records last.
-// Every session registered before the call and not ended is in the answer: when a listed copy
-// is gone by the time it is read (refreshed or ended meanwhile), the listing is repeated.
+// Every session registered before the call and not ended is in the answer: the listing is
+// repeated until two in a row agree and no listed copy vanished before it was read (a refresh
+// writes the new copy before deleting the old), which holds unless a session is refreshed twice
+// during two listings. Transient if they keep changing; errors of the storage as they are.
 // `assume_dead_after`: sessions whose newest copy is older count as kExpired (only sessions that
 // are not kRunning or kGone).
 Result<std::vector<SessionInfo>> ListSessions(
@@ -112,9 +115,12 @@ class Session {
   // someone else meanwhile: a removed session is never brought back.
   Status Refresh();
   // OK while this session's record is in place; Aborted if someone removed it (`repo unlock`):
-  // maintenance may then treat what it relies on as unused, so a writer checks this before it
-  // commits (writes its snapshot record).
+  // maintenance may then treat what it relies on as unused.
   Status CheckIntact();
+  // Runs `commit`, the write that makes this command's work visible (a snapshot record), only
+  // if the session is intact (else Aborted, and it does not run), and so that the record is not
+  // removed while it runs (a signal's EndAllForExit waits for it).
+  Status Commit(const std::function<Status()>& commit);
 
   const Id& id() const { return record_.session; }
 
@@ -125,6 +131,7 @@ class Session {
  private:
   Session(Repository& repo, SessionRecord record, SessionOptions options);
   void RefreshLoop();
+  Status CheckIntactLocked();
 
   Repository& repo_;
   SessionOptions options_;

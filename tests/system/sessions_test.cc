@@ -74,6 +74,7 @@ class BackgroundSnapshot {
     int status = 0;
     waitpid(pid_, &status, 0);
     reaped_ = true;
+    signaled_ = WIFSIGNALED(status);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
 
@@ -81,6 +82,11 @@ class BackgroundSnapshot {
   pid_t pid_ = -1;
   int stdin_ = -1;
   bool reaped_ = false;
+  bool signaled_ = false;
+
+ public:
+  // Whether it died of a signal (rather than exiting with a code).
+  bool signaled() const { return signaled_; }
 };
 
 class SessionsTest : public ::testing::Test {
@@ -148,6 +154,7 @@ TEST_F(SessionsTest, AnInterruptedSnapshotRemovesItsOwnRecordAndDiesOfTheSignal)
     BackgroundSnapshot snap(cli_);
     ASSERT_TRUE(WaitForSessions(1));
     EXPECT_EQ(snap.Signal(sig), 128 + sig);
+    EXPECT_TRUE(snap.signaled()) << "exited instead of dying of the signal";
     EXPECT_EQ(Records(), 0u);
     EXPECT_TRUE(cli_.FilesIn("snapshots").empty());
   }

@@ -284,7 +284,10 @@ TEST_F(SessionTest, AListingNeverMissesASessionThatIsBeingRefreshed) {
   ASSERT_TRUE(s.ok());
   std::atomic<bool> stop{false};
   std::thread refresher([&] {
-    while (!stop) EXPECT_TRUE((*s)->Refresh().ok());
+    while (!stop) {
+      EXPECT_TRUE((*s)->Refresh().ok());
+      std::this_thread::sleep_for(1ms);
+    }
   });
   for (int i = 0; i < 300; ++i) {
     auto listed = ListSessions(*repo_);
@@ -306,6 +309,26 @@ TEST_F(SessionTest, AWriterWhoseSessionWasUnlockedRefusesToCommit) {
   EXPECT_EQ((*s)->Refresh().code(), StatusCode::kAborted);
   EXPECT_EQ(Files(), 0u) << "a refresh brought an unlocked session back";
   EXPECT_TRUE((*s)->End().ok());
+}
+
+TEST_F(SessionTest, ACommitRunsOnlyWhileTheSessionIsIntact) {
+  auto s = Session::Begin(*repo_, SessionKind::kWriter, "snapshot", {});
+  ASSERT_TRUE(s.ok());
+  int runs = 0;
+  EXPECT_TRUE((*s)->Commit([&] {
+                    ++runs;
+                    return Status::OK();
+                  })
+                  .ok());
+  EXPECT_EQ(runs, 1);
+  ASSERT_TRUE(RemoveSession(*repo_, List().at(0)).ok());
+  EXPECT_EQ((*s)->Commit([&] {
+                  ++runs;
+                  return Status::OK();
+                })
+                .code(),
+            StatusCode::kAborted);
+  EXPECT_EQ(runs, 1) << "committed after the session was removed";
 }
 
 // `repo unlock` lists, then removes the copies it listed; a refresh in between writes a new copy
