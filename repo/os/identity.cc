@@ -7,7 +7,6 @@
 
 #include <cerrno>
 #include <chrono>
-#include <climits>
 #include <csignal>
 #include <cstdint>
 #include <fstream>
@@ -137,9 +136,9 @@ ProcessState LocalProcessState(const ProcessIdentity& p, int64_t last_seen_ns) {
     return now.start_ticks == p.start_ticks ? ProcessState::kRunning : ProcessState::kGone;
   }
   // Another boot: of this host, which has rebooted since, only if its machine id (a real one,
-  // not an image's placeholder) and name say so, and it was last seen before this boot began and
-  // not within the last 15 minutes (a clone booted meanwhile would still be refreshing it). The
-  // clock here can only keep a session alive, never end one.
+  // not the fixed value some images ship) and name say so, and it was last seen before this boot
+  // began and not within the last 15 minutes (a clone booted meanwhile would still be refreshing
+  // it). The clock here can only keep a session alive, never end one.
   const int64_t booted = BootTimeNs();
   const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
