@@ -44,6 +44,9 @@ int RunRestore(Context& ctx);
 // cmd_repair.cc
 void RepairOptionsSpec(cxxopts::Options& o);
 int RunRepairIndex(Context& ctx);
+// cmd_check.cc
+void CheckOptionsSpec(cxxopts::Options& o);
+int RunCheck(Context& ctx);
 // cmd_sessions.cc
 void SessionsOptionsSpec(cxxopts::Options& o);
 int RunSessions(Context& ctx);

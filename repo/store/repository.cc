@@ -282,10 +282,18 @@ Status Repository::SyncIndexOnce(IndexCache& cache, bool force_rebuild, bool* va
         *vanished = true;  // merged later if its replacement says so
         continue;
       }
-      if (!decoded.ok() && (decoded.status().code() == StatusCode::kCorruption ||
-                            decoded.status().code() == StatusCode::kUnsupportedVersion)) {
-        return decoded.status().WithContext(
-            "reading the repository index (run 'repo repair index')");
+      if (!decoded.ok() && decoded.status().IsCorruption()) {
+        // Skipped, not merged (so read again next time): its packs are still there, and the
+        // rest of the repository stays usable; the blobs only it lists count as missing (a
+        // writer stores them again) until a repair indexes its packs anew.
+        if (warn_) {
+          warn_(decoded.status().message() +
+                "; skipped: the blobs only it lists count as missing until `repo repair index`");
+        }
+        continue;
+      }
+      if (!decoded.ok() && decoded.status().code() == StatusCode::kUnsupportedVersion) {
+        return decoded.status().WithContext("reading the repository index");
       }
       if (!decoded.ok()) return decoded.status();
       RETURN_IF_ERROR(

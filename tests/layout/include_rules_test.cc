@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 
 // The product's folders and, for each, the folders its files may include (besides its own).
 // Downward only: base <- leaves <- storage <- store <- model <- pipelines and queries <- front
-// doors. The two pipelines and the queries do not include each other.
+// doors. The two pipelines, the queries and maintenance do not include each other.
 const std::map<std::string, std::set<std::string>>& ProductRules() {
   static const auto* rules = [] {
     const std::set<std::string> store_deps = {"base",    "repo/os", "repo/storage",
@@ -31,7 +31,9 @@ const std::map<std::string, std::set<std::string>>& ProductRules() {
     std::set<std::string> stage_deps = model_deps;
     stage_deps.insert("repo/model");
     std::set<std::string> front_door = stage_deps;
-    for (const char* f : {"repo/archiver", "repo/restorer", "repo/query"}) front_door.insert(f);
+    for (const char* f : {"repo/archiver", "repo/restorer", "repo/query", "repo/maintenance"}) {
+      front_door.insert(f);
+    }
     return new std::map<std::string, std::set<std::string>>{
         {"base", {}},
         {"chunker", {"base"}},
@@ -44,6 +46,7 @@ const std::map<std::string, std::set<std::string>>& ProductRules() {
         {"repo/archiver", stage_deps},
         {"repo/restorer", stage_deps},
         {"repo/query", stage_deps},
+        {"repo/maintenance", stage_deps},
         {"cli", front_door},
         {"fuse", front_door},
     };

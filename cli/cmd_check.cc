@@ -1,0 +1,187 @@
+// repo check: audit the repository and report damage as the files it costs.
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/json.h"
+#include "repo/maintenance/check.h"
+
+namespace repo::cli {
+namespace {
+
+const char* PhaseName(int phase) {
+  switch (phase) {
+    case CheckProgress::kIndex:
+      return "index files";
+    case CheckProgress::kPacks:
+      return "pack headers";
+    case CheckProgress::kSnapshots:
+      return "snapshot records";
+    case CheckProgress::kTrees:
+      return "snapshots' trees";
+  }
+  return "";
+}
+
+// A status line on a terminal, once a second: the phase, how far it is, and an ETA.
+class CheckProgressLine {
+ public:
+  explicit CheckProgressLine(const CheckProgress& p) : p_(p) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~CheckProgressLine() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    if (printed_) std::fputs("\r\033[K", stderr);
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; })) Print();
+  }
+  void Print() {
+    const auto now = std::chrono::steady_clock::now();
+    const int phase = p_.phase;
+    if (phase != phase_) {  // the ETA is per phase
+      phase_ = phase;
+      phase_start_ = now;
+    }
+    const uint64_t done = p_.done, total = p_.total;
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    const double in_phase = std::chrono::duration<double>(now - phase_start_).count();
+    std::string s = "[" + FormatDuration(secs) + "] checking " + PhaseName(phase) + ": " +
+                    std::to_string(done) + " of " + std::to_string(total);
+    if (done > 0 && total >= done && in_phase >= 2) {
+      s += ", ETA " +
+           FormatDuration(in_phase / static_cast<double>(done) * static_cast<double>(total - done));
+    }
+    std::fprintf(stderr, "\r\033[K%s", s.c_str());
+    printed_ = true;
+  }
+
+  const CheckProgress& p_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point phase_start_ = start_;
+  int phase_ = CheckProgress::kIndex;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool printed_ = false;
+  std::thread thread_;
+};
+
+std::string DamagedPathText(const DamagedPath& p) {
+  if (p.listing)
+    return p.path + ": directory listing lost, with everything below it (" + p.why + ")";
+  return p.path + ": " + std::to_string(p.blobs) + (p.blobs == 1 ? " piece" : " pieces") +
+         " lost, " + FormatBytes(p.bytes) + " from offset " + std::to_string(p.first_offset) +
+         " (" + p.why + ")";
+}
+
+std::string ReportJson(const CheckReport& r) {
+  auto n = [](uint64_t v) { return static_cast<int64_t>(v); };
+  std::vector<std::string> errors, unreferenced, damaged;
+  for (const std::string& e : r.errors) errors.push_back(JsonQuote(e));
+  for (const Id& p : r.unreferenced_packs) unreferenced.push_back(JsonQuote(p.Hex()));
+  for (const DamagedSnapshot& d : r.damaged) {
+    std::vector<std::string> paths;
+    for (const DamagedPath& p : d.paths) {
+      JsonObject o;
+      o.Str("path", p.path).Bool("listing", p.listing);
+      if (!p.listing) {
+        o.Int("blobs", n(p.blobs)).Int("bytes", n(p.bytes)).Int("first_offset", n(p.first_offset));
+      }
+      paths.push_back(o.Str("why", p.why).Build());
+    }
+    damaged.push_back(JsonObject()
+                          .Str("id", d.id.Hex())
+                          .Int("time", d.snapshot.time_ns / 1000000000)
+                          .Str("hostname", d.snapshot.hostname)
+                          .Raw("paths", JsonArray(paths))
+                          .Int("more_paths", n(d.more_paths))
+                          .Build());
+  }
+  return JsonObject()
+      .Bool("ok", r.ok())
+      .Int("index_files", n(r.index_files))
+      .Int("packs", n(r.packs))
+      .Int("snapshots", n(r.snapshots))
+      .Int("directories", n(r.directories))
+      .Int("data_blob_refs", n(r.data_blob_refs))
+      .Raw("unreferenced_packs", JsonArray(unreferenced))
+      .Raw("errors", JsonArray(errors))
+      .Raw("damaged_snapshots", JsonArray(damaged))
+      .Build();
+}
+
+}  // namespace
+
+void CheckOptionsSpec(cxxopts::Options& o) {
+  o.add_options("check")("no-progress", "no status line on a terminal");
+}
+
+int RunCheck(Context& ctx) {
+  auto repo = OpenRepository(ctx.global);
+  if (!repo.ok()) return FailOpen(repo.status());
+  CheckProgress progress;
+  Result<CheckReport> report = Status::OK();
+  {
+    std::optional<CheckProgressLine> line;
+    if (!ctx.global.json && !ctx.args.count("no-progress") && StderrIsTerminal()) {
+      line.emplace(progress);
+    }
+    report = CheckRepository(**repo, &progress);
+  }
+  if (!report.ok()) return Fail(report.status().WithContext("check stopped"));
+  const CheckReport& r = *report;
+  if (ctx.global.json) {
+    Print(ReportJson(r));
+    return r.ok() ? kExitOk : kExitDamaged;
+  }
+  if (ctx.global.verbosity >= 0) {
+    Print("checked " + std::to_string(r.index_files) + " index files, " + std::to_string(r.packs) +
+          " pack headers, " + std::to_string(r.snapshots) + " snapshots (" +
+          std::to_string(r.directories) + " directories, " + std::to_string(r.data_blob_refs) +
+          " content references)");
+  }
+  if (!r.unreferenced_packs.empty() && ctx.global.verbosity >= 0) {
+    std::string ids;
+    for (size_t i = 0; i < r.unreferenced_packs.size() && i < 10; ++i) {
+      ids += (i ? " " : "") + r.unreferenced_packs[i].ShortHex();
+    }
+    if (r.unreferenced_packs.size() > 10) ids += " ...";
+    Print(std::to_string(r.unreferenced_packs.size()) +
+          " packs are in no index file (a running snapshot's, or left by an interrupted one; "
+          "`repo repair index` indexes them): " +
+          ids);
+  }
+  for (const std::string& e : r.errors) Print("error: " + e);
+  for (const DamagedSnapshot& d : r.damaged) {
+    std::string where;
+    for (const std::string& p : d.snapshot.paths) where += " " + p;
+    const uint64_t count = d.paths.size() + d.more_paths;
+    Print("snapshot " + d.id.ShortHex() + " (" + FormatTime(d.snapshot.time_ns / 1000000000) +
+          ", " + d.snapshot.hostname + where + ") lost data in " + std::to_string(count) +
+          (count == 1 ? " path:" : " paths:"));
+    for (const DamagedPath& p : d.paths) Print("  " + DamagedPathText(p));
+    if (d.more_paths > 0) Print("  and " + std::to_string(d.more_paths) + " more");
+  }
+  if (r.ok()) {
+    if (ctx.global.verbosity >= 0) Print("no errors were found");
+    return kExitOk;
+  }
+  Print(std::to_string(r.errors.size()) + (r.errors.size() == 1 ? " error" : " errors") +
+        " found; " + std::to_string(r.damaged.size()) + " of " + std::to_string(r.snapshots) +
+        " snapshots lost data");
+  return kExitDamaged;
+}
+
+}  // namespace repo::cli

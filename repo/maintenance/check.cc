@@ -1,0 +1,492 @@
+#include "repo/maintenance/check.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "repo/model/tree_io.h"
+#include "repo/store/index_file.h"
+#include "repo/store/pack.h"
+
+namespace repo {
+namespace {
+
+// A missing or corrupt file is damage to report; anything else (an I/O error of the storage, a
+// newer format) stops the check.
+bool IsDamage(const Status& s) { return s.IsNotFound() || s.IsCorruption(); }
+
+uint64_t Mix(uint64_t x) {  // splitmix64's finalizer
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// What a list of entries of one pack says, whatever their order: their count and the sum of a
+// hash of each. Equal digests mean equal entry sets but for a 2^-64 chance, which is enough to
+// compare two authenticated records; a difference is then looked at entry by entry.
+struct PackDigest {
+  uint64_t count = 0, sum = 0;
+  void Add(const IndexEntry& e) {
+    uint64_t w[4];
+    std::memcpy(w, e.blob.data(), sizeof w);
+    const uint64_t loc = Mix((uint64_t{e.loc.offset} << 32 | e.loc.length) ^
+                             Mix(uint64_t{e.loc.raw_length} << 16 |
+                                 uint64_t{static_cast<uint8_t>(e.loc.type)} << 8 | e.loc.flags));
+    sum += Mix(w[0] ^ Mix(w[1] ^ Mix(w[2] ^ Mix(w[3] ^ loc))));
+    ++count;
+  }
+  friend bool operator==(const PackDigest&, const PackDigest&) = default;
+};
+
+// What one index file says about one pack.
+struct IndexedPack {
+  Id pack;
+  Id file;
+  PackDigest digest;
+};
+
+// A content reference waiting for its lookup: blob `blob`, `length` bytes at `offset` of the
+// file that damage[file] describes.
+struct PendingRun {
+  Id blob;
+  uint64_t offset = 0, length = 0;
+  size_t file = 0;
+};
+
+// The damage below one directory listing, with paths relative to it.
+struct DirDamage {
+  std::vector<DamagedPath> paths;
+  uint64_t more = 0;
+};
+
+std::string TreeKey(const std::vector<Id>& tree) {
+  std::string key;
+  key.reserve(tree.size() * Id::kSize);
+  for (const Id& id : tree) key.append(reinterpret_cast<const char*>(id.data()), Id::kSize);
+  return key;
+}
+
+class Checker {
+ public:
+  Checker(Repository& repo, BlobStore& store, CheckProgress* progress)
+      : repo_(repo), store_(store), progress_(progress) {}
+
+  Status Run() {
+    RETURN_IF_ERROR(CheckIndexAndPacks());
+    return CheckSnapshots();
+  }
+
+  CheckReport& report() { return report_; }
+
+ private:
+  void Phase(CheckProgress::Phase phase, uint64_t total) {
+    if (!progress_) return;
+    progress_->done = 0;
+    progress_->total = total;
+    progress_->phase = phase;
+  }
+  void Step() {
+    if (progress_) ++progress_->done;
+  }
+  void Error(std::string line) { report_.errors.push_back(std::move(line)); }
+
+  // --- index files and packs ------------------------------------------------------------------
+
+  Status CheckIndexAndPacks() {
+    MetadataStore metadata = repo_.metadata();
+    Backend& backend = repo_.backend();
+    // The index first: every pack an index file listed here names was written before it, so
+    // the pack listing below has it.
+    ASSIGN_OR_RETURN(std::vector<FileInfo> index_files, backend.List(FileType::kIndex));
+    Phase(CheckProgress::kIndex, index_files.size());
+    std::vector<IndexedPack> indexed;
+    std::unordered_set<Id, IdHash> superseded;
+    for (const FileInfo& f : index_files) {
+      const std::optional<Id> parsed = Id::ParseHex(f.name);
+      if (!parsed) continue;  // backends list valid names only
+      const Id id = *parsed;
+      auto file = ReadIndexFile(metadata, id);
+      Step();
+      if (!file.ok()) {
+        if (file.status().IsNotFound()) continue;  // replaced and removed since the listing
+        if (!IsDamage(file.status())) return file.status();
+        Error(file.status().message() + " (`repo repair index` writes the index anew)");
+        continue;
+      }
+      ++report_.index_files;
+      superseded.insert(file->supersedes.begin(), file->supersedes.end());
+      std::map<Id, PackDigest> per_pack;
+      for (const IndexEntry& e : file->entries) per_pack[e.loc.pack].Add(e);
+      for (const auto& [pack, digest] : per_pack) indexed.push_back({pack, id, digest});
+    }
+    // A replaced file still there says nothing the file replacing it does not.
+    std::erase_if(indexed, [&](const IndexedPack& p) { return superseded.count(p.file) > 0; });
+    std::sort(indexed.begin(), indexed.end(),
+              [](const IndexedPack& a, const IndexedPack& b) { return a.pack < b.pack; });
+
+    ASSIGN_OR_RETURN(std::vector<FileInfo> pack_files, backend.List(FileType::kPack));
+    std::vector<Id> packs;
+    packs.reserve(pack_files.size());
+    for (const FileInfo& f : pack_files) {
+      if (std::optional<Id> id = Id::ParseHex(f.name)) packs.push_back(*id);
+    }
+    std::sort(packs.begin(), packs.end());
+    pack_files.clear();
+
+    Phase(CheckProgress::kPacks, packs.size());
+    auto next = indexed.begin();
+    for (const Id& pack : packs) {
+      // Index files naming packs before this one, which the listing does not have.
+      for (; next != indexed.end() && next->pack < pack; ++next) {
+        RETURN_IF_ERROR(PackMissing(*next));
+      }
+      auto end = next;
+      while (end != indexed.end() && end->pack == pack) ++end;
+      Step();
+      if (next == end) {
+        report_.unreferenced_packs.push_back(pack);
+        continue;
+      }
+      RETURN_IF_ERROR(ComparePack(pack, {next, end}));
+      next = end;
+    }
+    for (; next != indexed.end(); ++next) RETURN_IF_ERROR(PackMissing(*next));
+    return Status::OK();
+  }
+
+  static Result<IndexFile> ReadIndexFile(const MetadataStore& metadata, const Id& id) {
+    ASSIGN_OR_RETURN(Bytes bytes, metadata.Read(FileType::kIndex, id));
+    return DecodeIndexFile(metadata.enc_key(), bytes,
+                           MetadataStore::Describe(FileType::kIndex, id));
+  }
+
+  // Reads the header of `pack` and compares it with what each of `claims` (index files naming
+  // it) says.
+  Status ComparePack(const Id& pack, std::span<const IndexedPack> claims) {
+    auto header = ReadPackHeader(repo_.backend(), repo_.keys().enc_key, pack);
+    if (!header.ok()) {
+      if (header.status().IsNotFound()) {  // gone since the listing
+        for (const IndexedPack& c : claims) RETURN_IF_ERROR(PackMissing(c));
+        return Status::OK();
+      }
+      if (!IsDamage(header.status())) return header.status();
+      Error(header.status().message() + "; every blob in it is lost");
+      bad_packs_.insert(pack);
+      return Status::OK();
+    }
+    ++report_.packs;
+    PackDigest digest;
+    for (const IndexEntry& e : *header) digest.Add(e);
+    for (const IndexedPack& c : claims) {
+      if (c.digest == digest) continue;
+      RETURN_IF_ERROR(ComparePackEntries(pack, c.file, *header));
+    }
+    return Status::OK();
+  }
+
+  // The rare path: index file `file` and the header of `pack` disagree. Blobs the file lists
+  // that the header does not are lost; blobs only the header lists are merely unindexed.
+  Status ComparePackEntries(const Id& pack, const Id& file, const std::vector<IndexEntry>& header) {
+    auto index = ReadIndexFile(repo_.metadata(), file);
+    if (!index.ok()) {
+      if (IsDamage(index.status())) return Status::OK();  // gone or damaged since: said above
+      return index.status();
+    }
+    auto key = [](const IndexEntry& e) {
+      return std::make_tuple(e.blob, e.loc.offset, e.loc.length, e.loc.raw_length,
+                             static_cast<int>(e.loc.type), e.loc.flags);
+    };
+    std::set<decltype(key(header[0]))> in_header;
+    for (const IndexEntry& e : header) in_header.insert(key(e));
+    uint64_t absent = 0, listed = 0;
+    for (const IndexEntry& e : index->entries) {
+      if (e.loc.pack != pack) continue;
+      ++listed;
+      if (in_header.count(key(e))) continue;
+      ++absent;
+      bad_blobs_.emplace(e.blob, "pack " + pack.ShortHex() + " does not hold it where " +
+                                     MetadataStore::Describe(FileType::kIndex, file) + " says");
+    }
+    if (absent > 0) {
+      Error("pack " + pack.ShortHex() + ": " + std::to_string(absent) + " of the " +
+            std::to_string(listed) + " blobs " + MetadataStore::Describe(FileType::kIndex, file) +
+            " lists in it are not in its header");
+    }
+    return Status::OK();
+  }
+
+  // Index file claim.file names a pack the listing does not have.
+  Status PackMissing(const IndexedPack& claim) {
+    Backend& backend = repo_.backend();
+    auto pack = backend.Stat({FileType::kPack, claim.pack.Hex()});
+    if (pack.ok()) {  // written after the listing: compare it after all
+      return ComparePack(claim.pack, {&claim, 1});
+    }
+    if (!pack.status().IsNotFound()) return pack.status();
+    // Still missing: is the index file naming it still there (not replaced meanwhile)?
+    auto file = backend.Stat({FileType::kIndex, claim.file.Hex()});
+    if (!file.ok()) {
+      if (file.status().IsNotFound()) return Status::OK();
+      return file.status();
+    }
+    if (bad_packs_.insert(claim.pack).second) {
+      Error("pack " + claim.pack.ShortHex() + ": missing; " +
+            MetadataStore::Describe(FileType::kIndex, claim.file) + " lists " +
+            std::to_string(claim.digest.count) + " blobs in it");
+    }
+    return Status::OK();
+  }
+
+  // --- snapshots and trees --------------------------------------------------------------------
+
+  Status CheckSnapshots() {
+    Backend& backend = repo_.backend();
+    MetadataStore metadata = repo_.metadata();
+    ASSIGN_OR_RETURN(std::vector<FileInfo> files, backend.List(FileType::kSnapshot));
+    Phase(CheckProgress::kSnapshots, files.size());
+    std::vector<SnapshotRef> snapshots;
+    for (const FileInfo& f : files) {
+      const std::optional<Id> parsed = Id::ParseHex(f.name);
+      if (!parsed) continue;
+      const Id id = *parsed;
+      auto s = ReadSnapshot(metadata, id);
+      Step();
+      if (!s.ok()) {
+        if (s.status().IsNotFound()) continue;  // removed since the listing (forget, tag)
+        if (!IsDamage(s.status())) return s.status();
+        Error(s.status().message() + "; the whole snapshot is lost");
+        continue;
+      }
+      snapshots.push_back({id, std::move(*s)});
+    }
+    report_.snapshots = snapshots.size();
+    std::sort(snapshots.begin(), snapshots.end(), [](const SnapshotRef& a, const SnapshotRef& b) {
+      return std::tie(a.snapshot.time_ns, a.id) < std::tie(b.snapshot.time_ns, b.id);
+    });
+
+    Phase(CheckProgress::kTrees, snapshots.size());
+    for (SnapshotRef& s : snapshots) {
+      ASSIGN_OR_RETURN(const DirDamage* damage, Dir(s.snapshot.tree, "/"));
+      Step();
+      if (!damage) continue;
+      DamagedSnapshot d{s.id, std::move(s.snapshot), {}, damage->more};
+      for (const DamagedPath& p : damage->paths) {
+        d.paths.push_back(p);
+        d.paths.back().path = "/" + p.path;
+      }
+      report_.damaged.push_back(std::move(d));
+    }
+    return Status::OK();
+  }
+
+  // Walks the listing `tree` (the directory `path`, "/a/b/", for messages) unless it was walked
+  // before; returns its damage, or nullptr if it has none.
+  Result<const DirDamage*> Dir(const std::vector<Id>& tree, const std::string& path) {
+    std::string key = TreeKey(tree);
+    if (clean_dirs_.count(key)) return nullptr;
+    if (auto it = damaged_dirs_.find(key); it != damaged_dirs_.end()) return &it->second;
+    ++report_.directories;
+
+    DirDamage damage;
+    // The files of this listing whose runs are pending (by index), until their lookup.
+    std::vector<DamagedPath> files;
+    std::vector<PendingRun> pending;
+    auto add_child = [&](const std::string& name, const DirDamage& child) {
+      for (const DamagedPath& p : child.paths) {
+        if (damage.paths.size() >= kMaxDamagedPaths) {
+          ++damage.more;
+          continue;
+        }
+        damage.paths.push_back(p);
+        damage.paths.back().path = name + "/" + p.path;
+      }
+      damage.more += child.more;
+    };
+
+    ListingReader listing(store_, tree, "directory " + path);
+    Status walk = Status::OK();
+    for (Node n;;) {
+      auto more = listing.Next(&n);
+      if (!more.ok()) {
+        walk = more.status();
+        break;
+      }
+      if (!*more) break;
+      if (n.type == NodeType::kFile) {
+        RETURN_IF_ERROR(File(n, path + n.name, &files, &pending));
+        if (pending.size() >= kLookupBatch) RETURN_IF_ERROR(Flush(&pending, &files, &damage));
+      } else if (n.type == NodeType::kDir) {
+        ASSIGN_OR_RETURN(const DirDamage* child, Dir(n.subtree, path + n.name + "/"));
+        if (child) {
+          RETURN_IF_ERROR(Flush(&pending, &files, &damage));  // keep the paths in walk order
+          add_child(n.name, *child);
+        }
+      }
+    }
+    RETURN_IF_ERROR(Flush(&pending, &files, &damage));
+    if (!walk.ok()) {
+      if (!IsDamage(walk)) return walk;
+      Error(walk.message());
+      DamagedPath p;
+      p.listing = true;
+      p.why = walk.message();
+      damage.paths.insert(damage.paths.begin(), std::move(p));  // the directory itself: ""
+    }
+    if (damage.paths.empty() && damage.more == 0) {
+      clean_dirs_.insert(std::move(key));
+      return nullptr;
+    }
+    return &damaged_dirs_.emplace(std::move(key), std::move(damage)).first->second;
+  }
+
+  // Looks the pending runs up, then moves the files that lost pieces into *damage and forgets
+  // the rest: a listing of a million files holds at most a batch of them at a time.
+  Status Flush(std::vector<PendingRun>* pending, std::vector<DamagedPath>* files,
+               DirDamage* damage) {
+    RETURN_IF_ERROR(Lookup(pending, files));
+    for (DamagedPath& f : *files) {
+      if (f.blobs == 0 && f.why.empty()) continue;
+      if (damage->paths.size() >= kMaxDamagedPaths) {
+        ++damage->more;
+        continue;
+      }
+      damage->paths.push_back(std::move(f));
+    }
+    files->clear();
+    return Status::OK();
+  }
+
+  // Queues the content of file `n` for lookup. A content list is read (and its blobs checked)
+  // once however many listings hold the file.
+  Status File(const Node& n, const std::string& path, std::vector<DamagedPath>* files,
+              std::vector<PendingRun>* pending) {
+    const size_t index = files->size();
+    DamagedPath entry;
+    entry.path = n.name;
+    files->push_back(std::move(entry));
+    if (!n.content.list) {
+      uint64_t offset = 0;
+      for (const ContentRun& r : n.content.runs) {
+        if (!r.hole) pending->push_back({r.blob, offset, r.length, index});
+        offset += r.length;
+      }
+      return Status::OK();
+    }
+    const Id& list = *n.content.list;
+    if (auto it = content_lists_.find(list); it != content_lists_.end()) {
+      DamagedPath& f = (*files)[index];
+      f.blobs = it->second.blobs;
+      f.bytes = it->second.bytes;
+      f.first_offset = it->second.first_offset;
+      f.why = it->second.why;
+      return Status::OK();
+    }
+    // The file's runs go through a batch of their own, so that its damage can be remembered.
+    std::vector<DamagedPath> one(1);
+    std::vector<PendingRun> runs;
+    ContentReader content(store_, n, "file " + path);
+    for (ContentRun r;;) {
+      const uint64_t offset = content.offset();
+      auto more = content.Next(&r);
+      if (!more.ok()) {
+        if (!IsDamage(more.status())) return more.status();
+        RETURN_IF_ERROR(Lookup(&runs, &one));
+        Error(more.status().message());
+        DamagedPath& f = one[0];
+        if (f.blobs == 0) f.first_offset = offset;
+        f.bytes += n.size - offset;  // the rest of the file cannot be found
+        ++f.blobs;
+        f.why = more.status().message();
+        break;
+      }
+      if (!*more) break;
+      if (!r.hole) runs.push_back({r.blob, offset, r.length, 0});
+      if (runs.size() >= kLookupBatch) RETURN_IF_ERROR(Lookup(&runs, &one));
+    }
+    RETURN_IF_ERROR(Lookup(&runs, &one));
+    DamagedPath& f = (*files)[index];
+    f.blobs = one[0].blobs;
+    f.bytes = one[0].bytes;
+    f.first_offset = one[0].first_offset;
+    f.why = one[0].why;
+    content_lists_.emplace(list, ContentDamage{f.blobs, f.bytes, f.first_offset, f.why});
+    return Status::OK();
+  }
+
+  // Looks the queued runs up and charges the lost ones to their files; empties *pending.
+  Status Lookup(std::vector<PendingRun>* pending, std::vector<DamagedPath>* files) {
+    if (pending->empty()) return Status::OK();
+    ids_.clear();
+    for (const PendingRun& r : *pending) ids_.push_back(r.blob);
+    RETURN_IF_ERROR(store_.FindMany(ids_, &found_));  // re-lists the index before a miss
+    report_.data_blob_refs += pending->size();
+    for (size_t i = 0; i < pending->size(); ++i) {
+      const PendingRun& r = (*pending)[i];
+      const std::optional<BlobLocation>& loc = found_[i];
+      std::string why;
+      if (!loc) {
+        why = "data blob " + r.blob.ShortHex() + " is not in the index";
+        if (bad_blobs_.emplace(r.blob, why).second) Error(why);
+      } else if (loc->type != BlobType::kData) {
+        why = "blob " + r.blob.ShortHex() + " is a tree blob, not data";
+        if (bad_blobs_.emplace(r.blob, why).second) Error(why);
+      } else if (bad_packs_.count(loc->pack)) {
+        why = "data blob " + r.blob.ShortHex() + " was in pack " + loc->pack.ShortHex();
+      } else if (auto it = bad_blobs_.find(r.blob); it != bad_blobs_.end()) {
+        why = "data blob " + r.blob.ShortHex() + ": " + it->second;
+      } else {
+        continue;
+      }
+      DamagedPath& f = (*files)[r.file];
+      if (f.blobs == 0 || r.offset < f.first_offset) f.first_offset = r.offset;
+      if (f.why.empty()) f.why = why;
+      ++f.blobs;
+      f.bytes += r.length;
+    }
+    pending->clear();
+    return Status::OK();
+  }
+
+  static constexpr size_t kLookupBatch = 4096;
+
+  struct ContentDamage {
+    uint64_t blobs = 0, bytes = 0, first_offset = 0;
+    std::string why;
+  };
+
+  Repository& repo_;
+  BlobStore& store_;
+  CheckProgress* const progress_;
+  CheckReport report_;
+  // Packs missing or unreadable: every blob in them is lost.
+  std::unordered_set<Id, IdHash> bad_packs_;
+  // Blobs lost one by one (not in the index, not where the index says), and why.
+  std::unordered_map<Id, std::string, IdHash> bad_blobs_;
+  // Listings walked, by their tree blob ids.
+  std::unordered_set<std::string> clean_dirs_;
+  std::unordered_map<std::string, DirDamage> damaged_dirs_;
+  std::unordered_map<Id, ContentDamage, IdHash> content_lists_;
+  std::vector<Id> ids_;
+  std::vector<std::optional<BlobLocation>> found_;
+};
+
+}  // namespace
+
+Result<CheckReport> CheckRepository(Repository& repo, CheckProgress* progress) {
+  ASSIGN_OR_RETURN(BlobStore * store, repo.blobs());
+  Checker checker(repo, *store, progress);
+  RETURN_IF_ERROR(checker.Run());
+  return std::move(checker.report());
+}
+
+}  // namespace repo

@@ -1,0 +1,201 @@
+// CheckRepository (repo/maintenance/check.h), the structure pass: a clean repository checks
+// clean; each kind of damage is an error naming the file that failed, and is reported as the
+// snapshots and paths that lost data, nothing more; a pack no index file names is reported as
+// unreferenced, not as an error.
+#include "repo/maintenance/check.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "repo/archiver/archiver.h"
+#include "repo/model/tree_io.h"
+#include "repo/storage/memory_backend.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_repo.h"
+
+namespace repo {
+namespace {
+
+using test::RandomBytes;
+
+std::string Joined(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const std::string& l : lines) out += l + "\n";
+  return out;
+}
+
+class CheckTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto repo = test::InitSmallRepo(storage_, dir_.Sub("cache"));
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    repo_ = std::move(*repo);
+    std::filesystem::create_directories(src_ + "/d");
+    // About 80 runs at the small chunker's 64 KiB average: a content list over several packs.
+    test::WriteFile(src_ + "/big.bin", std::string(AsChars(RandomBytes(5 << 20, 1))));
+    test::WriteFile(src_ + "/d/small.txt", "small\n");
+    test::WriteFile(src_ + "/d/other.txt", std::string(AsChars(RandomBytes(100 << 10, 2))));
+    test::WriteFile(src_ + "/top.txt", "top\n");
+    first_ = Snapshot();
+    test::WriteFile(src_ + "/later.txt", "written after the first snapshot\n");
+    second_ = Snapshot();
+  }
+
+  Id Snapshot() {
+    SnapshotOptions opts;
+    opts.paths = {src_};
+    auto snap = RunSnapshot(*repo_, opts, nullptr, {});
+    EXPECT_TRUE(snap.ok()) << snap.status().ToString();
+    roots_.push_back(snap->snapshot.tree);
+    return snap.ok() ? snap->snapshot_id : Id();
+  }
+
+  // Checks through a freshly opened repository (a new process, with the cache it left).
+  CheckReport Check() {
+    auto repo = test::OpenRepo(storage_, dir_.Sub("cache"));
+    EXPECT_TRUE(repo.ok()) << repo.status().ToString();
+    if (!repo.ok()) return {};
+    auto report = CheckRepository(**repo, nullptr);
+    EXPECT_TRUE(report.ok()) << report.status().ToString();
+    return report.ok() ? std::move(*report) : CheckReport{};
+  }
+
+  Node NodeAt(const std::string& path) {
+    auto n = FindNode(*Store(), roots_.back(), src_ + path);
+    EXPECT_TRUE(n.ok()) << n.status().ToString();
+    return n.ok() ? *n : Node{};
+  }
+  BlobStore* Store() { return *repo_->blobs(); }
+  BlobLocation Where(const Id& blob) {
+    auto loc = Store()->Find(blob);
+    EXPECT_TRUE(loc.ok() && *loc) << blob.ShortHex();
+    return loc.ok() && *loc ? **loc : BlobLocation{};
+  }
+
+  // The damaged paths of the snapshot `id` in `r`, as "path blobs@first_offset" or "path/
+  // (listing)".
+  std::vector<std::string> Damage(const CheckReport& r, const Id& id) {
+    std::vector<std::string> out;
+    for (const DamagedSnapshot& d : r.damaged) {
+      if (d.id != id) continue;
+      for (const DamagedPath& p : d.paths) {
+        out.push_back(p.listing ? p.path + " (listing)"
+                                : p.path + " " + std::to_string(p.blobs) + "@" +
+                                      std::to_string(p.first_offset));
+      }
+    }
+    return out;
+  }
+
+  test::TempDir dir_;
+  const std::string src_ = dir_.Sub("src");
+  MemoryBackend storage_;
+  std::unique_ptr<Repository> repo_;
+  Id first_, second_;
+  std::vector<std::vector<Id>> roots_;
+};
+
+TEST_F(CheckTest, CleanRepositoryChecksClean) {
+  const CheckReport r = Check();
+  EXPECT_TRUE(r.ok()) << Joined(r.errors);
+  EXPECT_EQ(r.snapshots, 2u);
+  EXPECT_GE(r.index_files, 1u);
+  EXPECT_EQ(r.packs, storage_.List(FileType::kPack)->size());
+  // The two snapshots share every directory but their root: walked once each.
+  const size_t depth = std::count(src_.begin(), src_.end(), '/');
+  EXPECT_EQ(r.directories, 2 * (depth + 1) + 1);
+  EXPECT_GT(r.data_blob_refs, 50u);
+  EXPECT_TRUE(r.unreferenced_packs.empty());
+  EXPECT_TRUE(r.damaged.empty());
+}
+
+TEST_F(CheckTest, MissingPackNamesEverySnapshotAndFileThatLostData) {
+  // The pack holding a piece in the middle of big.bin.
+  std::vector<ContentRun> runs = *LoadContent(*Store(), NodeAt("/big.bin"), "big.bin");
+  ASSERT_GT(runs.size(), 10u);
+  uint64_t offset = 0;
+  for (size_t i = 0; i < runs.size() / 2; ++i) offset += runs[i].length;
+  const Id pack = Where(runs[runs.size() / 2].blob).pack;
+  ASSERT_TRUE(storage_.Delete({FileType::kPack, pack.Hex()}).ok());
+
+  const CheckReport r = Check();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(Joined(r.errors).find("pack " + pack.ShortHex() + ": missing"), std::string::npos)
+      << Joined(r.errors);
+  ASSERT_EQ(r.damaged.size(), 2u);
+  // Only big.bin, in both snapshots, from the first piece the pack held (at or before the one
+  // picked).
+  for (const Id& s : {first_, second_}) {
+    const std::vector<std::string> d = Damage(r, s);
+    ASSERT_EQ(d.size(), 1u) << s.ShortHex();
+    EXPECT_EQ(d[0].rfind(src_ + "/big.bin ", 0), 0u) << d[0];
+    EXPECT_LE(std::stoull(d[0].substr(d[0].find('@') + 1)), offset);
+  }
+}
+
+TEST_F(CheckTest, DamagedTreeBlobLosesItsDirectoryOnly) {
+  const Node d = NodeAt("/d");
+  ASSERT_EQ(d.subtree.size(), 1u);
+  const BlobLocation loc = Where(d.subtree[0]);
+  ASSERT_TRUE(
+      test::FlipStoredByte(storage_, {FileType::kPack, loc.pack.Hex()}, loc.offset + 30).ok());
+
+  const CheckReport r = Check();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(Joined(r.errors).find(d.subtree[0].ShortHex()), std::string::npos) << Joined(r.errors);
+  for (const Id& s : {first_, second_}) {
+    EXPECT_EQ(Damage(r, s), std::vector<std::string>{src_ + "/d/ (listing)"});
+  }
+}
+
+TEST_F(CheckTest, DamagedSnapshotRecordIsAnErrorNamingIt) {
+  ASSERT_TRUE(test::FlipStoredByte(storage_, {FileType::kSnapshot, first_.Hex()}, 40).ok());
+  const CheckReport r = Check();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.snapshots, 1u);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].find(first_.ShortHex()), std::string::npos) << r.errors[0];
+  EXPECT_TRUE(r.damaged.empty());  // the other snapshot lost nothing
+}
+
+TEST_F(CheckTest, DamagedIndexFileIsAnErrorAndItsBlobsAreMissing) {
+  // Every index file: the check runs with a fresh cache, which merges none of them.
+  const std::vector<FileInfo> index = *storage_.List(FileType::kIndex);
+  for (const FileInfo& f : index) {
+    ASSERT_TRUE(test::FlipStoredByte(storage_, {FileType::kIndex, f.name}, 20).ok());
+  }
+  auto repo = test::OpenRepo(storage_, dir_.Sub("fresh-cache"));
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  auto r = CheckRepository(**repo, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->ok());
+  EXPECT_NE(Joined(r->errors).find("index file"), std::string::npos) << Joined(r->errors);
+  EXPECT_EQ(r->index_files, 0u);
+  // Nothing is indexed: the packs are unreferenced and the snapshots' roots are lost.
+  EXPECT_EQ(r->unreferenced_packs.size(), storage_.List(FileType::kPack)->size());
+  EXPECT_EQ(r->damaged.size(), 2u);
+}
+
+TEST_F(CheckTest, PackInNoIndexFileIsUnreferencedNotAnError) {
+  // A writer interrupted after its pack and before its index file.
+  const std::vector<FileInfo> before = *storage_.List(FileType::kIndex);
+  ASSERT_TRUE(Store()->Put(BlobType::kData, RandomBytes(1000, 9)).ok());
+  ASSERT_TRUE(Store()->Flush().ok());
+  const std::vector<FileInfo> after = *storage_.List(FileType::kIndex);
+  for (const FileInfo& f : after) {
+    bool old = false;
+    for (const FileInfo& b : before) old |= b.name == f.name;
+    if (!old) {
+      ASSERT_TRUE(storage_.Delete({FileType::kIndex, f.name}).ok());
+    }
+  }
+  const CheckReport r = Check();
+  EXPECT_TRUE(r.ok()) << Joined(r.errors);
+  EXPECT_EQ(r.unreferenced_packs.size(), 1u);
+}
+
+}  // namespace
+}  // namespace repo
