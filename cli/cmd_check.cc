@@ -2,6 +2,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -18,6 +19,8 @@ const char* PhaseName(int phase) {
       return "index files";
     case CheckProgress::kPacks:
       return "pack headers";
+    case CheckProgress::kReadData:
+      return "packs' data";
     case CheckProgress::kSnapshots:
       return "snapshot records";
     case CheckProgress::kTrees:
@@ -116,19 +119,63 @@ std::string ReportJson(const CheckReport& r) {
       .Int("snapshots", n(r.snapshots))
       .Int("directories", n(r.directories))
       .Int("data_blob_refs", n(r.data_blob_refs))
+      .Int("packs_read", n(r.packs_read))
+      .Int("bytes_read", n(r.bytes_read))
+      .Int("blobs_read", n(r.blobs_read))
       .Raw("unreferenced_packs", JsonArray(unreferenced))
       .Raw("errors", JsonArray(errors))
+      .Int("more_errors", n(r.more_errors))
       .Raw("damaged_snapshots", JsonArray(damaged))
       .Build();
 }
 
 }  // namespace
 
+// --read-data-subset: "n/m" (slice n of m by pack id) or "N%" (about N% of the packs, at random).
+Status ParseSubset(const std::string& text, CheckOptions* o) {
+  const std::string bad =
+      "--read-data-subset: '" + text + "' is neither n/m (1 <= n <= m) nor N% (0 < N <= 100)";
+  if (!text.empty() && text.back() == '%') {
+    const std::string num = text.substr(0, text.size() - 1);
+    char* end = nullptr;
+    const double v = std::strtod(num.c_str(), &end);
+    if (num.empty() || *end != '\0' || !(v > 0 && v <= 100)) return Status::InvalidArgument(bad);
+    o->read_data = CheckOptions::ReadData::kPercent;
+    o->percent = v;
+    return Status::OK();
+  }
+  unsigned n = 0, m = 0;
+  char tail = 0;
+  if (std::sscanf(text.c_str(), "%u/%u%c", &n, &m, &tail) != 2 || n < 1 || n > m ||
+      text.find_first_not_of("0123456789/") != std::string::npos) {
+    return Status::InvalidArgument(bad);
+  }
+  o->read_data = CheckOptions::ReadData::kSubset;
+  o->subset_n = n;
+  o->subset_m = m;
+  return Status::OK();
+}
+
 void CheckOptionsSpec(cxxopts::Options& o) {
-  o.add_options("check")("no-progress", "no status line on a terminal");
+  o.add_options("check")("read-data",
+                         "also read every pack whole: every blob opened and re-hashed")(
+      "read-data-subset",
+      "read only part of the packs: n/m (slice n of m by pack id; 1/7 ... 7/7 cover all) or N% "
+      "(about N% at random)",
+      cxxopts::value<std::string>())("no-progress", "no status line on a terminal");
 }
 
 int RunCheck(Context& ctx) {
+  CheckOptions options;
+  if (ctx.args.count("read-data-subset")) {
+    if (ctx.args.count("read-data")) {
+      return Fail(Status::InvalidArgument("--read-data and --read-data-subset: give one of them"));
+    }
+    Status s = ParseSubset(ctx.args["read-data-subset"].as<std::string>(), &options);
+    if (!s.ok()) return Fail(s);
+  } else if (ctx.args.count("read-data")) {
+    options.read_data = CheckOptions::ReadData::kAll;
+  }
   auto repo = OpenRepository(ctx.global);
   if (!repo.ok()) return FailOpen(repo.status());
   CheckProgress progress;
@@ -138,7 +185,7 @@ int RunCheck(Context& ctx) {
     if (!ctx.global.json && !ctx.args.count("no-progress") && StderrIsTerminal()) {
       line.emplace(progress);
     }
-    report = CheckRepository(**repo, &progress);
+    report = CheckRepository(**repo, options, &progress);
   }
   if (!report.ok()) return Fail(report.status().WithContext("check stopped"));
   const CheckReport& r = *report;
@@ -151,6 +198,10 @@ int RunCheck(Context& ctx) {
           " pack headers, " + std::to_string(r.snapshots) + " snapshots (" +
           std::to_string(r.directories) + " directories, " + std::to_string(r.data_blob_refs) +
           " content references)");
+    if (options.read_data != CheckOptions::ReadData::kNone) {
+      Print("read " + std::to_string(r.packs_read) + " packs whole (" + FormatBytes(r.bytes_read) +
+            ", " + std::to_string(r.blobs_read) + " blobs opened and re-hashed)");
+    }
   }
   if (!r.unreferenced_packs.empty() && ctx.global.verbosity >= 0) {
     std::string ids;
@@ -164,6 +215,7 @@ int RunCheck(Context& ctx) {
           ids);
   }
   for (const std::string& e : r.errors) Print("error: " + e);
+  if (r.more_errors > 0) Print("error: ... and " + std::to_string(r.more_errors) + " more");
   for (const DamagedSnapshot& d : r.damaged) {
     std::string where;
     for (const std::string& p : d.snapshot.paths) where += " " + p;
@@ -178,8 +230,9 @@ int RunCheck(Context& ctx) {
     if (ctx.global.verbosity >= 0) Print("no errors were found");
     return kExitOk;
   }
-  Print(std::to_string(r.errors.size()) + (r.errors.size() == 1 ? " error" : " errors") +
-        " found; " + std::to_string(r.damaged.size()) + " of " + std::to_string(r.snapshots) +
+  const uint64_t errors = r.errors.size() + r.more_errors;
+  Print(std::to_string(errors) + (errors == 1 ? " error" : " errors") + " found; " +
+        std::to_string(r.damaged.size()) + " of " + std::to_string(r.snapshots) +
         " snapshots lost data");
   return kExitDamaged;
 }

@@ -4,15 +4,19 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
 #include "repo/model/tree_io.h"
+#include "repo/store/blob_codec.h"
 #include "repo/store/index_file.h"
 #include "repo/store/pack.h"
 
@@ -78,11 +82,12 @@ std::string TreeKey(const std::vector<Id>& tree) {
 
 class Checker {
  public:
-  Checker(Repository& repo, BlobStore& store, CheckProgress* progress)
-      : repo_(repo), store_(store), progress_(progress) {}
+  Checker(Repository& repo, BlobStore& store, const CheckOptions& options, CheckProgress* progress)
+      : repo_(repo), store_(store), options_(options), progress_(progress) {}
 
   Status Run() {
     RETURN_IF_ERROR(CheckIndexAndPacks());
+    RETURN_IF_ERROR(ReadData());
     return CheckSnapshots();
   }
 
@@ -98,7 +103,15 @@ class Checker {
   void Step() {
     if (progress_) ++progress_->done;
   }
-  void Error(std::string line) { report_.errors.push_back(std::move(line)); }
+  // Keeps the first kMaxErrors lines; the rest are counted (millions of missing blobs when an
+  // index file is lost).
+  void Error(std::string line) {
+    if (report_.errors.size() < kMaxErrors) {
+      report_.errors.push_back(std::move(line));
+    } else {
+      ++report_.more_errors;
+    }
+  }
 
   // --- index files and packs ------------------------------------------------------------------
 
@@ -142,6 +155,7 @@ class Checker {
     }
     std::sort(packs.begin(), packs.end());
     pack_files.clear();
+    listed_packs_ = packs;
 
     Phase(CheckProgress::kPacks, packs.size());
     auto next = indexed.begin();
@@ -176,7 +190,7 @@ class Checker {
     auto header = ReadPackHeader(repo_.backend(), repo_.keys().enc_key, pack);
     if (!header.ok()) {
       if (header.status().IsNotFound()) {  // gone since the listing
-        for (const IndexedPack& c : claims) RETURN_IF_ERROR(PackMissing(c));
+        for (const IndexedPack& c : claims) RETURN_IF_ERROR(PackGone(c));
         return Status::OK();
       }
       if (!IsDamage(header.status())) return header.status();
@@ -214,8 +228,9 @@ class Checker {
       ++listed;
       if (in_header.count(key(e))) continue;
       ++absent;
-      bad_blobs_.emplace(e.blob, "pack " + pack.ShortHex() + " does not hold it where " +
-                                     MetadataStore::Describe(FileType::kIndex, file) + " says");
+      bad_blobs_.emplace(BlobInPack(e.blob, pack),
+                         "pack " + pack.ShortHex() + " does not hold it where " +
+                             MetadataStore::Describe(FileType::kIndex, file) + " says");
     }
     if (absent > 0) {
       Error("pack " + pack.ShortHex() + ": " + std::to_string(absent) + " of the " +
@@ -227,24 +242,184 @@ class Checker {
 
   // Index file claim.file names a pack the listing does not have.
   Status PackMissing(const IndexedPack& claim) {
-    Backend& backend = repo_.backend();
-    auto pack = backend.Stat({FileType::kPack, claim.pack.Hex()});
+    auto pack = repo_.backend().Stat({FileType::kPack, claim.pack.Hex()});
     if (pack.ok()) {  // written after the listing: compare it after all
       return ComparePack(claim.pack, {&claim, 1});
     }
     if (!pack.status().IsNotFound()) return pack.status();
-    // Still missing: is the index file naming it still there (not replaced meanwhile)?
-    auto file = backend.Stat({FileType::kIndex, claim.file.Hex()});
-    if (!file.ok()) {
-      if (file.status().IsNotFound()) return Status::OK();
-      return file.status();
+    return PackGone(claim);
+  }
+
+  // Pack claim.pack is not there: every blob in it is lost, whatever the index says now (a cache
+  // may still name it). The error names the index file, unless it was replaced meanwhile.
+  Status PackGone(const IndexedPack& claim) {
+    if (!bad_packs_.insert(claim.pack).second) return Status::OK();
+    auto file = repo_.backend().Stat({FileType::kIndex, claim.file.Hex()});
+    if (!file.ok() && !file.status().IsNotFound()) return file.status();
+    Error("pack " + claim.pack.ShortHex() + ": missing" +
+          (file.ok() ? "; " + MetadataStore::Describe(FileType::kIndex, claim.file) + " lists " +
+                           std::to_string(claim.digest.count) + " blobs in it"
+                     : std::string()));
+    return Status::OK();
+  }
+
+  // Whether the pack a cache location names can be trusted: one the check compared with the index
+  // (listed, header read), or one written since the listing. A pack that is not there is lost,
+  // and said once (the cache still names it: its index file was replaced or is unreadable).
+  Result<bool> PackUsable(const Id& pack) {
+    if (bad_packs_.count(pack)) return false;
+    if (std::binary_search(listed_packs_.begin(), listed_packs_.end(), pack)) return true;
+    if (later_packs_.count(pack)) return true;
+    auto st = repo_.backend().Stat({FileType::kPack, pack.Hex()});
+    if (st.ok()) {
+      later_packs_.insert(pack);
+      return true;
     }
-    if (bad_packs_.insert(claim.pack).second) {
-      Error("pack " + claim.pack.ShortHex() + ": missing; " +
-            MetadataStore::Describe(FileType::kIndex, claim.file) + " lists " +
-            std::to_string(claim.digest.count) + " blobs in it");
+    if (!st.status().IsNotFound()) return st.status();
+    bad_packs_.insert(pack);
+    Error("pack " + pack.ShortHex() + ": missing; the index cache names it");
+    return false;
+  }
+
+  static std::string BlobInPack(const Id& blob, const Id& pack) {
+    std::string key(reinterpret_cast<const char*>(blob.data()), Id::kSize);
+    key.append(reinterpret_cast<const char*>(pack.data()), Id::kSize);
+    return key;
+  }
+
+  // --- --read-data ---------------------------------------------------------------------------
+
+  // Reads the packs the options choose, whole, on one thread per core: each must hash to its
+  // name, and each blob its header lists must open, decompress and hash to its id. The blobs
+  // that do not are lost (the walk then names their files).
+  Status ReadData() {
+    std::vector<Id> chosen;
+    std::mt19937_64 rng(std::random_device{}());
+    std::uniform_real_distribution<double> coin(0, 100);
+    for (const Id& pack : listed_packs_) {
+      if (bad_packs_.count(pack)) continue;  // said already; nothing in it can be read
+      bool take = false;
+      switch (options_.read_data) {
+        case CheckOptions::ReadData::kNone:
+          break;
+        case CheckOptions::ReadData::kAll:
+          take = true;
+          break;
+        case CheckOptions::ReadData::kSubset:
+          take = InReadDataSubset(pack, options_.subset_n, options_.subset_m);
+          break;
+        case CheckOptions::ReadData::kPercent:
+          take = coin(rng) < options_.percent;
+          break;
+      }
+      if (take) chosen.push_back(pack);
+    }
+    if (chosen.empty()) return Status::OK();
+    Phase(CheckProgress::kReadData, chosen.size());
+    const size_t threads = std::min<size_t>(
+        chosen.size(), options_.threads > 0 ? static_cast<size_t>(options_.threads)
+                                            : std::max(1u, std::thread::hardware_concurrency()));
+    std::atomic<size_t> next{0};
+    std::mutex mu;  // guards failed and what the workers add to report_ and bad_blobs_
+    Status failed = Status::OK();
+    auto worker = [&] {
+      Bytes bytes;
+      std::vector<Bytes> plain;
+      for (size_t i; (i = next.fetch_add(1)) < chosen.size();) {
+        PackVerdict v;
+        Status s = ReadPack(chosen[i], &bytes, &plain, &v);
+        Step();
+        std::lock_guard<std::mutex> lock(mu);
+        if (!s.ok()) {
+          if (failed.ok()) failed = s;
+          next = chosen.size();
+          return;
+        }
+        Record(chosen[i], std::move(v));
+      }
+    };
+    {
+      std::vector<std::jthread> helpers;
+      for (size_t t = 1; t < threads; ++t) helpers.emplace_back(worker);
+      worker();
+    }
+    return failed;
+  }
+
+  // What reading one pack found.
+  struct PackVerdict {
+    bool gone = false;       // deleted since the listing
+    std::string unreadable;  // the header does not open: every blob in it is lost
+    uint64_t bytes = 0, blobs = 0;
+    std::vector<std::pair<Id, std::string>> damaged;  // blobs that fail, and why
+  };
+
+  // Reads pack `pack` into *bytes and checks it (no shared state: runs on a worker).
+  Status ReadPack(const Id& pack, Bytes* bytes, std::vector<Bytes>* plain, PackVerdict* v) {
+    Status read =
+        repo_.backend().ReadInto({FileType::kPack, pack.Hex()}, 0, Backend::kToEnd, bytes);
+    if (read.IsNotFound()) {
+      v->gone = true;
+      return Status::OK();
+    }
+    if (read.IsCorruption()) {
+      v->unreadable = read.message();
+      return Status::OK();
+    }
+    RETURN_IF_ERROR(read);
+    // No hash of the whole pack against its name: every byte of it is in a sealed blob or the
+    // sealed header (which must tile the blob area exactly) or the trailer that locates it, all
+    // authenticated below; the hash would add a third of the CPU to say only that the file is
+    // filed under another name, which costs nothing (the index names it as it is filed).
+    v->bytes = bytes->size();
+    auto header = DecodePackHeader(repo_.keys().enc_key, pack, *bytes, bytes->size());
+    if (!header.ok()) {
+      if (!IsDamage(header.status())) return header.status();
+      v->unreadable = header.status().message();
+      return Status::OK();
+    }
+    const MasterKeys& keys = repo_.keys();
+    std::vector<SealedBlob> batch;
+    const std::vector<IndexEntry>& entries = *header;
+    for (size_t b = 0; b < entries.size();) {
+      // Batches of one type, as the read seam opens them.
+      batch.clear();
+      const BlobType type = entries[b].loc.type;
+      size_t e = b;
+      for (; e < entries.size() && e - b < 32 && entries[e].loc.type == type; ++e) {
+        const BlobLocation& loc = entries[e].loc;
+        batch.push_back({entries[e].blob, loc.flags, loc.raw_length,
+                         ByteSpan(*bytes).subspan(loc.offset, loc.length)});
+      }
+      v->blobs += e - b;
+      if (!DecodeBlobs(keys, type, batch, plain).ok()) {
+        for (const SealedBlob& blob : batch) {  // which of them
+          auto one = DecodeBlob(keys, type, blob.id, blob.flags, blob.raw_length, blob.sealed);
+          if (!one.ok()) v->damaged.emplace_back(blob.id, one.status().message());
+        }
+      }
+      b = e;
     }
     return Status::OK();
+  }
+
+  // Adds what reading `pack` found to the report. REQUIRES: the caller serialises calls.
+  void Record(const Id& pack, PackVerdict v) {
+    if (v.gone) return;  // removed since the listing: nothing to say about it
+    const std::string name = "pack " + pack.ShortHex();
+    if (!v.unreadable.empty()) {
+      Error(v.unreadable + "; every blob in it is lost");
+      bad_packs_.insert(pack);
+      return;
+    }
+    ++report_.packs_read;
+    report_.bytes_read += v.bytes;
+    report_.blobs_read += v.blobs;
+    if (!v.damaged.empty()) {
+      Error(name + ": " + std::to_string(v.damaged.size()) + " of " + std::to_string(v.blobs) +
+            " blobs are damaged (first: " + v.damaged[0].second + ")");
+    }
+    for (auto& [blob, why] : v.damaged) bad_blobs_.emplace(BlobInPack(blob, pack), std::move(why));
   }
 
   // --- snapshots and trees --------------------------------------------------------------------
@@ -276,7 +451,7 @@ class Checker {
 
     Phase(CheckProgress::kTrees, snapshots.size());
     for (SnapshotRef& s : snapshots) {
-      ASSIGN_OR_RETURN(const DirDamage* damage, Dir(s.snapshot.tree, "/"));
+      ASSIGN_OR_RETURN(const DirDamage* damage, Dir(s.snapshot.tree, 0));
       Step();
       if (!damage) continue;
       DamagedSnapshot d{s.id, std::move(s.snapshot), {}, damage->more};
@@ -289,9 +464,9 @@ class Checker {
     return Status::OK();
   }
 
-  // Walks the listing `tree` (the directory `path`, "/a/b/", for messages) unless it was walked
+  // Walks the listing `tree` (`depth` directories below a snapshot's root) unless it was walked
   // before; returns its damage, or nullptr if it has none.
-  Result<const DirDamage*> Dir(const std::vector<Id>& tree, const std::string& path) {
+  Result<const DirDamage*> Dir(const std::vector<Id>& tree, size_t depth) {
     std::string key = TreeKey(tree);
     if (clean_dirs_.count(key)) return nullptr;
     if (auto it = damaged_dirs_.find(key); it != damaged_dirs_.end()) return &it->second;
@@ -313,7 +488,8 @@ class Checker {
       damage.more += child.more;
     };
 
-    ListingReader listing(store_, tree, "directory " + path);
+    // Messages name the listing, not this path: the result is shared by every path holding it.
+    ListingReader listing(store_, tree, "directory listing");
     Status walk = Status::OK();
     for (Node n;;) {
       auto more = listing.Next(&n);
@@ -323,10 +499,19 @@ class Checker {
       }
       if (!*more) break;
       if (n.type == NodeType::kFile) {
-        RETURN_IF_ERROR(File(n, path + n.name, &files, &pending));
+        RETURN_IF_ERROR(File(n, &files, &pending));
         if (pending.size() >= kLookupBatch) RETURN_IF_ERROR(Flush(&pending, &files, &damage));
       } else if (n.type == NodeType::kDir) {
-        ASSIGN_OR_RETURN(const DirDamage* child, Dir(n.subtree, path + n.name + "/"));
+        const DirDamage* child = &too_deep_;
+        if (depth < kMaxDepth) {
+          ASSIGN_OR_RETURN(child, Dir(n.subtree, depth + 1));
+        } else if (too_deep_.paths.empty()) {
+          DamagedPath p;
+          p.listing = true;
+          p.why = "nested deeper than " + std::to_string(kMaxDepth) + " directories: not walked";
+          too_deep_.paths.push_back(p);
+          Error(p.why);
+        }
         if (child) {
           RETURN_IF_ERROR(Flush(&pending, &files, &damage));  // keep the paths in walk order
           add_child(n.name, *child);
@@ -368,8 +553,7 @@ class Checker {
 
   // Queues the content of file `n` for lookup. A content list is read (and its blobs checked)
   // once however many listings hold the file.
-  Status File(const Node& n, const std::string& path, std::vector<DamagedPath>* files,
-              std::vector<PendingRun>* pending) {
+  Status File(const Node& n, std::vector<DamagedPath>* files, std::vector<PendingRun>* pending) {
     const size_t index = files->size();
     DamagedPath entry;
     entry.path = n.name;
@@ -382,7 +566,9 @@ class Checker {
       }
       return Status::OK();
     }
-    const Id& list = *n.content.list;
+    // By list and size: the reader checks that the list covers the size.
+    std::string list(reinterpret_cast<const char*>(n.content.list->data()), Id::kSize);
+    list.append(reinterpret_cast<const char*>(&n.size), sizeof n.size);
     if (auto it = content_lists_.find(list); it != content_lists_.end()) {
       DamagedPath& f = (*files)[index];
       f.blobs = it->second.blobs;
@@ -394,7 +580,7 @@ class Checker {
     // The file's runs go through a batch of their own, so that its damage can be remembered.
     std::vector<DamagedPath> one(1);
     std::vector<PendingRun> runs;
-    ContentReader content(store_, n, "file " + path);
+    ContentReader content(store_, n, "content list");
     for (ContentRun r;;) {
       const uint64_t offset = content.offset();
       auto more = content.Next(&r);
@@ -436,16 +622,20 @@ class Checker {
       std::string why;
       if (!loc) {
         why = "data blob " + r.blob.ShortHex() + " is not in the index";
-        if (bad_blobs_.emplace(r.blob, why).second) Error(why);
+        if (reported_blobs_.insert(r.blob).second) Error(why);
       } else if (loc->type != BlobType::kData) {
         why = "blob " + r.blob.ShortHex() + " is a tree blob, not data";
-        if (bad_blobs_.emplace(r.blob, why).second) Error(why);
-      } else if (bad_packs_.count(loc->pack)) {
-        why = "data blob " + r.blob.ShortHex() + " was in pack " + loc->pack.ShortHex();
-      } else if (auto it = bad_blobs_.find(r.blob); it != bad_blobs_.end()) {
-        why = "data blob " + r.blob.ShortHex() + ": " + it->second;
+        if (reported_blobs_.insert(r.blob).second) Error(why);
       } else {
-        continue;
+        ASSIGN_OR_RETURN(bool usable, PackUsable(loc->pack));
+        if (!usable) {
+          why = "data blob " + r.blob.ShortHex() + " was in pack " + loc->pack.ShortHex();
+        } else if (auto it = bad_blobs_.find(BlobInPack(r.blob, loc->pack));
+                   it != bad_blobs_.end()) {
+          why = "data blob " + r.blob.ShortHex() + ": " + it->second;
+        } else {
+          continue;
+        }
       }
       DamagedPath& f = (*files)[r.file];
       if (f.blobs == 0 || r.offset < f.first_offset) f.first_offset = r.offset;
@@ -458,6 +648,8 @@ class Checker {
   }
 
   static constexpr size_t kLookupBatch = 4096;
+  // Deepest directory walked: the recursion's bound (a hostile tree could be deeper).
+  static constexpr size_t kMaxDepth = 4096;
 
   struct ContentDamage {
     uint64_t blobs = 0, bytes = 0, first_offset = 0;
@@ -466,25 +658,39 @@ class Checker {
 
   Repository& repo_;
   BlobStore& store_;
+  const CheckOptions options_;
   CheckProgress* const progress_;
   CheckReport report_;
+  std::vector<Id> listed_packs_;  // the pack listing, sorted
   // Packs missing or unreadable: every blob in them is lost.
   std::unordered_set<Id, IdHash> bad_packs_;
-  // Blobs lost one by one (not in the index, not where the index says), and why.
-  std::unordered_map<Id, std::string, IdHash> bad_blobs_;
+  // Blobs lost one by one in one pack (not where an index file says, or damaged), by blob and
+  // pack id, and why: the same blob in another pack is not lost.
+  std::unordered_map<std::string, std::string> bad_blobs_;
+  std::unordered_set<Id, IdHash> reported_blobs_;  // blobs named in an error already
+  std::unordered_set<Id, IdHash> later_packs_;     // packs written since the listing
   // Listings walked, by their tree blob ids.
   std::unordered_set<std::string> clean_dirs_;
   std::unordered_map<std::string, DirDamage> damaged_dirs_;
-  std::unordered_map<Id, ContentDamage, IdHash> content_lists_;
+  std::unordered_map<std::string, ContentDamage> content_lists_;  // by list id and file size
   std::vector<Id> ids_;
   std::vector<std::optional<BlobLocation>> found_;
+  DirDamage too_deep_;  // what a directory below kMaxDepth reports
 };
 
 }  // namespace
 
-Result<CheckReport> CheckRepository(Repository& repo, CheckProgress* progress) {
+bool InReadDataSubset(const Id& id, uint32_t n, uint32_t m) {
+  const uint32_t prefix = uint32_t{id.data()[0]} << 24 | uint32_t{id.data()[1]} << 16 |
+                          uint32_t{id.data()[2]} << 8 | id.data()[3];
+  return m > 0 && prefix % m == n - 1;
+}
+
+Result<CheckReport> CheckRepository(Repository& repo, const CheckOptions& options,
+                                    CheckProgress* progress) {
+  repo.TolerateDamagedIndex();  // reported below, with what it costs
   ASSIGN_OR_RETURN(BlobStore * store, repo.blobs());
-  Checker checker(repo, *store, progress);
+  Checker checker(repo, *store, options, progress);
   RETURN_IF_ERROR(checker.Run());
   return std::move(checker.report());
 }

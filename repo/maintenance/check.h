@@ -3,8 +3,10 @@
 // The structure pass: the index files decode; each agrees with the headers of the packs it
 // names; no pack an index file names is missing; every snapshot record opens; every tree a
 // snapshot reaches decodes; every blob they reference is in the index, in a pack that is there
-// and whose header lists it. Damage is reported as what a user loses: for each snapshot, the
-// files (and directories) whose content is gone, found in the same walk that checks the trees.
+// and whose header lists it. With --read-data, the packs chosen are also read whole: the header
+// opens, and every blob in it opens, decompresses and hashes to its id. Damage is reported as what
+// a user loses: for each snapshot, the files (and directories) whose content is gone, found in the
+// same walk that checks the trees.
 //
 // A check is a reader: it registers no session and runs beside writers. It lists the index
 // before the packs, so a pack that a finished writer indexed is never taken for missing; a pack
@@ -29,10 +31,26 @@
 
 namespace repo {
 
+struct CheckOptions {
+  // Packs whose every blob is read, authenticated, decompressed and re-hashed (`--read-data`):
+  // none (the structure pass only), all, the n-th of m slices by pack id (1-based; 1/m ... m/m
+  // cover every pack once), or about `percent` of them picked at random.
+  enum class ReadData { kNone, kAll, kSubset, kPercent };
+  ReadData read_data = ReadData::kNone;
+  uint32_t subset_n = 0, subset_m = 0;
+  double percent = 0;
+  int threads = 0;  // readers of --read-data; 0: one per core
+};
+
+// Whether pack `id` is in slice n of m (1 <= n <= m): by its id's first four bytes, so the slices
+// of one m are disjoint, cover every pack, and are the same from run to run.
+bool InReadDataSubset(const Id& id, uint32_t n, uint32_t m);
+
 struct CheckProgress {
-  enum Phase : int { kIndex, kPacks, kSnapshots, kTrees };
+  enum Phase : int { kIndex, kPacks, kReadData, kSnapshots, kTrees };
   std::atomic<int> phase{kIndex};
-  // Items of the current phase: index files, packs, snapshot records, snapshots walked.
+  // Items of the current phase: index files, packs, packs read, snapshot records, snapshots
+  // walked.
   std::atomic<uint64_t> done{0}, total{0};
 };
 
@@ -60,18 +78,27 @@ struct CheckReport {
   uint64_t snapshots = 0;       // snapshot records read
   uint64_t directories = 0;     // distinct directory listings walked
   uint64_t data_blob_refs = 0;  // content references looked up (distinct per listing)
+  uint64_t packs_read = 0;      // --read-data: packs read whole
+  uint64_t bytes_read = 0;      // their bytes
+  uint64_t blobs_read = 0;      // blobs in them opened and re-hashed
   std::vector<Id> unreferenced_packs;
-  std::vector<std::string> errors;  // one line each, naming what failed
+  std::vector<std::string> errors;  // one line each, naming what failed (the first kMaxErrors)
+  uint64_t more_errors = 0;         // errors beyond those listed
   std::vector<DamagedSnapshot> damaged;
   bool ok() const { return errors.empty(); }
 };
 
+// Most error lines kept; the rest are counted.
+inline constexpr size_t kMaxErrors = 10000;
 // Most damaged paths listed per snapshot (and per directory in the walk); the rest are counted.
 inline constexpr size_t kMaxDamagedPaths = 10000;
 
-// Checks the structure of `repo`. Damage goes into the report; the returned status is an error
-// only when the check itself cannot go on (the storage fails with something other than a
-// missing or corrupt file, or a file is of a newer format).
-Result<CheckReport> CheckRepository(Repository& repo, CheckProgress* progress);
+// Checks the structure of `repo`, and reads the packs `options` asks for. Damage goes into the
+// report; the returned status is an error only when the check itself cannot go on (the storage
+// fails with something other than a missing or corrupt file, or a file is of a newer format). An
+// index file that does not open is reported and skipped (Repository::TolerateDamagedIndex): call
+// before anything else calls repo.blobs().
+Result<CheckReport> CheckRepository(Repository& repo, const CheckOptions& options,
+                                    CheckProgress* progress);
 
 }  // namespace repo

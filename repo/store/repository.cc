@@ -282,18 +282,22 @@ Status Repository::SyncIndexOnce(IndexCache& cache, bool force_rebuild, bool* va
         *vanished = true;  // merged later if its replacement says so
         continue;
       }
-      if (!decoded.ok() && decoded.status().IsCorruption()) {
-        // Skipped, not merged (so read again next time): its packs are still there, and the
-        // rest of the repository stays usable; the blobs only it lists count as missing (a
-        // writer stores them again) until a repair indexes its packs anew.
-        if (warn_) {
+      if (!decoded.ok() && decoded.status().IsCorruption() && tolerate_damaged_index_) {
+        // A reader that reports damage (check) goes on without it: not merged, so read again
+        // next time; the blobs only it lists count as missing. Warned once per process.
+        if (warn_ && warned_index_files_.insert(id).second) {
           warn_(decoded.status().message() +
                 "; skipped: the blobs only it lists count as missing until `repo repair index`");
         }
         continue;
       }
-      if (!decoded.ok() && decoded.status().code() == StatusCode::kUnsupportedVersion) {
-        return decoded.status().WithContext("reading the repository index");
+      // Everyone else stops: a writer would deduplicate against entries the damaged file's
+      // removals should have taken out (a replacing file's), or reuse parent content that no
+      // readable index file lists.
+      if (!decoded.ok() && (decoded.status().code() == StatusCode::kCorruption ||
+                            decoded.status().code() == StatusCode::kUnsupportedVersion)) {
+        return decoded.status().WithContext(
+            "reading the repository index (run 'repo repair index')");
       }
       if (!decoded.ok()) return decoded.status();
       RETURN_IF_ERROR(

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "base/id.h"
@@ -81,6 +82,11 @@ class Repository {
   // files (merging new ones, rebuilding it if it is stale or missing).
   Result<BlobStore*> blobs();
 
+  // From now on an index file that does not open is skipped with a warning (once per file), not
+  // an error: for `repo check`, which reports it and what it costs. Every other command stops at
+  // it (`repo repair index` is the fix). Call before blobs().
+  void TolerateDamagedIndex() { tolerate_damaged_index_ = true; }
+
   // Brings the index cache up to date with index files written since it was last (by other
   // processes): catches up with the primary's writes when shared, then merges what is new. The
   // blob store calls it when a read misses; safe to call from any thread.
@@ -139,6 +145,8 @@ class Repository {
   std::unique_ptr<IndexCache> cache_;
   std::unique_ptr<BlobStore> blobs_;
   std::mutex refresh_mu_;  // one RefreshIndex at a time
+  bool tolerate_damaged_index_ = false;
+  std::unordered_set<Id, IdHash> warned_index_files_;  // under refresh_mu_ (or before blobs())
 };
 
 // The default cache root: $XDG_CACHE_HOME/repo, else $HOME/.cache/repo.
