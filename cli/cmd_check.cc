@@ -25,6 +25,10 @@ const char* PhaseName(int phase) {
       return "snapshot records";
     case CheckProgress::kTrees:
       return "snapshots' trees";
+    case CheckProgress::kRefs:
+      return "content references";
+    case CheckProgress::kDamage:
+      return "which files lost data";
   }
   return "";
 }

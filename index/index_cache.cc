@@ -188,6 +188,64 @@ class RocksIndexCache final : public IndexCache {
     return Status::OK();
   }
 
+  class RocksSortedReader final : public SortedReader {
+   public:
+    explicit RocksSortedReader(RocksIndexCache& cache) : cache_(cache) {
+      if (cache_.ignore_db_) return;
+      rocksdb::ReadOptions ro;
+      ro.fill_cache = false;  // each block is passed once
+      ro.readahead_size = 1 << 20;
+      it_.reset(cache_.db_->NewIterator(ro));
+    }
+
+    Status Find(std::span<const Id> ids, std::vector<std::optional<BlobLocation>>* out) override {
+      out->assign(ids.size(), std::nullopt);
+      {
+        std::lock_guard<std::mutex> lock(cache_.mu_);
+        for (size_t i = 0; i < ids.size(); ++i) {
+          auto found = cache_.overlay_.find(ids[i]);
+          if (found != cache_.overlay_.end()) (*out)[i] = found->second;
+        }
+      }
+      if (!it_) return Status::OK();
+      for (size_t i = 0; i < ids.size(); ++i) {
+        if ((*out)[i]) continue;
+        const std::string key = Key(kBlobPrefix, ids[i]);
+        const rocksdb::Slice want(key);
+        // Step along while the next id is near (every entry is wanted, or most); seek past gaps.
+        int steps = 0;
+        if (!started_) {
+          it_->Seek(want);
+          started_ = true;
+        }
+        while (it_->Valid() && it_->key().compare(want) < 0) {
+          if (++steps > 16) {
+            it_->Seek(want);
+            break;
+          }
+          it_->Next();
+        }
+        if (!it_->Valid()) {
+          RETURN_IF_ERROR(FromRocks(it_->status(), "index cache: reading in order"));
+          continue;
+        }
+        if (it_->key().compare(want) != 0) continue;
+        ASSIGN_OR_RETURN(BlobLocation loc, DecodeFound(ids[i], it_->value().ToStringView()));
+        if (!cache_.Removed(ids[i], loc)) (*out)[i] = loc;
+      }
+      return Status::OK();
+    }
+
+   private:
+    RocksIndexCache& cache_;
+    std::unique_ptr<rocksdb::Iterator> it_;
+    bool started_ = false;
+  };
+
+  Result<std::unique_ptr<SortedReader>> ReadSorted() override {
+    return std::unique_ptr<SortedReader>(std::make_unique<RocksSortedReader>(*this));
+  }
+
   static rocksdb::ReadOptions ReadFor(Purpose purpose) {
     rocksdb::ReadOptions ro;
     ro.fill_cache = purpose == Purpose::kRead;

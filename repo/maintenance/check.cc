@@ -15,6 +15,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "index/index_cache.h"
+#include "repo/maintenance/id_sorter.h"
 #include "repo/model/tree_io.h"
 #include "repo/store/blob_codec.h"
 #include "repo/store/index_file.h"
@@ -449,7 +451,18 @@ class Checker {
       return std::tie(a.snapshot.time_ns, a.id) < std::tie(b.snapshot.time_ns, b.id);
     });
 
+    // The walk collects every content reference; they are then looked up in one ordered pass
+    // over the index; only if something is lost are the trees walked again to name the files.
     Phase(CheckProgress::kTrees, snapshots.size());
+    for (const SnapshotRef& s : snapshots) {
+      RETURN_IF_ERROR(Collect(s.snapshot.tree, 0));
+      Step();
+    }
+    report_.data_blob_refs = refs_.added();
+    RETURN_IF_ERROR(Resolve());
+    if (!walk_damage_ && lost_.empty()) return Status::OK();
+
+    Phase(CheckProgress::kDamage, snapshots.size());
     for (SnapshotRef& s : snapshots) {
       ASSIGN_OR_RETURN(const DirDamage* damage, Dir(s.snapshot.tree, 0));
       Step();
@@ -465,12 +478,135 @@ class Checker {
   }
 
   // Walks the listing `tree` (`depth` directories below a snapshot's root) unless it was walked
-  // before; returns its damage, or nullptr if it has none.
+  // before, reading every listing and content list below it (each distinct one once) and adding
+  // every content reference to refs_. A listing or content list that cannot be read is an error
+  // (and the walk goes on beside it).
+  Status Collect(const std::vector<Id>& tree, size_t depth) {
+    if (!collected_.insert(TreeKey(tree)).second) return Status::OK();
+    ++report_.directories;
+    // Messages name the listing, not a path: the listing may be held by many.
+    ListingReader listing(store_, tree, "directory listing");
+    for (Node n;;) {
+      auto more = listing.Next(&n);
+      if (!more.ok()) return WalkDamage(more.status());
+      if (!*more) return Status::OK();
+      if (n.type == NodeType::kDir) {
+        if (depth < kMaxDepth) {
+          RETURN_IF_ERROR(Collect(n.subtree, depth + 1));
+        } else if (!too_deep_reported_) {
+          too_deep_reported_ = true;
+          RETURN_IF_ERROR(WalkDamage(Status::Corruption(TooDeep())));
+        }
+        continue;
+      }
+      if (n.type != NodeType::kFile) continue;
+      if (!n.content.list) {
+        for (const ContentRun& r : n.content.runs) {
+          if (!r.hole) RETURN_IF_ERROR(refs_.Add(r.blob));
+        }
+        continue;
+      }
+      if (!collected_.insert(ListKey(n)).second) continue;
+      ContentReader content(store_, n, "content list");
+      for (ContentRun r;;) {
+        auto more_runs = content.Next(&r);
+        if (!more_runs.ok()) {
+          RETURN_IF_ERROR(WalkDamage(more_runs.status()));
+          break;
+        }
+        if (!*more_runs) break;
+        if (!r.hole) RETURN_IF_ERROR(refs_.Add(r.blob));
+      }
+    }
+  }
+
+  // A listing or content list that could not be read: an error line, and the trees are walked
+  // again to name the paths. Anything but damage stops the check.
+  Status WalkDamage(const Status& s) {
+    if (!IsDamage(s)) return s;
+    Error(s.message());
+    walk_damage_ = true;
+    return Status::OK();
+  }
+
+  static std::string TooDeep() {
+    return "nested deeper than " + std::to_string(kMaxDepth) + " directories: not walked";
+  }
+
+  // A content list by id and file size (the reader checks that the list covers the size).
+  static std::string ListKey(const Node& n) {
+    std::string key(reinterpret_cast<const char*>(n.content.list->data()), Id::kSize);
+    key.append(reinterpret_cast<const char*>(&n.size), sizeof n.size);
+    return key;
+  }
+
+  // Every reference collected, in id order, against the index in one ordered pass; a reference
+  // not found is looked for again after the index is re-listed (BlobStore::FindMany). The lost
+  // ones go to lost_.
+  Status Resolve() {
+    Phase(CheckProgress::kRefs, refs_.added());
+    ASSIGN_OR_RETURN(std::unique_ptr<IndexCache::SortedReader> reader, store_.ReadSorted());
+    std::vector<Id> chunk, missing;
+    std::vector<std::optional<BlobLocation>> found;
+    for (;;) {
+      ASSIGN_OR_RETURN(bool more, refs_.Next(kResolveChunk, &chunk));
+      if (!more) break;
+      RETURN_IF_ERROR(reader->Find(chunk, &found));
+      for (size_t i = 0; i < chunk.size(); ++i) {
+        if (!found[i]) {
+          missing.push_back(chunk[i]);
+        } else {
+          RETURN_IF_ERROR(Judge(chunk[i], *found[i]));
+        }
+      }
+      if (missing.size() >= kLookupBatch) RETURN_IF_ERROR(ResolveMissing(&missing));
+      if (progress_) progress_->done += chunk.size();
+    }
+    return ResolveMissing(&missing);
+  }
+
+  Status ResolveMissing(std::vector<Id>* missing) {
+    if (missing->empty()) return Status::OK();
+    std::vector<std::optional<BlobLocation>> found;
+    RETURN_IF_ERROR(store_.FindMany(*missing, &found));  // re-lists the index first
+    for (size_t i = 0; i < missing->size(); ++i) {
+      const Id& blob = (*missing)[i];
+      if (found[i]) {
+        RETURN_IF_ERROR(Judge(blob, *found[i]));
+        continue;
+      }
+      const std::string why = "data blob " + blob.ShortHex() + " is not in the index";
+      Error(why);
+      lost_.emplace(blob, why);
+    }
+    missing->clear();
+    return Status::OK();
+  }
+
+  // Whether data blob `blob`, which the index puts at `loc`, is lost, and why.
+  Status Judge(const Id& blob, const BlobLocation& loc) {
+    if (loc.type != BlobType::kData) {
+      const std::string why = "blob " + blob.ShortHex() + " is a tree blob, not data";
+      Error(why);
+      lost_.emplace(blob, why);
+      return Status::OK();
+    }
+    ASSIGN_OR_RETURN(bool usable, PackUsable(loc.pack));
+    if (!usable) {
+      lost_.emplace(blob, "data blob " + blob.ShortHex() + " was in pack " + loc.pack.ShortHex());
+    } else if (auto it = bad_blobs_.find(BlobInPack(blob, loc.pack)); it != bad_blobs_.end()) {
+      lost_.emplace(blob, "data blob " + blob.ShortHex() + ": " + it->second);
+    }
+    return Status::OK();
+  }
+
+  // Walks the listing `tree` again (`depth` directories below a snapshot's root) to name what
+  // it lost, unless it was walked for that before; returns its damage, or nullptr if it has
+  // none. The errors were said by Collect.
   Result<const DirDamage*> Dir(const std::vector<Id>& tree, size_t depth) {
     std::string key = TreeKey(tree);
     if (clean_dirs_.count(key)) return nullptr;
     if (auto it = damaged_dirs_.find(key); it != damaged_dirs_.end()) return &it->second;
-    ++report_.directories;
 
     DirDamage damage;
     // The files of this listing whose runs are pending (by index), until their lookup.
@@ -508,9 +644,8 @@ class Checker {
         } else if (too_deep_.paths.empty()) {
           DamagedPath p;
           p.listing = true;
-          p.why = "nested deeper than " + std::to_string(kMaxDepth) + " directories: not walked";
+          p.why = TooDeep();
           too_deep_.paths.push_back(p);
-          Error(p.why);
         }
         if (child) {
           RETURN_IF_ERROR(Flush(&pending, &files, &damage));  // keep the paths in walk order
@@ -521,7 +656,6 @@ class Checker {
     RETURN_IF_ERROR(Flush(&pending, &files, &damage));
     if (!walk.ok()) {
       if (!IsDamage(walk)) return walk;
-      Error(walk.message());
       DamagedPath p;
       p.listing = true;
       p.why = walk.message();
@@ -566,9 +700,7 @@ class Checker {
       }
       return Status::OK();
     }
-    // By list and size: the reader checks that the list covers the size.
-    std::string list(reinterpret_cast<const char*>(n.content.list->data()), Id::kSize);
-    list.append(reinterpret_cast<const char*>(&n.size), sizeof n.size);
+    const std::string list = ListKey(n);
     if (auto it = content_lists_.find(list); it != content_lists_.end()) {
       DamagedPath& f = (*files)[index];
       f.blobs = it->second.blobs;
@@ -587,7 +719,6 @@ class Checker {
       if (!more.ok()) {
         if (!IsDamage(more.status())) return more.status();
         RETURN_IF_ERROR(Lookup(&runs, &one));
-        Error(more.status().message());
         DamagedPath& f = one[0];
         if (f.blobs == 0) f.first_offset = offset;
         f.bytes += n.size - offset;  // the rest of the file cannot be found
@@ -609,34 +740,12 @@ class Checker {
     return Status::OK();
   }
 
-  // Looks the queued runs up and charges the lost ones to their files; empties *pending.
+  // Charges the queued runs that are lost to their files; empties *pending.
   Status Lookup(std::vector<PendingRun>* pending, std::vector<DamagedPath>* files) {
-    if (pending->empty()) return Status::OK();
-    ids_.clear();
-    for (const PendingRun& r : *pending) ids_.push_back(r.blob);
-    RETURN_IF_ERROR(store_.FindMany(ids_, &found_));  // re-lists the index before a miss
-    report_.data_blob_refs += pending->size();
-    for (size_t i = 0; i < pending->size(); ++i) {
-      const PendingRun& r = (*pending)[i];
-      const std::optional<BlobLocation>& loc = found_[i];
-      std::string why;
-      if (!loc) {
-        why = "data blob " + r.blob.ShortHex() + " is not in the index";
-        if (reported_blobs_.insert(r.blob).second) Error(why);
-      } else if (loc->type != BlobType::kData) {
-        why = "blob " + r.blob.ShortHex() + " is a tree blob, not data";
-        if (reported_blobs_.insert(r.blob).second) Error(why);
-      } else {
-        ASSIGN_OR_RETURN(bool usable, PackUsable(loc->pack));
-        if (!usable) {
-          why = "data blob " + r.blob.ShortHex() + " was in pack " + loc->pack.ShortHex();
-        } else if (auto it = bad_blobs_.find(BlobInPack(r.blob, loc->pack));
-                   it != bad_blobs_.end()) {
-          why = "data blob " + r.blob.ShortHex() + ": " + it->second;
-        } else {
-          continue;
-        }
-      }
+    for (const PendingRun& r : *pending) {
+      auto it = lost_.find(r.blob);
+      if (it == lost_.end()) continue;
+      const std::string& why = it->second;
       DamagedPath& f = (*files)[r.file];
       if (f.blobs == 0 || r.offset < f.first_offset) f.first_offset = r.offset;
       if (f.why.empty()) f.why = why;
@@ -647,7 +756,8 @@ class Checker {
     return Status::OK();
   }
 
-  static constexpr size_t kLookupBatch = 4096;
+  static constexpr size_t kLookupBatch = 4096;    // references re-looked-up at once
+  static constexpr size_t kResolveChunk = 65536;  // references read back from refs_ at once
   // Deepest directory walked: the recursion's bound (a hostile tree could be deeper).
   static constexpr size_t kMaxDepth = 4096;
 
@@ -669,12 +779,18 @@ class Checker {
   std::unordered_map<std::string, std::string> bad_blobs_;
   std::unordered_set<Id, IdHash> reported_blobs_;  // blobs named in an error already
   std::unordered_set<Id, IdHash> later_packs_;     // packs written since the listing
-  // Listings walked, by their tree blob ids.
+  // The second walk, naming damage: listings walked, by their tree blob ids.
   std::unordered_set<std::string> clean_dirs_;
   std::unordered_map<std::string, DirDamage> damaged_dirs_;
   std::unordered_map<std::string, ContentDamage> content_lists_;  // by list id and file size
-  std::vector<Id> ids_;
-  std::vector<std::optional<BlobLocation>> found_;
+  // The walk: listings and content lists read (by tree blob ids; by list id and size), every
+  // content reference, and whether a listing or content list could not be read.
+  std::unordered_set<std::string> collected_;
+  IdSorter refs_;
+  bool walk_damage_ = false;
+  bool too_deep_reported_ = false;
+  // Data blobs lost, and why (from Resolve): what the second walk charges to files.
+  std::unordered_map<Id, std::string, IdHash> lost_;
   DirDamage too_deep_;  // what a directory below kMaxDepth reports
 };
 

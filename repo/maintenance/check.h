@@ -47,10 +47,11 @@ struct CheckOptions {
 bool InReadDataSubset(const Id& id, uint32_t n, uint32_t m);
 
 struct CheckProgress {
-  enum Phase : int { kIndex, kPacks, kReadData, kSnapshots, kTrees };
+  enum Phase : int { kIndex, kPacks, kReadData, kSnapshots, kTrees, kRefs, kDamage };
   std::atomic<int> phase{kIndex};
   // Items of the current phase: index files, packs, packs read, snapshot records, snapshots
-  // walked.
+  // walked, content references looked up (total: with duplicates), snapshots walked again to
+  // name the damaged paths.
   std::atomic<uint64_t> done{0}, total{0};
 };
 

@@ -69,6 +69,10 @@ class BlobStore {
   Result<std::optional<BlobLocation>> Find(const Id& id);
   // Find for many ids at once (one batched cache lookup): (*out)[i] is where ids[i] is.
   Status FindMany(std::span<const Id> ids, std::vector<std::optional<BlobLocation>>* out);
+  // For a reader of nearly every indexed blob in id order (`repo check`): the index cache's
+  // ordered pass (IndexCache::ReadSorted). Blobs not found there are worth a FindMany, which
+  // re-lists the index.
+  Result<std::unique_ptr<IndexCache::SortedReader>> ReadSorted() { return cache_.ReadSorted(); }
   // Called once when a read (Get, Find, FindMany) misses, before it gives up on the ids it missed:
   // brings the index cache up to date with the index files other processes wrote since, so that
   // a long-running process finds their blobs (Repository sets it). Writes never call it (a miss
