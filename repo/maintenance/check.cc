@@ -87,10 +87,28 @@ class Checker {
   Checker(Repository& repo, BlobStore& store, const CheckOptions& options, CheckProgress* progress)
       : repo_(repo), store_(store), options_(options), progress_(progress) {}
 
+  // The snapshots are read and their trees walked on a second thread while this one checks the
+  // index files and packs (and reads data): the two need nothing from each other until the
+  // references are resolved, which needs both.
   Status Run() {
-    RETURN_IF_ERROR(CheckIndexAndPacks());
-    RETURN_IF_ERROR(ReadData());
-    return CheckSnapshots();
+    std::vector<SnapshotRef> snapshots;
+    Status walked = Status::OK();
+    Status checked = Status::OK();
+    {
+      std::jthread walker([&] { walked = ReadSnapshotsAndWalk(&snapshots); });
+      checked = CheckIndexAndPacks();
+      if (checked.ok()) checked = ReadData();
+      if (!checked.ok()) stop_walk_ = true;
+      // The walk's progress shows from here on, if it is still going.
+      Phase(CheckProgress::kTrees, walk_total_);
+      if (progress_) progress_->done = walked_.load();
+      walk_reports_ = true;
+    }
+    RETURN_IF_ERROR(checked);
+    RETURN_IF_ERROR(walked);
+    for (std::string& e : walk_errors_) Error(std::move(e));
+    report_.more_errors += walk_more_errors_;
+    return ResolveAndName(&snapshots);
   }
 
   CheckReport& report() { return report_; }
@@ -426,44 +444,58 @@ class Checker {
 
   // --- snapshots and trees --------------------------------------------------------------------
 
-  Status CheckSnapshots() {
-    Backend& backend = repo_.backend();
+  // On the walker thread: reads every snapshot record (from the repository, never the local
+  // snapshot cache), then walks their trees, collecting every content reference. Its errors go to
+  // walk_errors_; it reports progress only once the other thread is done with its own.
+  Status ReadSnapshotsAndWalk(std::vector<SnapshotRef>* snapshots) {
     MetadataStore metadata = repo_.metadata();
-    ASSIGN_OR_RETURN(std::vector<FileInfo> files, backend.List(FileType::kSnapshot));
-    Phase(CheckProgress::kSnapshots, files.size());
-    std::vector<SnapshotRef> snapshots;
+    ASSIGN_OR_RETURN(std::vector<FileInfo> files, repo_.backend().List(FileType::kSnapshot));
     for (const FileInfo& f : files) {
+      if (stop_walk_) return Status::OK();
       const std::optional<Id> parsed = Id::ParseHex(f.name);
       if (!parsed) continue;
-      const Id id = *parsed;
-      auto s = ReadSnapshot(metadata, id);
-      Step();
+      auto s = ReadSnapshot(metadata, *parsed);
       if (!s.ok()) {
         if (s.status().IsNotFound()) continue;  // removed since the listing (forget, tag)
         if (!IsDamage(s.status())) return s.status();
-        Error(s.status().message() + "; the whole snapshot is lost");
+        WalkError(s.status().message() + "; the whole snapshot is lost");
         continue;
       }
-      snapshots.push_back({id, std::move(*s)});
+      snapshots->push_back({*parsed, std::move(*s)});
     }
-    report_.snapshots = snapshots.size();
-    std::sort(snapshots.begin(), snapshots.end(), [](const SnapshotRef& a, const SnapshotRef& b) {
+    report_.snapshots = snapshots->size();
+    std::sort(snapshots->begin(), snapshots->end(), [](const SnapshotRef& a, const SnapshotRef& b) {
       return std::tie(a.snapshot.time_ns, a.id) < std::tie(b.snapshot.time_ns, b.id);
     });
-
-    // The walk collects every content reference; they are then looked up in one ordered pass
-    // over the index; only if something is lost are the trees walked again to name the files.
-    Phase(CheckProgress::kTrees, snapshots.size());
-    for (const SnapshotRef& s : snapshots) {
+    walk_total_ = snapshots->size();
+    for (const SnapshotRef& s : *snapshots) {
+      if (stop_walk_) return Status::OK();
       RETURN_IF_ERROR(Collect(s.snapshot.tree, 0));
-      Step();
+      ++walked_;
+      if (walk_reports_ && progress_) progress_->done = walked_.load();
     }
     report_.data_blob_refs = refs_.added();
+    return Status::OK();
+  }
+
+  // The walker's errors, kept apart so that the report lists them after the index's and packs'
+  // in a fixed order.
+  void WalkError(std::string line) {
+    if (walk_errors_.size() < kMaxErrors) {
+      walk_errors_.push_back(std::move(line));
+    } else {
+      ++walk_more_errors_;
+    }
+  }
+
+  // After both threads: the references resolved against the index; only if something is lost
+  // are the trees walked again to name the files.
+  Status ResolveAndName(std::vector<SnapshotRef>* snapshots) {
     RETURN_IF_ERROR(Resolve());
     if (!walk_damage_ && lost_.empty()) return Status::OK();
 
-    Phase(CheckProgress::kDamage, snapshots.size());
-    for (SnapshotRef& s : snapshots) {
+    Phase(CheckProgress::kDamage, snapshots->size());
+    for (SnapshotRef& s : *snapshots) {
       ASSIGN_OR_RETURN(const DirDamage* damage, Dir(s.snapshot.tree, 0));
       Step();
       if (!damage) continue;
@@ -524,7 +556,7 @@ class Checker {
   // again to name the paths. Anything but damage stops the check.
   Status WalkDamage(const Status& s) {
     if (!IsDamage(s)) return s;
-    Error(s.message());
+    WalkError(s.message());
     walk_damage_ = true;
     return Status::OK();
   }
@@ -783,9 +815,15 @@ class Checker {
   std::unordered_set<std::string> clean_dirs_;
   std::unordered_map<std::string, DirDamage> damaged_dirs_;
   std::unordered_map<std::string, ContentDamage> content_lists_;  // by list id and file size
-  // The walk: listings and content lists read (by tree blob ids; by list id and size), every
-  // content reference, and whether a listing or content list could not be read.
+  // The walk (on its own thread until Run joins it): listings and content lists read (by tree
+  // blob ids; by list id and size), every content reference, whether a listing or content list
+  // could not be read, its errors and progress.
   std::unordered_set<std::string> collected_;
+  std::vector<std::string> walk_errors_;
+  uint64_t walk_more_errors_ = 0;
+  std::atomic<bool> stop_walk_{false};     // the other thread failed: stop early
+  std::atomic<bool> walk_reports_{false};  // the other thread is done: show the walk's progress
+  std::atomic<uint64_t> walked_{0}, walk_total_{0};
   IdSorter refs_;
   bool walk_damage_ = false;
   bool too_deep_reported_ = false;

@@ -39,7 +39,10 @@ struct IdSorter::Run {
   }
 };
 
-IdSorter::IdSorter(size_t memory_ids) : memory_ids_(std::max<size_t>(memory_ids, 1)) {}
+IdSorter::IdSorter(size_t memory_ids) : memory_ids_(std::max<size_t>(memory_ids, 1)) {
+  // Sized once (growing it was 5% of a `repo check`); its pages are touched only as ids come.
+  buffer_.reserve(memory_ids_);
+}
 IdSorter::~IdSorter() = default;
 
 Status IdSorter::Add(const Id& id) {

@@ -58,6 +58,9 @@ Result<IndexFile> DecodeIndexFile(const SecretBytes& enc_key, ByteSpan file,
   }
   if (version == 0 || r8 != 0 || r16 != 0) return Status::Corruption(what + ": bad header");
   IndexFile out;
+  // At most this many entries fit in what is left: the vector is sized once (growing it was 6%
+  // of a `repo check`), and a hostile count cannot make it reserve more than the file holds.
+  out.entries.reserve(r.remaining() / (kEntryWireSize));
   for (uint32_t p = 0; p < packs; ++p) {
     ByteSpan pack_id;
     uint32_t count;
