@@ -1,10 +1,16 @@
 // `repo check` end to end, as an operator's weekly cron job runs it (USE-CASES.md job 6): exit 0
 // and "no errors were found" on a clean repository; exit 13 when data is lost, naming the
-// snapshot and the file, in text and in the --json summary that monitoring reads.
+// snapshot and the file, in text and in the --json summary that monitoring reads; and no error
+// while two snapshots and a loop of 16 MiB --stdin writes run beside it.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
+#include <mutex>
+#include <random>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/support/repo_cli.h"
 #include "tests/support/temp_dir.h"
@@ -63,6 +69,69 @@ TEST_F(CheckCliTest, LostPackExits13NamingSnapshotAndFile) {
   EXPECT_FALSE((*v)["ok"].Bool());
   ASSERT_EQ((*v)["damaged_snapshots"].size(), 1u);
   EXPECT_EQ((*v)["damaged_snapshots"][0]["id"].Str(), snapshot_);
+}
+
+std::string RandomText(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+TEST_F(CheckCliTest, ChecksBesideRunningWritersReportNoError) {
+  // Two trees of 24 MiB for two snapshot loops (a new file each round, so each writes packs),
+  // and a loop of 16 MiB --stdin snapshots.
+  for (int t = 0; t < 2; ++t) {
+    const std::string tree = dir_.Sub("tree" + std::to_string(t));
+    std::filesystem::create_directories(tree);
+    for (int f = 0; f < 6; ++f) {
+      WriteFile(tree + "/f" + std::to_string(f), RandomText(4 << 20, t * 100 + f));
+    }
+  }
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::vector<std::string> failures;
+  int writes = 0;
+  auto record = [&](const RunResult& r, const std::string& what) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (r.exit_code != 0)
+      failures.push_back(what + ": exit " + std::to_string(r.exit_code) + ": " + r.err);
+    ++writes;
+  };
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 2; ++t) {
+    writers.emplace_back([&, t] {
+      const std::string tree = dir_.Sub("tree" + std::to_string(t));
+      for (int round = 0; !stop; ++round) {
+        WriteFile(tree + "/new" + std::to_string(round), RandomText(2 << 20, 1000 * t + round));
+        record(cli_.Run({"snapshot", tree, "--no-progress"}),
+               "snapshot of tree" + std::to_string(t));
+      }
+    });
+  }
+  writers.emplace_back([&] {
+    for (int round = 0; !stop; ++round) {
+      record(cli_.Run({"snapshot", "--stdin", "--stdin-filename", "stream.bin", "--no-progress"},
+                      RandomText(16 << 20, 5000 + round)),
+             "snapshot --stdin");
+    }
+  });
+  // Checks until every writer has finished two rounds or more (each check overlaps writes).
+  auto written = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return writes;
+  };
+  for (int i = 0; i < 200 && (i < 6 || written() < 6); ++i) {
+    RunResult r = cli_.Run({"check", "--no-progress"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(r.out.find("error:"), std::string::npos) << r.out;
+  }
+  stop = true;
+  for (std::thread& t : writers) t.join();
+  EXPECT_TRUE(failures.empty()) << failures[0];
+  EXPECT_GE(writes, 6);
+  RunResult r = cli_.Run({"check", "--read-data"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
 }  // namespace
