@@ -39,6 +39,28 @@ int RunRestore(Context& ctx) {
   auto warn = [](const std::string& m) { std::fprintf(stderr, "repo: warning: %s\n", m.c_str()); };
   auto summary = RestoreSnapshot(**repo, snap->snapshot, opts, nullptr, warn);
   if (!summary.ok()) return Fail(summary.status());
+  // Files restored with content lost: each named on stderr with its lost byte ranges (zeros in
+  // the restored file), and the damage exit code.
+  std::vector<std::string> damaged_json;
+  for (const DamagedFile& d : summary->damaged) {
+    std::string ranges;
+    std::vector<std::string> ranges_json;
+    for (const auto& [offset, length] : d.ranges) {
+      ranges += (ranges.empty() ? "" : ", ") + std::to_string(offset) + "-" +
+                std::to_string(offset + length);
+      ranges_json.push_back(JsonObject()
+                                .Int("offset", static_cast<int64_t>(offset))
+                                .Int("length", static_cast<int64_t>(length))
+                                .Build());
+    }
+    std::fprintf(stderr, "repo: damaged: %s: bytes %s lost, restored as zeros (%s)\n",
+                 d.path.c_str(), ranges.c_str(), d.why.c_str());
+    damaged_json.push_back(JsonObject()
+                               .Str("path", d.path)
+                               .Raw("ranges", JsonArray(ranges_json))
+                               .Str("why", d.why)
+                               .Build());
+  }
   if (ctx.global.json) {
     Print(JsonObject()
               .Str("snapshot_id", snap->id.Hex())
@@ -49,12 +71,23 @@ int RunRestore(Context& ctx) {
               .Int("packs_read", static_cast<int64_t>(summary->packs_read))
               .Int("verified_files", static_cast<int64_t>(summary->verified_files))
               .Int("warnings", static_cast<int64_t>(summary->warnings))
+              .Raw("damaged", JsonArray(damaged_json))
               .Build());
   } else if (ctx.global.verbosity >= 0) {
     Print("restored " + std::to_string(summary->files) + " files (" + FormatBytes(summary->bytes) +
           "), " + std::to_string(summary->dirs) + " directories, " +
           std::to_string(summary->others) + " links and special files from snapshot " +
-          snap->id.ShortHex() + " to " + opts.target + (opts.verify ? "; all verified" : ""));
+          snap->id.ShortHex() + " to " + opts.target +
+          (!opts.verify               ? ""
+           : summary->damaged.empty() ? "; all verified"
+                                      : "; all verified but the damaged ones"));
+  }
+  if (!summary->damaged.empty()) {
+    std::fprintf(stderr,
+                 "repo: %zu files restored with content lost (`repo check` names every snapshot "
+                 "and file the damage reaches)\n",
+                 summary->damaged.size());
+    return kExitDamaged;
   }
   return kExitOk;
 }

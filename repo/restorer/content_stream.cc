@@ -42,10 +42,12 @@ class PieceBuffer {
 
 // A hole of `hole` zero bytes, or data blobs read as one piece.
 struct Piece {
+  uint64_t offset = 0;  // in the file
   uint64_t hole = 0;
   std::vector<IndexEntry> blobs;
   PieceBuffer data;  // the blobs' plaintext, once done
   Status status;
+  uint64_t good = 0;  // on error: the bytes of `data` read before the blob that failed
   bool done = false;
 };
 
@@ -91,7 +93,11 @@ class ContentStreamer {
         cv_.wait(lock, [&] { return pieces_.front().done; });
         piece = &pieces_.front();  // done: no reader touches it any more
       }
-      RETURN_IF_ERROR(piece->status);
+      if (!piece->status.ok()) {
+        // What was read before the blob that failed goes out first.
+        if (piece->good > 0) RETURN_IF_ERROR(sink(piece->data.span().first(piece->good)));
+        return AtOffset(piece->offset + piece->good, piece->status);
+      }
       for (uint64_t left = piece->hole; left > 0;) {
         const size_t n = static_cast<size_t>(std::min<uint64_t>(left, kZeros.size()));
         RETURN_IF_ERROR(sink(ByteSpan(kZeros.data(), n)));
@@ -120,8 +126,10 @@ class ContentStreamer {
     window_.clear();
     ids_.clear();
     for (ContentRun run; window_.size() < kLookupWindow;) {
-      ASSIGN_OR_RETURN(bool more, content_.Next(&run));
-      if (!more) {
+      const uint64_t at = content_.offset();
+      auto more = content_.Next(&run);
+      if (!more.ok()) return AtOffset(at, more.status());
+      if (!*more) {
         content_done_ = true;
         break;
       }
@@ -133,18 +141,23 @@ class ContentStreamer {
     size_t k = 0;  // into ids_/locations_
     uint64_t sealed = 0, raw = 0;
     for (const ContentRun& run : window_) {
+      const uint64_t at = planned_offset_;
+      planned_offset_ += run.length;
       if (run.hole) {
-        planned.emplace_back().hole = run.length;
+        Piece& hole = planned.emplace_back();
+        hole.offset = at;
+        hole.hole = run.length;
         continue;
       }
       const std::optional<BlobLocation>& loc = locations_[k++];
       if (!loc) {
-        return Status::Corruption("data blob " + run.blob.ShortHex() +
-                                  " is not in the index: the repository is damaged");
+        return AtOffset(at, Status::Corruption("data blob " + run.blob.ShortHex() +
+                                               " is not in the index: the repository is damaged"));
       }
       if (loc->type != BlobType::kData) {
-        return Status::Corruption("blob " + run.blob.ShortHex() + ": indexed as " +
-                                  std::string(BlobTypeName(loc->type)) + ", wanted data");
+        return AtOffset(at,
+                        Status::Corruption("blob " + run.blob.ShortHex() + ": indexed as " +
+                                           std::string(BlobTypeName(loc->type)) + ", wanted data"));
       }
       Piece* last = planned.empty() || planned.back().blobs.empty() ? nullptr : &planned.back();
       const bool joins =
@@ -153,7 +166,7 @@ class ContentStreamer {
           sealed + loc->length <= PackReader::kMaxRead &&
           raw + loc->raw_length <= PackReader::kDecodeBytes;
       if (!joins) {
-        planned.emplace_back();
+        planned.emplace_back().offset = at;
         sealed = raw = 0;
       }
       planned.back().blobs.push_back(IndexEntry{run.blob, *loc});
@@ -169,6 +182,12 @@ class ContentStreamer {
     }
     cv_.notify_all();
     return Status::OK();
+  }
+
+  // What failed, and from where in the file the content could not be read (the sink has every
+  // byte before it).
+  static Status AtOffset(uint64_t offset, const Status& s) {
+    return s.WithContext("content lost from offset " + std::to_string(offset));
   }
 
   // A reader thread: claims the next piece not yet fetched, within ahead_ of the sink.
@@ -188,9 +207,19 @@ class ContentStreamer {
       lock.unlock();
       uint64_t raw = 0;
       for (const IndexEntry& e : p.blobs) raw += e.loc.raw_length;
-      Status s = reader.ReadInto(p.blobs, p.data.Take(raw));
+      const MutableByteSpan out = p.data.Take(raw);
+      Status s = reader.ReadInto(p.blobs, out);
+      uint64_t good = 0;
+      if (!s.ok()) {  // which blob: the ones before it are delivered, the error names its offset
+        for (const IndexEntry& e : p.blobs) {
+          s = reader.ReadInto({&e, 1}, out.subspan(good, e.loc.raw_length));
+          if (!s.ok()) break;
+          good += e.loc.raw_length;
+        }
+      }
       lock.lock();
       p.status = s;
+      p.good = good;
       p.done = true;
       cv_.notify_all();
     }
@@ -204,6 +233,7 @@ class ContentStreamer {
   BlobStore& store_;
   ContentReader content_;  // the runs not yet planned (calling thread only)
   bool content_done_ = false;
+  uint64_t planned_offset_ = 0;  // of the next run to plan
   const int threads_;
   const size_t ahead_;
   std::vector<ContentRun> window_;  // PlanWindow's, reused

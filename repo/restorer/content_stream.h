@@ -25,8 +25,9 @@ using ByteSink = std::function<Status(ByteSpan bytes)>;
 
 // Writes the content of `file` (a file node) to `sink`, in order, with `threads` readers (0: one
 // per core). Errors: Corruption naming a blob that is not in the index or fails verification, or
-// a damaged content list; the backend's read errors, or the sink's. On error the sink has
-// received a prefix of the content.
+// a damaged content list, and the offset in the file from which content is lost; the backend's
+// read errors (with the offset too), or the sink's. On error the sink has received every byte
+// before that offset.
 Status StreamContent(Repository& repo, const Node& file, const ByteSink& sink, int threads = 0);
 
 }  // namespace repo

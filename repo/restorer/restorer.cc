@@ -101,14 +101,19 @@ class OpenFiles {
 
 struct Target {
   uint32_t file;    // index into the batch's files
+  uint32_t length;  // of the run (data runs are below 4 GiB)
   uint64_t offset;  // in the file
 };
+
+// A missing or corrupt blob or pack is damage: the restore goes on beside it.
+bool IsDamage(const Status& s) { return s.IsNotFound() || s.IsCorruption(); }
 
 // What a batch of files needs: which blobs go where, and the blobs grouped by pack.
 struct BatchPlan {
   std::unordered_map<Id, std::vector<Target>, IdHash> targets;
   std::vector<uint32_t> no_content;  // files without any blob (empty, or all hole)
   std::vector<std::pair<Id, std::vector<IndexEntry>>> packs;  // each sorted by offset
+  std::vector<std::pair<Id, std::string>> lost;               // blobs not in the index, and why
 };
 
 class Restorer {
@@ -143,6 +148,18 @@ class Restorer {
                      OpenFiles& open);
   // Writes the plaintext of a blob to each of its targets, finishing the files it completes.
   Status WriteBlob(const std::vector<Target>& targets, ByteSpan plain, OpenFiles& open);
+  // A blob that cannot be read: its targets' ranges are recorded as lost (left as zeros), and
+  // the files it completes are finished all the same.
+  Status LoseBlob(const std::vector<Target>& targets, const std::string& why, OpenFiles& open);
+  // One write (or loss) into batch file `t.file` done: finishes the file after its last.
+  void CountDown(const Target& t, int fd, OpenFiles& open);
+  // Records bytes [offset, offset + length) of `path` as lost.
+  void RecordDamage(const std::string& path, uint64_t offset, uint64_t length,
+                    const std::string& why);
+  bool IsDamaged(const std::string& path) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return damage_.count(path) > 0;
+  }
   // The fd of batch file `i` in `open`, creating the file if no worker has yet.
   Result<int> OpenTarget(uint32_t i, OpenFiles& open);
   // Creates `f` (replacing what is there with --overwrite), sized if it ends in a hole.
@@ -199,6 +216,7 @@ class Restorer {
 
   std::mutex mu_;
   RestoreSummary summary_;
+  std::map<std::string, DamagedFile> damage_;  // under mu_; into summary_ at the end
 };
 
 Status Restorer::Survey(const std::vector<Id>& root, bool check_conflicts) {
@@ -345,6 +363,11 @@ Result<int> Restorer::OpenTarget(uint32_t i, OpenFiles& open) {
 }
 
 void Restorer::FinishFile(const PlannedFile& f, int fd) {
+  // A file that lost its last run (or a content list) is not written to its end: sized here,
+  // the lost ranges read as zeros.
+  if (IsDamaged(f.path) && ftruncate(fd, static_cast<off_t>(f.node.size)) != 0) {
+    Warn("sizing " + f.path + ": " + std::strerror(errno));
+  }
   Status s = ApplyMetadata(AtPath{}, f.path, f.node, as_root_, fd);
   if (!s.ok()) Warn(s.message());
   {
@@ -361,21 +384,61 @@ Status Restorer::WriteBlob(const std::vector<Target>& targets, ByteSpan plain, O
     ASSIGN_OR_RETURN(int fd, OpenTarget(t.file, open));
     RETURN_IF_ERROR(PwriteAll(fd, plain, t.offset, "writing " + f.path));
     if (progress_) progress_->bytes += plain.size();
-    // The last write into the file, by whichever worker: every other write has returned.
-    if (batch_[t.file].writes_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      if (batch_[t.file].last_segment) FinishFile(f, fd);
-      open.Close(t.file);
-    }
+    CountDown(t, fd, open);
   }
   return Status::OK();
+}
+
+Status Restorer::LoseBlob(const std::vector<Target>& targets, const std::string& why,
+                          OpenFiles& open) {
+  for (const Target& t : targets) {
+    RecordDamage(files_[t.file].path, t.offset, t.length, why);
+    ASSIGN_OR_RETURN(int fd, OpenTarget(t.file, open));  // it exists, even if nothing else is
+    CountDown(t, fd, open);
+  }
+  return Status::OK();
+}
+
+void Restorer::CountDown(const Target& t, int fd, OpenFiles& open) {
+  // The last write into the file, by whichever worker: every other write has returned.
+  if (batch_[t.file].writes_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    if (batch_[t.file].last_segment) FinishFile(files_[t.file], fd);
+    open.Close(t.file);
+  }
+}
+
+void Restorer::RecordDamage(const std::string& path, uint64_t offset, uint64_t length,
+                            const std::string& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DamagedFile& d = damage_[path];
+  if (d.path.empty()) {
+    d.path = path;
+    d.why = why;
+  }
+  d.ranges.emplace_back(offset, length);
 }
 
 Status Restorer::RestorePack(PackReader& reader, const std::vector<IndexEntry>& blobs,
                              const std::unordered_map<Id, std::vector<Target>, IdHash>& targets,
                              OpenFiles& open) {
-  return reader.Read(blobs, [&](size_t k, Bytes& plain) {
-    return WriteBlob(targets.at(blobs[k].blob), plain, open);
+  size_t next = 0;  // blobs before it are written
+  Status s = reader.Read(blobs, [&](size_t k, Bytes& plain) {
+    RETURN_IF_ERROR(WriteBlob(targets.at(blobs[k].blob), plain, open));
+    next = k + 1;
+    return Status::OK();
   });
+  if (s.ok() || !IsDamage(s) || next >= blobs.size()) return s;
+  // Something in this pack cannot be read (or the pack is gone): the rest blob by blob, so that
+  // only what is lost is lost.
+  for (size_t k = next; k < blobs.size(); ++k) {
+    const std::vector<Target>& to = targets.at(blobs[k].blob);
+    Status one = reader.Read({&blobs[k], 1},
+                             [&](size_t, Bytes& plain) { return WriteBlob(to, plain, open); });
+    if (one.ok()) continue;
+    if (!IsDamage(one)) return one;
+    RETURN_IF_ERROR(LoseBlob(to, one.message(), open));
+  }
+  return Status::OK();
 }
 
 Result<bool> Restorer::CollectBatch(BatchPlan* plan) {
@@ -392,13 +455,22 @@ Result<bool> Restorer::CollectBatch(BatchPlan* plan) {
     bool ended = false;
     for (size_t taken = 0; taken == 0 || units < opts_.runs_per_batch; ++taken, ++units) {
       ContentRun r;
-      ASSIGN_OR_RETURN(bool more, cursor_reader_->Next(&r));
-      if (!more) {
+      auto more = cursor_reader_->Next(&r);
+      if (!more.ok()) {
+        // The content list cannot be read: the rest of the file is lost.
+        if (!IsDamage(more.status())) return more.status();
+        const PlannedFile& f = files_.back();
+        RecordDamage(f.path, cursor_offset_, f.node.size - std::min(cursor_offset_, f.node.size),
+                     more.status().message());
+        ended = true;
+        break;
+      }
+      if (!*more) {
         ended = true;
         break;
       }
       if (!r.hole) {
-        plan->targets[r.blob].push_back({i, cursor_offset_});
+        plan->targets[r.blob].push_back({i, static_cast<uint32_t>(r.length), cursor_offset_});
         ++writes;
       }
       cursor_offset_ += r.length;
@@ -452,11 +524,14 @@ Status Restorer::LocateBatch(BatchPlan* plan) {
     RETURN_IF_ERROR(store_.FindMany(some, &locs));
     for (size_t k = 0; k < some.size(); ++k) {
       if (!locs[k]) {
-        return Status::Corruption(
-            "data blob " + some[k].ShortHex() +
-            " is not in the index: the repository is damaged (run 'repo check')");
+        plan->lost.emplace_back(some[k],
+                                "data blob " + some[k].ShortHex() + " is not in the index");
+      } else if (locs[k]->type != BlobType::kData) {
+        plan->lost.emplace_back(some[k],
+                                "blob " + some[k].ShortHex() + " is a tree blob, not data");
+      } else {
+        by_pack[locs[k]->pack].push_back(IndexEntry{some[k], *locs[k]});
       }
-      by_pack[locs[k]->pack].push_back(IndexEntry{some[k], *locs[k]});
     }
   }
   plan->packs.assign(std::make_move_iterator(by_pack.begin()),
@@ -482,9 +557,14 @@ Status Restorer::RestoreBatch(BatchPlan& plan) {
     if (failed.ok()) failed = s;
     stop = true;
   };
+  std::atomic<size_t> next_lost{0};
   auto worker = [&] {
     OpenFiles open;
     PackReader reader(repo_.backend(), repo_.keys());
+    for (size_t k; !stop && (k = next_lost.fetch_add(1)) < plan.lost.size();) {
+      Status s = LoseBlob(targets.at(plan.lost[k].first), plan.lost[k].second, open);
+      if (!s.ok()) return fail(s);
+    }
     for (size_t p; !stop && (p = next_pack.fetch_add(1)) < packs.size();) {
       Status s = RestorePack(reader, packs[p].second, targets, open);
       if (!s.ok()) return fail(s);
@@ -512,6 +592,7 @@ Status Restorer::VerifyFiles() {
     Bytes buf;
     for (size_t i; !stop && (i = next.fetch_add(1)) < files_.size();) {
       if (!batch_[i].last_segment) continue;  // verified once its last segment is written
+      if (IsDamaged(files_[i].path)) continue;  // known to differ: named as damaged
       Status s = Verify(files_[i], resolver, buf);
       if (s.ok()) continue;
       std::lock_guard<std::mutex> lock(fail_mu);
@@ -521,7 +602,9 @@ Status Restorer::VerifyFiles() {
   };
   RunWorkers(worker);
   if (failed.ok()) {
-    for (const BatchFile& b : batch_) summary_.verified_files += b.last_segment;
+    for (size_t i = 0; i < batch_.size(); ++i) {
+      summary_.verified_files += batch_[i].last_segment && !IsDamaged(files_[i].path);
+    }
   }
   return failed;
 }
@@ -653,6 +736,21 @@ Result<RestoreSummary> Restorer::Run(const Snapshot& snapshot) {
     RETURN_IF_ERROR(RestoreBatch(plan));
     RETURN_IF_ERROR(FinishSkeleton());
     if (opts_.verify) RETURN_IF_ERROR(VerifyFiles());
+  }
+  for (auto& [path, d] : damage_) {
+    std::sort(d.ranges.begin(), d.ranges.end());
+    std::vector<std::pair<uint64_t, uint64_t>> merged;
+    for (const auto& [offset, length] : d.ranges) {
+      if (!merged.empty() && merged.back().first + merged.back().second >= offset) {
+        merged.back().second =
+            std::max(merged.back().first + merged.back().second, offset + length) -
+            merged.back().first;
+      } else {
+        merged.emplace_back(offset, length);
+      }
+    }
+    d.ranges = std::move(merged);
+    summary_.damaged.push_back(std::move(d));
   }
   return summary_;
 }

@@ -44,18 +44,30 @@ struct RestoreProgress {
   uint64_t total_files = 0, total_bytes = 0;  // set once planned
 };
 
+// A restored file whose content is partly lost (damaged or missing in the repository): those
+// byte ranges hold zeros, the rest is restored.
+struct DamagedFile {
+  std::string path;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [offset, offset + length), merged, sorted
+  std::string why;                                    // why the first range is lost
+};
+
 struct RestoreSummary {
   uint64_t files = 0, dirs = 0, others = 0;  // others: symlinks, fifos, devices, hardlinks
   uint64_t bytes = 0;
   uint64_t packs_read = 0;
   uint64_t warnings = 0;  // metadata that could not be applied (e.g. owners when not root)
   uint64_t verified_files = 0;
+  std::vector<DamagedFile> damaged;  // by path; not verified
 };
 
 // Restores `snapshot`. Metadata that cannot be applied (owners when not root, say) goes to
 // `warn` and is counted in the summary's warnings. AlreadyExists (naming the first file) before
 // anything is written if a file to restore exists and !overwrite. With verify, Corruption names a
-// file that differs (the first one a worker found).
+// file that differs (the first one a worker found). Content that cannot be read (a blob not in
+// the index, damaged, or in a missing pack; a content list that cannot be read) does not stop it:
+// every file is restored, the lost ranges as zeros, and named in the summary's `damaged`. A
+// directory listing that cannot be read still stops it (Corruption naming it).
 Result<RestoreSummary> RestoreSnapshot(Repository& repo, const Snapshot& snapshot,
                                        const RestoreOptions& options, RestoreProgress* progress,
                                        const WarningSink& warn);

@@ -19,6 +19,7 @@ namespace repo {
 namespace {
 
 using test::JsonValue;
+using test::ReadFile;
 using test::RepoCli;
 using test::RunResult;
 using test::WriteFile;
@@ -132,6 +133,44 @@ TEST_F(CheckCliTest, ChecksBesideRunningWritersReportNoError) {
   EXPECT_GE(writes, 6);
   RunResult r = cli_.Run({"check", "--read-data"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+// One damaged byte in the middle of a file's content: check --read-data names the file; restore
+// restores everything, names the file and its lost bytes, and exits 13; dump of the file fails
+// naming the offset from which its content is lost; the other file is intact.
+TEST_F(CheckCliTest, DamagedContentIsNamedByCheckRestoreAndDump) {
+  const std::string big = RandomText(3 << 20, 42);
+  WriteFile(src_ + "/big.bin", big);
+  RunResult r = cli_.Run({"snapshot", src_, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Every pack written by this snapshot: the 3 MiB of big.bin are most of it; flip a byte in the
+  // middle of each.
+  for (const std::string& p : cli_.FilesIn("data")) {
+    const std::string path = cli_.repo() + "/data/" + p;
+    std::string bytes = test::ReadFile(path);
+    if (bytes.size() < (2 << 20)) continue;  // the first snapshot's small pack
+    bytes[bytes.size() / 2] ^= 0x55;
+    std::filesystem::remove(path);
+    WriteFile(path, bytes);
+  }
+  r = cli_.Run({"check", "--read-data"});
+  EXPECT_EQ(r.exit_code, 13) << r.out << r.err;
+  EXPECT_NE(r.out.find(src_ + "/big.bin: 1 piece lost"), std::string::npos) << r.out;
+
+  const std::string target = dir_.Sub("restored");
+  r = cli_.Run({"restore", "latest", "--target", target, "--verify"});
+  EXPECT_EQ(r.exit_code, 13) << r.out << r.err;
+  EXPECT_NE(r.err.find("damaged: " + target + src_ + "/big.bin: bytes "), std::string::npos)
+      << r.err;
+  EXPECT_EQ(test::ReadFile(target + src_ + "/notes.txt"), "some notes\n");
+  EXPECT_EQ(test::ReadFile(target + src_ + "/big.bin").size(), big.size());
+
+  r = cli_.Run({"dump", "latest", src_ + "/big.bin"});
+  EXPECT_EQ(r.exit_code, 13) << r.err;
+  EXPECT_NE(r.err.find("content lost from offset "), std::string::npos) << r.err;
+  const size_t offset = std::stoull(r.err.substr(r.err.find("from offset ") + 12));
+  EXPECT_EQ(r.out.size(), offset);
+  EXPECT_EQ(r.out, big.substr(0, offset));
 }
 
 }  // namespace

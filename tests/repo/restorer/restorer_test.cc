@@ -13,6 +13,8 @@
 #include <string>
 
 #include "repo/archiver/archiver.h"
+#include "repo/model/tree_io.h"
+#include "repo/restorer/content_stream.h"
 #include "repo/storage/memory_backend.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_repo.h"
@@ -104,6 +106,110 @@ TEST_F(RestorerTest, FilesLongerThanABatchAreRestoredInSegments) {
   RestoreAndCompare(3);     // three runs per batch
   RestoreAndCompare(100);   // cuts inside big.bin, others whole
   RestoreAndCompare(1000);  // everything in one batch
+}
+
+// Damage in the repository does not stop a restore: every file is restored, the lost ranges as
+// zeros, and the damaged file named with them; --verify checks the others.
+class RestorerDamageTest : public RestorerTest {
+ protected:
+  // Damages the data blob holding byte range k of big.bin (flips one byte of it in its pack, or
+  // deletes its pack) and returns the range [offset, offset + length) of the file it held.
+  std::pair<uint64_t, uint64_t> Damage(bool delete_pack) {
+    BlobStore* store = *repo_->blobs();
+    auto node = FindNode(*store, snapshot_.tree, src_ + "/big.bin");
+    EXPECT_TRUE(node.ok()) << node.status().ToString();
+    std::vector<ContentRun> runs = *LoadContent(*store, *node, "big.bin");
+    const size_t k = runs.size() / 2;
+    uint64_t offset = 0;
+    for (size_t i = 0; i < k; ++i) offset += runs[i].length;
+    const BlobLocation loc = **store->Find(runs[k].blob);
+    pack_ = loc.pack;
+    const FileHandle h{FileType::kPack, loc.pack.Hex()};
+    if (delete_pack) {
+      EXPECT_TRUE(storage_.Delete(h).ok());
+    } else {
+      EXPECT_TRUE(test::FlipStoredByte(storage_, h, loc.offset + 50).ok());
+    }
+    return {offset, runs[k].length};
+  }
+
+  RestoreSummary Restore(const std::string& target) {
+    RestoreOptions opts;
+    opts.target = target;
+    opts.verify = true;
+    auto r = RestoreSnapshot(*repo_, snapshot_, opts, nullptr, {});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : RestoreSummary{};
+  }
+
+  // The restored big.bin equals the original but for zeros in `lost` (merged ranges).
+  void ExpectBigBinBut(const std::string& target,
+                       const std::vector<std::pair<uint64_t, uint64_t>>& lost) {
+    std::string want = test::ReadFile(src_ + "/big.bin");
+    for (const auto& [offset, length] : lost) {
+      ASSERT_LE(offset + length, want.size());
+      std::fill(want.begin() + offset, want.begin() + offset + length, '\0');
+    }
+    const std::string got = test::ReadFile(target + src_ + "/big.bin");
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_TRUE(got == want) << "big.bin differs outside its lost ranges";
+    for (const char* f : {"sparse.img", "d/holes-only", "d/small.txt", "d/empty"}) {
+      EXPECT_EQ(test::ReadFile(target + src_ + "/" + f), test::ReadFile(src_ + "/" + f)) << f;
+    }
+  }
+
+  Id pack_;
+};
+
+TEST_F(RestorerDamageTest, DamagedBlobIsRestoredAsZerosAndNamed) {
+  const auto [offset, length] = Damage(/*delete_pack=*/false);
+  const std::string target = dir_.Sub("out");
+  const RestoreSummary r = Restore(target);
+  EXPECT_EQ(r.files, 5u);
+  ASSERT_EQ(r.damaged.size(), 1u);
+  EXPECT_EQ(r.damaged[0].path, target + src_ + "/big.bin");
+  ASSERT_EQ(r.damaged[0].ranges.size(), 1u);
+  EXPECT_EQ(r.damaged[0].ranges[0], std::make_pair(offset, length));
+  EXPECT_NE(r.damaged[0].why.find("authentication"), std::string::npos) << r.damaged[0].why;
+  EXPECT_EQ(r.verified_files, 4u);  // all but the damaged one
+  ExpectBigBinBut(target, r.damaged[0].ranges);
+}
+
+TEST_F(RestorerDamageTest, MissingPackLosesOnlyWhatItHeld) {
+  const auto [offset, length] = Damage(/*delete_pack=*/true);
+  const std::string target = dir_.Sub("out");
+  const RestoreSummary r = Restore(target);
+  EXPECT_EQ(r.files, 5u);
+  ASSERT_EQ(r.damaged.size(), 1u);
+  // The pack held the chosen piece and maybe its neighbours, never all of the file.
+  const auto& ranges = r.damaged[0].ranges;
+  ASSERT_FALSE(ranges.empty());
+  bool covers = false;
+  uint64_t lost = 0;
+  for (const auto& [o, l] : ranges) {
+    covers |= o <= offset && offset + length <= o + l;
+    lost += l;
+  }
+  EXPECT_TRUE(covers);
+  EXPECT_LT(lost, 5u << 20);
+  ExpectBigBinBut(target, ranges);
+}
+
+TEST_F(RestorerDamageTest, DumpOfADamagedFileFailsNamingTheOffset) {
+  const auto [offset, length] = Damage(/*delete_pack=*/false);
+  BlobStore* store = *repo_->blobs();
+  const Node node = *FindNode(*store, snapshot_.tree, src_ + "/big.bin");
+  std::string got;
+  Status s = StreamContent(*repo_, node, [&](ByteSpan b) {
+    got.append(AsChars(b));
+    return Status::OK();
+  });
+  ASSERT_EQ(s.code(), StatusCode::kCorruption) << s.ToString();
+  EXPECT_NE(s.message().find("from offset " + std::to_string(offset)), std::string::npos)
+      << s.message();
+  // Everything before the lost piece was written out, and it is right.
+  ASSERT_GE(got.size(), offset);
+  EXPECT_EQ(got.substr(0, offset), test::ReadFile(src_ + "/big.bin").substr(0, offset));
 }
 
 }  // namespace
