@@ -47,6 +47,9 @@ int RunRepairIndex(Context& ctx);
 // cmd_check.cc
 void CheckOptionsSpec(cxxopts::Options& o);
 int RunCheck(Context& ctx);
+// cmd_forget.cc
+void ForgetOptionsSpec(cxxopts::Options& o);
+int RunForget(Context& ctx);
 // cmd_sessions.cc
 void SessionsOptionsSpec(cxxopts::Options& o);
 int RunSessions(Context& ctx);

@@ -65,6 +65,8 @@ const std::vector<Command>& AllCommands() {
       {"key", "add", "add a password", "", KeyAddOptionsSpec, RunKeyAdd},
       {"key", "remove", "remove a password", "ID", NoOptions, RunKeyRemove},
       {"key", "passwd", "change the password in use", "", KeyAddOptionsSpec, RunKeyPasswd},
+      {"forget", nullptr, "remove snapshots by id or by a retention policy (--keep-*)",
+       "[SNAPSHOT...]", ForgetOptionsSpec, RunForget},
       {"check", nullptr, "audit the repository: what is damaged, and which files it costs", "",
        CheckOptionsSpec, RunCheck},
       {"repair", "index", "rebuild the index from the packs", "", RepairOptionsSpec,

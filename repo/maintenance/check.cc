@@ -95,7 +95,10 @@ class Checker {
     Status walked = Status::OK();
     Status checked = Status::OK();
     {
-      std::jthread walker([&] { walked = ReadSnapshotsAndWalk(&snapshots); });
+      std::jthread walker([&] {
+        walked = ReadSnapshotsAndWalk(&snapshots);
+        if (!walked.ok()) walk_failed_ = true;  // no use checking on: the check has failed
+      });
       checked = CheckIndexAndPacks();
       if (checked.ok()) checked = ReadData();
       if (!checked.ok()) stop_walk_ = true;
@@ -180,6 +183,7 @@ class Checker {
     Phase(CheckProgress::kPacks, packs.size());
     auto next = indexed.begin();
     for (const Id& pack : packs) {
+      if (walk_failed_) return Status::OK();  // Run returns the walker's error
       // Index files naming packs before this one, which the listing does not have.
       for (; next != indexed.end() && next->pack < pack; ++next) {
         RETURN_IF_ERROR(PackMissing(*next));
@@ -345,7 +349,7 @@ class Checker {
     auto worker = [&] {
       Bytes bytes;
       std::vector<Bytes> plain;
-      for (size_t i; (i = next.fetch_add(1)) < chosen.size();) {
+      for (size_t i; !walk_failed_ && (i = next.fetch_add(1)) < chosen.size();) {
         PackVerdict v;
         Status s = ReadPack(chosen[i], &bytes, &plain, &v);
         Step();
@@ -822,6 +826,7 @@ class Checker {
   std::vector<std::string> walk_errors_;
   uint64_t walk_more_errors_ = 0;
   std::atomic<bool> stop_walk_{false};     // the other thread failed: stop early
+  std::atomic<bool> walk_failed_{false};   // the walker failed: the other thread stops early
   std::atomic<bool> walk_reports_{false};  // the other thread is done: show the walk's progress
   std::atomic<uint64_t> walked_{0}, walk_total_{0};
   IdSorter refs_;

@@ -125,10 +125,23 @@ class ContentStreamer {
   Status PlanWindow() {
     window_.clear();
     ids_.clear();
+    // Content that cannot be planned (a content list that cannot be read, a blob not in the
+    // index) ends the stream with a piece that carries the error: what was planned before it is
+    // still delivered.
+    std::optional<Piece> failure;
+    auto fail = [&](uint64_t at, Status s) {
+      failure.emplace();
+      failure->offset = at;
+      failure->status = std::move(s);
+      content_done_ = true;
+    };
     for (ContentRun run; window_.size() < kLookupWindow;) {
       const uint64_t at = content_.offset();
       auto more = content_.Next(&run);
-      if (!more.ok()) return AtOffset(at, more.status());
+      if (!more.ok()) {
+        fail(at, more.status());
+        break;
+      }
       if (!*more) {
         content_done_ = true;
         break;
@@ -151,13 +164,14 @@ class ContentStreamer {
       }
       const std::optional<BlobLocation>& loc = locations_[k++];
       if (!loc) {
-        return AtOffset(at, Status::Corruption("data blob " + run.blob.ShortHex() +
-                                               " is not in the index: the repository is damaged"));
+        fail(at, Status::Corruption("data blob " + run.blob.ShortHex() +
+                                    " is not in the index: the repository is damaged"));
+        break;
       }
       if (loc->type != BlobType::kData) {
-        return AtOffset(at,
-                        Status::Corruption("blob " + run.blob.ShortHex() + ": indexed as " +
-                                           std::string(BlobTypeName(loc->type)) + ", wanted data"));
+        fail(at, Status::Corruption("blob " + run.blob.ShortHex() + ": indexed as " +
+                                    std::string(BlobTypeName(loc->type)) + ", wanted data"));
+        break;
       }
       Piece* last = planned.empty() || planned.back().blobs.empty() ? nullptr : &planned.back();
       const bool joins =
@@ -178,6 +192,10 @@ class ContentStreamer {
       for (Piece& p : planned) {
         p.done = p.blobs.empty();  // holes need no reader
         pieces_.push_back(std::move(p));
+      }
+      if (failure) {
+        failure->done = true;  // no reader: Deliver stops at it
+        pieces_.push_back(std::move(*failure));
       }
     }
     cv_.notify_all();

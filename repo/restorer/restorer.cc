@@ -422,18 +422,27 @@ Status Restorer::RestorePack(PackReader& reader, const std::vector<IndexEntry>& 
                              const std::unordered_map<Id, std::vector<Target>, IdHash>& targets,
                              OpenFiles& open) {
   size_t next = 0;  // blobs before it are written
+  // An error of the restore's own writes (the target's filesystem) is never the repository's
+  // damage: it stops the restore (some of the blob's targets may already be counted down).
+  Status write_failed = Status::OK();
+  auto write = [&](const std::vector<Target>& to, ByteSpan plain) {
+    write_failed = WriteBlob(to, plain, open);
+    return write_failed;
+  };
   Status s = reader.Read(blobs, [&](size_t k, Bytes& plain) {
-    RETURN_IF_ERROR(WriteBlob(targets.at(blobs[k].blob), plain, open));
+    RETURN_IF_ERROR(write(targets.at(blobs[k].blob), plain));
     next = k + 1;
     return Status::OK();
   });
+  if (!write_failed.ok()) return write_failed;
   if (s.ok() || !IsDamage(s) || next >= blobs.size()) return s;
   // Something in this pack cannot be read (or the pack is gone): the rest blob by blob, so that
   // only what is lost is lost.
   for (size_t k = next; k < blobs.size(); ++k) {
     const std::vector<Target>& to = targets.at(blobs[k].blob);
-    Status one = reader.Read({&blobs[k], 1},
-                             [&](size_t, Bytes& plain) { return WriteBlob(to, plain, open); });
+    Status one =
+        reader.Read({&blobs[k], 1}, [&](size_t, Bytes& plain) { return write(to, plain); });
+    if (!write_failed.ok()) return write_failed;
     if (one.ok()) continue;
     if (!IsDamage(one)) return one;
     RETURN_IF_ERROR(LoseBlob(to, one.message(), open));

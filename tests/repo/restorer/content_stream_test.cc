@@ -119,6 +119,25 @@ TEST_F(ContentStreamTest, ABlobNotInTheIndexIsCorruptionNamingIt) {
   Status s = Stream(2, &out);
   EXPECT_EQ(s.code(), StatusCode::kCorruption);
   EXPECT_NE(s.message().find(missing.ShortHex()), std::string::npos) << s.message();
+  // The two runs before it were delivered, and the error names where the loss starts.
+  EXPECT_NE(s.message().find("from offset 40000"), std::string::npos) << s.message();
+  ASSERT_EQ(out.size(), 40000u);
+  EXPECT_TRUE(std::equal(out.begin(), out.end(), expected_.begin()));
+}
+
+TEST_F(ContentStreamTest, ADamagedBlobStopsTheStreamExactlyAtIt) {
+  for (int i = 0; i < 30; ++i) Data(RandomBytes(20000, i));
+  ASSERT_TRUE(store_->Flush().ok());
+  auto loc = store_->Find(runs_[20].blob);
+  ASSERT_TRUE(loc.ok() && loc->has_value());
+  ASSERT_TRUE(
+      test::FlipStoredByte(storage_, {FileType::kPack, (*loc)->pack.Hex()}, (*loc)->offset + 30)
+          .ok());
+  Bytes out;
+  Status s = Stream(2, &out);
+  EXPECT_NE(s.message().find("from offset 400000"), std::string::npos) << s.message();
+  ASSERT_EQ(out.size(), 20u * 20000);  // the blobs before it, read again one by one
+  EXPECT_TRUE(std::equal(out.begin(), out.end(), expected_.begin()));
 }
 
 TEST_F(ContentStreamTest, ADamagedBlobStopsTheStreamAfterTheBytesBeforeIt) {
