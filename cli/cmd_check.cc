@@ -126,6 +126,13 @@ std::string ReportJson(const CheckReport& r) {
       .Int("packs_read", n(r.packs_read))
       .Int("bytes_read", n(r.bytes_read))
       .Int("blobs_read", n(r.blobs_read))
+      .Int("never_read_packs", n(r.never_read_packs))
+      .Int("oldest_read", r.oldest_read_s)
+      .Raw("notes", JsonArray([&] {
+             std::vector<std::string> notes;
+             for (const std::string& note : r.notes) notes.push_back(JsonQuote(note));
+             return notes;
+           }()))
       .Raw("unreferenced_packs", JsonArray(unreferenced))
       .Raw("errors", JsonArray(errors))
       .Int("more_errors", n(r.more_errors))
@@ -166,15 +173,39 @@ void CheckOptionsSpec(cxxopts::Options& o) {
       "read-data-subset",
       "read only part of the packs: n/m (slice n of m by pack id; 1/7 ... 7/7 cover all) or N% "
       "(about N% at random)",
+      cxxopts::value<std::string>())(
+      "read-data-max-bytes",
+      "read the packs read least recently (never first), up to SIZE of them (e.g. 20G): a daily "
+      "job covers everything in turn",
+      cxxopts::value<std::string>())(
+      "read-data-max-time", "the same, for up to DURATION of reading (e.g. 30m)",
       cxxopts::value<std::string>())("no-progress", "no status line on a terminal");
 }
 
 int RunCheck(Context& ctx) {
   CheckOptions options;
-  if (ctx.args.count("read-data-subset")) {
-    if (ctx.args.count("read-data")) {
-      return Fail(Status::InvalidArgument("--read-data and --read-data-subset: give one of them"));
+  const bool budget = ctx.args.count("read-data-max-bytes") || ctx.args.count("read-data-max-time");
+  if (static_cast<int>(ctx.args.count("read-data") > 0) +
+          static_cast<int>(ctx.args.count("read-data-subset") > 0) + static_cast<int>(budget) >
+      1) {
+    return Fail(Status::InvalidArgument(
+        "--read-data, --read-data-subset and --read-data-max-bytes/-time: give one of them"));
+  }
+  if (budget) {
+    options.read_data = CheckOptions::ReadData::kBudget;
+    if (ctx.args.count("read-data-max-bytes")) {
+      auto bytes =
+          ParseSize(ctx.args["read-data-max-bytes"].as<std::string>(), "read-data-max-bytes");
+      if (!bytes.ok()) return Fail(bytes.status());
+      options.budget_bytes = *bytes;
     }
+    if (ctx.args.count("read-data-max-time")) {
+      auto time =
+          ParseDuration(ctx.args["read-data-max-time"].as<std::string>(), "read-data-max-time");
+      if (!time.ok()) return Fail(time.status());
+      options.budget_seconds = time->count();
+    }
+  } else if (ctx.args.count("read-data-subset")) {
     Status s = ParseSubset(ctx.args["read-data-subset"].as<std::string>(), &options);
     if (!s.ok()) return Fail(s);
   } else if (ctx.args.count("read-data")) {
@@ -205,7 +236,12 @@ int RunCheck(Context& ctx) {
     if (options.read_data != CheckOptions::ReadData::kNone) {
       Print("read " + std::to_string(r.packs_read) + " packs whole (" + FormatBytes(r.bytes_read) +
             ", " + std::to_string(r.blobs_read) + " blobs opened and re-hashed)");
+      Print(
+          std::to_string(r.never_read_packs) + " packs not yet read whole by checks on this host" +
+          (r.oldest_read_s > 0 ? "; the least recently read was read " + FormatTime(r.oldest_read_s)
+                               : std::string()));
     }
+    for (const std::string& note : r.notes) Print("note: " + note);
   }
   if (!r.unreferenced_packs.empty() && ctx.global.verbosity >= 0) {
     std::string ids;

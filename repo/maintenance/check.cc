@@ -1,6 +1,7 @@
 #include "repo/maintenance/check.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -17,6 +18,7 @@
 
 #include "index/index_cache.h"
 #include "repo/maintenance/id_sorter.h"
+#include "repo/maintenance/verified_packs.h"
 #include "repo/model/tree_io.h"
 #include "repo/store/blob_codec.h"
 #include "repo/store/index_file.h"
@@ -317,39 +319,25 @@ class Checker {
   // name, and each blob its header lists must open, decompress and hash to its id. The blobs
   // that do not are lost (the walk then names their files).
   Status ReadData() {
-    std::vector<Id> chosen;
-    std::mt19937_64 rng(std::random_device{}());
-    std::uniform_real_distribution<double> coin(0, 100);
-    for (const Id& pack : listed_packs_) {
-      if (bad_packs_.count(pack)) continue;  // said already; nothing in it can be read
-      bool take = false;
-      switch (options_.read_data) {
-        case CheckOptions::ReadData::kNone:
-          break;
-        case CheckOptions::ReadData::kAll:
-          take = true;
-          break;
-        case CheckOptions::ReadData::kSubset:
-          take = InReadDataSubset(pack, options_.subset_n, options_.subset_m);
-          break;
-        case CheckOptions::ReadData::kPercent:
-          take = coin(rng) < options_.percent;
-          break;
-      }
-      if (take) chosen.push_back(pack);
-    }
-    if (chosen.empty()) return Status::OK();
+    if (options_.read_data == CheckOptions::ReadData::kNone) return Status::OK();
+    const std::string record_path = repo_.CacheDir() + "/verified-packs";
+    VerifiedPacks verified = LoadVerifiedPacks(record_path);
+    ASSIGN_OR_RETURN(std::vector<Id> chosen, ChoosePacks(verified));
+    const auto start = std::chrono::steady_clock::now();
+    const auto deadline = start + std::chrono::seconds(options_.budget_seconds);
     Phase(CheckProgress::kReadData, chosen.size());
     const size_t threads = std::min<size_t>(
         chosen.size(), options_.threads > 0 ? static_cast<size_t>(options_.threads)
                                             : std::max(1u, std::thread::hardware_concurrency()));
     std::atomic<size_t> next{0};
-    std::mutex mu;  // guards failed and what the workers add to report_ and bad_blobs_
+    std::mutex mu;  // guards failed, sound, and what the workers add to report_ and bad_blobs_
     Status failed = Status::OK();
+    std::vector<Id> sound, unsound;  // read whole: nothing damaged; something damaged
     auto worker = [&] {
       Bytes bytes;
       std::vector<Bytes> plain;
       for (size_t i; !walk_failed_ && (i = next.fetch_add(1)) < chosen.size();) {
+        if (options_.budget_seconds > 0 && std::chrono::steady_clock::now() >= deadline) return;
         PackVerdict v;
         Status s = ReadPack(chosen[i], &bytes, &plain, &v);
         Step();
@@ -359,6 +347,8 @@ class Checker {
           next = chosen.size();
           return;
         }
+        if (!v.gone)
+          (v.unreadable.empty() && v.damaged.empty() ? sound : unsound).push_back(chosen[i]);
         Record(chosen[i], std::move(v));
       }
     };
@@ -367,7 +357,83 @@ class Checker {
       for (size_t t = 1; t < threads; ++t) helpers.emplace_back(worker);
       worker();
     }
-    return failed;
+    RETURN_IF_ERROR(failed);
+    // Remembered: the packs found sound now, and what was known of the others still listed; a
+    // damaged one counts as never read, so that a budget run reads it first next time.
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    for (const Id& p : sound) verified[p] = now;
+    for (const Id& p : unsound) verified.erase(p);
+    VerifiedPacks kept;
+    report_.never_read_packs = 0;
+    report_.oldest_read_s = 0;
+    for (const Id& p : listed_packs_) {
+      auto it = verified.find(p);
+      if (it == verified.end()) {
+        ++report_.never_read_packs;
+        continue;
+      }
+      kept.insert(*it);
+      if (report_.oldest_read_s == 0 || it->second < report_.oldest_read_s) {
+        report_.oldest_read_s = it->second;
+      }
+    }
+    Status saved = SaveVerifiedPacks(record_path, kept);
+    if (!saved.ok())
+      report_.notes.push_back("not remembered which packs were read: " + saved.message());
+    return Status::OK();
+  }
+
+  // The packs --read-data reads, in the order it reads them.
+  Result<std::vector<Id>> ChoosePacks(const VerifiedPacks& verified) {
+    std::vector<Id> candidates;
+    for (const Id& pack : listed_packs_) {
+      if (!bad_packs_.count(pack)) candidates.push_back(pack);  // a bad one: said already
+    }
+    std::vector<Id> chosen;
+    switch (options_.read_data) {
+      case CheckOptions::ReadData::kNone:
+        return chosen;
+      case CheckOptions::ReadData::kAll:
+        return candidates;
+      case CheckOptions::ReadData::kSubset:
+        for (const Id& pack : candidates) {
+          if (InReadDataSubset(pack, options_.subset_n, options_.subset_m)) chosen.push_back(pack);
+        }
+        return chosen;
+      case CheckOptions::ReadData::kPercent: {
+        std::mt19937_64 rng(std::random_device{}());
+        std::uniform_real_distribution<double> coin(0, 100);
+        for (const Id& pack : candidates) {
+          if (coin(rng) < options_.percent) chosen.push_back(pack);
+        }
+        return chosen;
+      }
+      case CheckOptions::ReadData::kBudget:
+        break;
+    }
+    // Never read first, then read longest ago; up to the byte budget (at least one pack).
+    auto read_at = [&](const Id& p) {
+      auto it = verified.find(p);
+      return it == verified.end() ? int64_t{0} : it->second;
+    };
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [&](const Id& a, const Id& b) { return read_at(a) < read_at(b); });
+    if (options_.budget_bytes == 0) return candidates;
+    uint64_t total = 0;
+    for (const Id& pack : candidates) {
+      auto st = repo_.backend().Stat({FileType::kPack, pack.Hex()});
+      if (!st.ok()) {
+        if (st.status().IsNotFound()) continue;  // gone since the listing
+        return st.status();
+      }
+      const uint64_t size = st->size.value_or(0);
+      if (!chosen.empty() && total + size > options_.budget_bytes) break;
+      total += size;
+      chosen.push_back(pack);
+    }
+    return chosen;
   }
 
   // What reading one pack found.

@@ -35,10 +35,15 @@ struct CheckOptions {
   // Packs whose every blob is read, authenticated, decompressed and re-hashed (`--read-data`):
   // none (the structure pass only), all, the n-th of m slices by pack id (1-based; 1/m ... m/m
   // cover every pack once), or about `percent` of them picked at random.
-  enum class ReadData { kNone, kAll, kSubset, kPercent };
+  // kBudget: the packs read whole least recently (never first; remembered in the local cache,
+  // verified_packs.h), up to `budget_bytes` of packs and/or `budget_seconds` of reading (0: no
+  // such bound).
+  enum class ReadData { kNone, kAll, kSubset, kPercent, kBudget };
   ReadData read_data = ReadData::kNone;
   uint32_t subset_n = 0, subset_m = 0;
   double percent = 0;
+  uint64_t budget_bytes = 0;
+  int64_t budget_seconds = 0;
   int threads = 0;  // readers of --read-data; 0: one per core
 };
 
@@ -82,6 +87,11 @@ struct CheckReport {
   uint64_t packs_read = 0;      // --read-data: packs read whole
   uint64_t bytes_read = 0;      // their bytes
   uint64_t blobs_read = 0;      // blobs in them opened and re-hashed
+  // --read-data (any form), after this run: listed packs this host's cache has never seen read
+  // whole and sound, and when the least recently read of the others was (Unix seconds; 0: none).
+  uint64_t never_read_packs = 0;
+  int64_t oldest_read_s = 0;
+  std::vector<std::string> notes;  // said, but not errors
   std::vector<Id> unreferenced_packs;
   std::vector<std::string> errors;  // one line each, naming what failed (the first kMaxErrors)
   uint64_t more_errors = 0;         // errors beyond those listed

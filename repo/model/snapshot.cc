@@ -128,16 +128,9 @@ using SealedRecords = std::map<Id, Bytes>;  // ordered: the file is the same for
 // The records of the cache file at `path`: none if it is missing, unreadable or malformed.
 SealedRecords ReadSnapshotCache(const std::string& path) {
   SealedRecords records;
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return records;
-  struct stat st;
-  Bytes file;
-  if (fstat(fd, &st) == 0) {
-    file.resize(static_cast<size_t>(st.st_size));
-    auto got = ReadFull(fd, file, "reading " + path);
-    if (!got.ok() || *got != file.size()) file.clear();
-  }
-  close(fd);
+  auto read = ReadWholeFile(path);
+  if (!read.ok()) return records;
+  const Bytes& file = *read;
   if (file.size() < kCacheMagic.size() ||
       !std::equal(kCacheMagic.begin(), kCacheMagic.end(), file.begin())) {
     return records;
@@ -162,14 +155,7 @@ void WriteSnapshotCache(const std::string& path, const SealedRecords& records) {
     w.U32(static_cast<uint32_t>(bytes.size()));
     w.Raw(bytes);
   }
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return;
-  const bool written = WriteAll(fd, file, "writing " + tmp).ok();
-  close(fd);
-  if (!written || rename(tmp.c_str(), path.c_str()) != 0) unlink(tmp.c_str());
+  (void)ReplaceWholeFile(path, file);
 }
 
 }  // namespace

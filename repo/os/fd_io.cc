@@ -1,10 +1,13 @@
 #include "repo/os/fd_io.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
 namespace repo {
 
@@ -74,6 +77,43 @@ Result<int> OpenUnnamedTempFile(const std::string& what) {
   }
   if (fd < 0) return Status::FromErrno(errno, what + ": temporary file in " + dir);
   return fd;
+}
+
+Result<Bytes> ReadWholeFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "reading " + path);
+  struct stat st;
+  Bytes data;
+  Status s = Status::OK();
+  if (fstat(fd, &st) != 0) {
+    s = Status::FromErrno(errno, "reading " + path);
+  } else {
+    data.resize(static_cast<size_t>(st.st_size));
+    auto got = ReadFull(fd, data, "reading " + path);
+    if (!got.ok()) {
+      s = got.status();
+    } else {
+      data.resize(*got);
+    }
+  }
+  close(fd);
+  RETURN_IF_ERROR(s);
+  return data;
+}
+
+Status ReplaceWholeFile(const std::string& path, ByteSpan data) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "writing " + tmp);
+  Status s = WriteAll(fd, data, "writing " + tmp);
+  close(fd);
+  if (s.ok() && rename(tmp.c_str(), path.c_str()) != 0) {
+    s = Status::FromErrno(errno, "renaming " + tmp + " to " + path);
+  }
+  if (!s.ok()) unlink(tmp.c_str());
+  return s;
 }
 
 }  // namespace repo

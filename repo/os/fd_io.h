@@ -28,4 +28,11 @@ Result<size_t> PreadFull(int fd, MutableByteSpan buf, uint64_t offset, const std
 // Returns the descriptor (the caller closes it). Errors name `what` and the directory.
 Result<int> OpenUnnamedTempFile(const std::string& what);
 
+// The whole of the (small) file at `path`: local caches' files. NotFound if it is not there.
+Result<Bytes> ReadWholeFile(const std::string& path);
+// Replaces the file at `path` with `data`: written to a file beside it, then renamed over it, so
+// that a reader sees the old file or the new one, never a part (the directory is created if
+// missing). For local caches: not fsync'd (a cache lost in a crash is rebuilt).
+Status ReplaceWholeFile(const std::string& path, ByteSpan data);
+
 }  // namespace repo

@@ -243,5 +243,36 @@ TEST_F(CheckTest, ReadDataSlicesCoverEveryPackOnce) {
   EXPECT_EQ(Check(all).bytes_read, bytes);
 }
 
+// A daily job with a budget reads a different pack each time, never-read ones first, until every
+// pack has been read; then the one read longest ago. A damaged pack is not remembered as read.
+TEST_F(CheckTest, ReadDataBudgetCoversEveryPackInTurn) {
+  const size_t packs = storage_.List(FileType::kPack)->size();
+  ASSERT_GT(packs, 3u);
+  CheckOptions budget;
+  budget.read_data = CheckOptions::ReadData::kBudget;
+  budget.budget_bytes = 1;  // at least one pack each run: exactly one
+  for (size_t run = 1; run <= packs; ++run) {
+    const CheckReport r = Check(budget);
+    EXPECT_TRUE(r.ok()) << Joined(r.errors);
+    EXPECT_EQ(r.packs_read, 1u);
+    EXPECT_EQ(r.never_read_packs, packs - run) << "run " << run;
+  }
+  CheckOptions all;
+  all.read_data = CheckOptions::ReadData::kAll;
+  const CheckReport again = Check(all);
+  EXPECT_EQ(again.never_read_packs, 0u);
+  EXPECT_GT(again.oldest_read_s, 0);
+
+  std::vector<ContentRun> runs = *LoadContent(*Store(), NodeAt("/big.bin"), "big.bin");
+  const BlobLocation loc = Where(runs[1].blob);
+  ASSERT_TRUE(
+      test::FlipStoredByte(storage_, {FileType::kPack, loc.pack.Hex()}, loc.offset + 40).ok());
+  const CheckReport damaged = Check(all);
+  EXPECT_FALSE(damaged.ok());
+  EXPECT_EQ(damaged.never_read_packs, 1u);  // the damaged pack counts as never read again
+  const CheckReport next = Check(budget);
+  EXPECT_FALSE(next.ok()) << "the budget run reads the damaged pack first";
+}
+
 }  // namespace
 }  // namespace repo
