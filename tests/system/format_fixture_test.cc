@@ -203,6 +203,13 @@ TEST_P(FormatFixtureTest, DumpLsFindDiffStats) {
   EXPECT_NE(stats.find("Files:             14009"), std::string::npos) << stats;
 }
 
+// Every older format checks clean, structure and data, with its version 1 trees and index files.
+TEST_P(FormatFixtureTest, ChecksClean) {
+  const std::string out = Run({"check", "--read-data"}).out;
+  EXPECT_NE(out.find("no errors were found"), std::string::npos) << out;
+  EXPECT_NE(out.find(" 3 snapshots"), std::string::npos) << out;
+}
+
 TEST_P(FormatFixtureTest, NewSnapshotsCanBeWrittenAndRestored) {
   const std::string src = dir_.Sub("src");
   std::filesystem::create_directories(src + "/d");
@@ -219,9 +226,10 @@ TEST_P(FormatFixtureTest, NewSnapshotsCanBeWrittenAndRestored) {
   Run({"repair", "index"});
   EXPECT_EQ(ReadFile(target + src + "/d/new.txt"), Run({"dump", "latest", src + "/d/new.txt"}).out);
   std::filesystem::remove_all(cli_.cache_dir());
-  // The old snapshots are still there and whole.
+  // The old snapshots are still there and whole, and everything checks clean.
   EXPECT_EQ(Run({"dump", Second(), std::string(kSource) + "/hello.txt"}).out,
             "hello, version " + Version() + "\n");
+  Run({"check", "--read-data"});
 }
 
 }  // namespace
