@@ -118,6 +118,7 @@ std::string ReportJson(const CheckReport& r) {
   }
   return JsonObject()
       .Bool("ok", r.ok())
+      .Int("keys", n(r.keys))
       .Int("index_files", n(r.index_files))
       .Int("packs", n(r.packs))
       .Int("snapshots", n(r.snapshots))
@@ -229,10 +230,10 @@ int RunCheck(Context& ctx) {
     return r.ok() ? kExitOk : kExitDamaged;
   }
   if (ctx.global.verbosity >= 0) {
-    Print("checked " + std::to_string(r.index_files) + " index files, " + std::to_string(r.packs) +
-          " pack headers, " + std::to_string(r.snapshots) + " snapshots (" +
-          std::to_string(r.directories) + " directories, " + std::to_string(r.data_blob_refs) +
-          " content references)");
+    Print("checked " + std::to_string(r.keys) + " keys, " + std::to_string(r.index_files) +
+          " index files, " + std::to_string(r.packs) + " pack headers, " +
+          std::to_string(r.snapshots) + " snapshots (" + std::to_string(r.directories) +
+          " directories, " + std::to_string(r.data_blob_refs) + " content references)");
     if (options.read_data != CheckOptions::ReadData::kNone) {
       Print("read " + std::to_string(r.packs_read) + " packs whole (" + FormatBytes(r.bytes_read) +
             ", " + std::to_string(r.blobs_read) + " blobs opened and re-hashed)");

@@ -16,6 +16,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "crypto/key_file.h"
 #include "index/index_cache.h"
 #include "repo/maintenance/id_sorter.h"
 #include "repo/maintenance/verified_packs.h"
@@ -101,7 +102,8 @@ class Checker {
         walked = ReadSnapshotsAndWalk(&snapshots);
         if (!walked.ok()) walk_failed_ = true;  // no use checking on: the check has failed
       });
-      checked = CheckIndexAndPacks();
+      checked = CheckKeys();
+      if (checked.ok()) checked = CheckIndexAndPacks();
       if (checked.ok()) checked = ReadData();
       if (!checked.ok()) stop_walk_ = true;
       // The walk's progress shows from here on, if it is still going.
@@ -136,6 +138,32 @@ class Checker {
     } else {
       ++report_.more_errors;
     }
+  }
+
+  // --- keys --------------------------------------------------------------------------------
+
+  // The config opened, and one key with it (Repository::Open). Every key file must be whole (its
+  // bytes hash to its name) and its header must read: another password's key cannot be opened
+  // here, but a damaged one is one password fewer that opens the repository.
+  Status CheckKeys() {
+    MetadataStore metadata = repo_.metadata();
+    ASSIGN_OR_RETURN(std::vector<FileInfo> files, repo_.backend().List(FileType::kKey));
+    for (const FileInfo& f : files) {
+      const std::optional<Id> id = Id::ParseHex(f.name);
+      if (!id) continue;
+      auto bytes = metadata.Read(FileType::kKey, *id);
+      Status s = bytes.ok() ? ReadKeyFileInfo(*bytes).status() : bytes.status();
+      if (s.ok()) {
+        ++report_.keys;
+        continue;
+      }
+      if (s.IsNotFound()) continue;  // removed since the listing
+      if (!IsDamage(s) && s.code() != StatusCode::kUnsupportedVersion) return s;
+      Error("key " + id->ShortHex() + ": " + s.message() +
+            " (the password it held no longer opens "
+            "the repository; `repo key add` another before the last one is lost)");
+    }
+    return Status::OK();
   }
 
   // --- index files and packs ------------------------------------------------------------------

@@ -79,6 +79,7 @@ struct DamagedSnapshot {
 };
 
 struct CheckReport {
+  uint64_t keys = 0;  // key files whole and readable
   uint64_t index_files = 0;
   uint64_t packs = 0;           // packs whose header was read and compared
   uint64_t snapshots = 0;       // snapshot records read

@@ -152,6 +152,18 @@ TEST_F(CheckTest, DamagedTreeBlobLosesItsDirectoryOnly) {
   }
 }
 
+TEST_F(CheckTest, DamagedKeyFileIsAnErrorNamingIt) {
+  auto second = repo_->AddKey(test::Password("another password"), test::FastKdf());
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(Check().keys, 2u);
+  ASSERT_TRUE(test::FlipStoredByte(storage_, {FileType::kKey, second->Hex()}, 20).ok());
+  const CheckReport r = Check();  // opened with the first password
+  ASSERT_EQ(r.errors.size(), 1u) << Joined(r.errors);
+  EXPECT_NE(r.errors[0].find("key " + second->ShortHex()), std::string::npos) << r.errors[0];
+  EXPECT_EQ(r.keys, 1u);
+  EXPECT_TRUE(r.damaged.empty());
+}
+
 TEST_F(CheckTest, DamagedSnapshotRecordIsAnErrorNamingIt) {
   ASSERT_TRUE(test::FlipStoredByte(storage_, {FileType::kSnapshot, first_.Hex()}, 40).ok());
   const CheckReport r = Check();
