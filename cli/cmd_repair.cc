@@ -1,6 +1,13 @@
-// repo repair index: rebuild the index files and the cache from pack headers.
+// repo repair index: rebuild the index files and the cache from pack headers; repo repair
+// snapshots: new records whose trees leave out what is lost.
+#include <algorithm>
+#include <map>
+
 #include "cli/commands.h"
 #include "cli/json.h"
+#include "repo/maintenance/check.h"
+#include "repo/maintenance/forget.h"
+#include "repo/maintenance/repair_snapshots.h"
 
 namespace repo::cli {
 
@@ -37,6 +44,104 @@ int RunRepairIndex(Context& ctx) {
   }
   // Unreadable packs mean the repository is damaged even though the index is now consistent.
   return report->bad_packs.empty() ? kExitOk : kExitDamaged;
+}
+
+}  // namespace repo::cli
+
+// repo repair snapshots: new records whose trees leave out what is lost.
+namespace repo::cli {
+
+void RepairSnapshotsOptionsSpec(cxxopts::Options& o) {
+  AddSessionOptions(o);
+  o.add_options("repair snapshots")(
+      "read-data", "also read every pack whole to find damaged content (as check --read-data)")(
+      "forget", "remove each damaged snapshot's record once its repaired one is written")(
+      "n,dry-run", "say what would be cut, write nothing");
+}
+
+int RunRepairSnapshots(Context& ctx) {
+  RepairSnapshotsOptions options;
+  options.forget = ctx.args.count("forget") > 0;
+  options.dry_run = ctx.args.count("dry-run") > 0;
+  auto repo = OpenRepository(ctx.global);
+  if (!repo.ok()) return FailOpen(repo.status());
+  auto session = BeginSession(**repo, ctx, SessionKind::kMaintenance, "repair snapshots");
+  if (!session.ok()) return Fail(session.status());
+  CheckOptions check;
+  if (ctx.args.count("read-data")) check.read_data = CheckOptions::ReadData::kAll;
+  auto report = CheckRepository(**repo, check, nullptr);
+  if (!report.ok()) return Fail(report.status().WithContext("finding what is lost"));
+  if (report->unreadable_index_files > 0) {
+    return Fail(Status::Corruption(
+        std::to_string(report->unreadable_index_files) +
+        " index files cannot be read: run `repo repair index` first, so that what is lost is "
+        "known"));
+  }
+  // Snapshots repaired before (by a run of this command): their originals are not repaired twice.
+  auto all = ListSnapshots(**repo);
+  if (!all.ok()) return Fail(all.status());
+  std::map<Id, Id> repaired_before;  // original -> its repair
+  for (const SnapshotRef& s : *all) {
+    const auto& tags = s.snapshot.tags;
+    if (s.snapshot.original && std::find(tags.begin(), tags.end(), "repaired") != tags.end()) {
+      repaired_before[*s.snapshot.original] = s.id;
+    }
+  }
+  // The damaged snapshots, those named if any were.
+  std::vector<SnapshotRef> damaged;
+  for (const DamagedSnapshot& d : report->damaged) {
+    bool named = ctx.positional.empty();
+    for (const std::string& p : ctx.positional) named |= d.id.Hex().rfind(p, 0) == 0;
+    if (!named) continue;
+    auto before = repaired_before.find(d.snapshot.original.value_or(d.id));
+    if (before != repaired_before.end() && before->second != d.id) {
+      if (options.forget && !options.dry_run) {
+        const MetadataStore metadata = (*repo)->metadata();
+        Status gone = (*session)->Commit([&] { return RemoveSnapshot(metadata, d.id); });
+        if (!gone.ok()) return Fail(gone.WithContext("removing snapshot " + d.id.ShortHex()));
+      }
+      if (ctx.global.verbosity >= 0 && !ctx.global.json) {
+        Print("snapshot " + d.id.ShortHex() + " was repaired before, as " +
+              before->second.ShortHex() +
+              (options.forget ? "; removed"
+                              : " (`repair snapshots --forget` or `repo forget " + d.id.ShortHex() +
+                                    "` removes it)"));
+      }
+      continue;
+    }
+    damaged.push_back({d.id, d.snapshot});
+  }
+  if (damaged.empty()) {
+    if (ctx.global.verbosity >= 0) Print("no snapshot lost data: nothing to repair");
+    return kExitOk;
+  }
+  auto repaired = RepairSnapshots(**repo, session->get(), damaged, report->lost_blobs, options);
+  if (!repaired.ok()) return Fail(repaired.status());
+  bool every_one = true;  // each damaged snapshot got a repaired record
+  std::vector<std::string> items;
+  for (const RepairedSnapshot& r : *repaired) {
+    every_one &= r.new_id.has_value() || options.dry_run;
+    if (ctx.global.json) {
+      std::vector<std::string> notes;
+      for (const std::string& n : r.notes) notes.push_back(JsonQuote(n));
+      JsonObject o;
+      o.Str("snapshot", r.old_id.Hex());
+      if (r.new_id) o.Str("repaired_as", r.new_id->Hex());
+      items.push_back(o.Raw("notes", JsonArray(notes)).Build());
+      continue;
+    }
+    Print("snapshot " + r.old_id.ShortHex() +
+          (r.new_id ? " repaired as " + r.new_id->ShortHex() +
+                          (options.forget ? " (the damaged one removed)" : "")
+           : options.dry_run ? " would be repaired"
+                             : " cannot be repaired") +
+          ":");
+    for (const std::string& n : r.notes) Print("  " + n);
+  }
+  if (ctx.global.json) {
+    Print(JsonObject().Bool("dry_run", options.dry_run).Raw("snapshots", JsonArray(items)).Build());
+  }
+  return every_one ? kExitOk : kExitDamaged;
 }
 
 }  // namespace repo::cli

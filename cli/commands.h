@@ -44,6 +44,8 @@ int RunRestore(Context& ctx);
 // cmd_repair.cc
 void RepairOptionsSpec(cxxopts::Options& o);
 int RunRepairIndex(Context& ctx);
+void RepairSnapshotsOptionsSpec(cxxopts::Options& o);
+int RunRepairSnapshots(Context& ctx);
 // cmd_check.cc
 void CheckOptionsSpec(cxxopts::Options& o);
 int RunCheck(Context& ctx);

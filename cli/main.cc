@@ -71,6 +71,8 @@ const std::vector<Command>& AllCommands() {
        CheckOptionsSpec, RunCheck},
       {"repair", "index", "rebuild the index from the packs", "", RepairOptionsSpec,
        RunRepairIndex},
+      {"repair", "snapshots", "new snapshots that leave out what is lost (as check finds it)",
+       "[SNAPSHOT...]", RepairSnapshotsOptionsSpec, RunRepairSnapshots},
       {"sessions", nullptr, "list the commands writing to the repository, and stale ones", "",
        SessionsOptionsSpec, RunSessions},
       {"unlock", nullptr, "remove a session record (of a process that is gone)", "SESSION",

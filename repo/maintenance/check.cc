@@ -187,6 +187,7 @@ class Checker {
         if (file.status().IsNotFound()) continue;  // replaced and removed since the listing
         if (!IsDamage(file.status())) return file.status();
         Error(file.status().message() + " (`repo repair index` writes the index anew)");
+        ++report_.unreadable_index_files;
         continue;
       }
       ++report_.index_files;
@@ -590,6 +591,8 @@ class Checker {
   // are the trees walked again to name the files.
   Status ResolveAndName(std::vector<SnapshotRef>* snapshots) {
     RETURN_IF_ERROR(Resolve());
+    for (const auto& [blob, why] : lost_) report_.lost_blobs.push_back(blob);
+    std::sort(report_.lost_blobs.begin(), report_.lost_blobs.end());
     if (!walk_damage_ && lost_.empty()) return Status::OK();
 
     Phase(CheckProgress::kDamage, snapshots->size());

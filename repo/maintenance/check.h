@@ -81,6 +81,7 @@ struct DamagedSnapshot {
 struct CheckReport {
   uint64_t keys = 0;  // key files whole and readable
   uint64_t index_files = 0;
+  uint64_t unreadable_index_files = 0;  // reported as errors; what they list counts as missing
   uint64_t packs = 0;           // packs whose header was read and compared
   uint64_t snapshots = 0;       // snapshot records read
   uint64_t directories = 0;     // distinct directory listings walked
@@ -97,6 +98,9 @@ struct CheckReport {
   std::vector<std::string> errors;  // one line each, naming what failed (the first kMaxErrors)
   uint64_t more_errors = 0;         // errors beyond those listed
   std::vector<DamagedSnapshot> damaged;
+  // Data blobs found lost (not in the index, in a missing or unreadable pack, not where the index
+  // says, or damaged): what `repair snapshots` cuts out. As many as the damage.
+  std::vector<Id> lost_blobs;
   bool ok() const { return errors.empty(); }
 };
 

@@ -135,6 +135,59 @@ TEST_F(CheckCliTest, ChecksBesideRunningWritersReportNoError) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
+// The damaged file of DamagedContentIsNamedByCheckRestoreAndDump's repository, repaired: a new
+// snapshot (tagged "repaired") whose file is cut at its first lost byte restores and verifies
+// clean; --dry-run writes nothing; a second run does not repair the original twice; --forget
+// removes it.
+TEST_F(CheckCliTest, RepairSnapshotsCutsWhatIsLost) {
+  const std::string big = RandomText(3 << 20, 43);
+  WriteFile(src_ + "/big.bin", big);
+  RunResult taken = cli_.Run({"snapshot", src_, "--json"});
+  ASSERT_EQ(taken.exit_code, 0) << taken.err;
+  const std::string original = RepoCli::Summary(taken)["snapshot_id"].Str();
+  for (const std::string& p : cli_.FilesIn("data")) {
+    const std::string path = cli_.repo() + "/data/" + p;
+    std::string bytes = test::ReadFile(path);
+    if (bytes.size() < (2 << 20)) continue;
+    bytes[bytes.size() / 2] ^= 0x55;
+    std::filesystem::remove(path);
+    WriteFile(path, bytes);
+  }
+  const size_t before = cli_.Snapshots().size();  // the fixture's and this one
+  RunResult r = cli_.Run({"repair", "snapshots", "--read-data", "--dry-run"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("would be repaired"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(src_ + "/big.bin: truncated to "), std::string::npos) << r.out;
+  EXPECT_EQ(cli_.Snapshots().size(), before);
+
+  r = cli_.Run({"repair", "snapshots", "--read-data"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("repaired as "), std::string::npos) << r.out;
+  const JsonValue all = cli_.Snapshots({"--tag", "repaired"});
+  ASSERT_EQ(all.size(), 1u);
+  const std::string repaired = all[0]["id"].Str();
+  EXPECT_EQ(all[0]["original"].Str(), original);
+  const std::string dumped = cli_.Run({"dump", original, src_ + "/big.bin"}).err;
+  ASSERT_NE(dumped.find("from offset "), std::string::npos) << dumped;
+  const size_t cut = std::stoull(dumped.substr(dumped.find("from offset ") + 12));
+
+  const std::string target = dir_.Sub("repaired");
+  r = cli_.Run({"restore", repaired, "--target", target, "--verify"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(target + src_ + "/big.bin"), big.substr(0, cut));
+  EXPECT_EQ(ReadFile(target + src_ + "/notes.txt"), "some notes\n");
+
+  r = cli_.Run({"repair", "snapshots", "--read-data"});  // the original was repaired already
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("was repaired before"), std::string::npos) << r.out;
+  EXPECT_EQ(cli_.Snapshots().size(), before + 1);
+  r = cli_.Run({"repair", "snapshots", "--read-data", "--forget"});  // now the original goes
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  const JsonValue left = cli_.Snapshots();
+  ASSERT_EQ(left.size(), before);
+  for (size_t i = 0; i < left.size(); ++i) EXPECT_NE(left[i]["id"].Str(), original);
+}
+
 // One damaged byte in the middle of a file's content: check --read-data names the file; restore
 // restores everything, names the file and its lost bytes, and exits 13; dump of the file fails
 // naming the offset from which its content is lost; the other file is intact.
