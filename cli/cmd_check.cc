@@ -198,12 +198,17 @@ int RunCheck(Context& ctx) {
       auto bytes =
           ParseSize(ctx.args["read-data-max-bytes"].as<std::string>(), "read-data-max-bytes");
       if (!bytes.ok()) return Fail(bytes.status());
+      if (*bytes == 0)
+        return Fail(Status::InvalidArgument("--read-data-max-bytes: give more than 0"));
       options.budget_bytes = *bytes;
     }
     if (ctx.args.count("read-data-max-time")) {
       auto time =
           ParseDuration(ctx.args["read-data-max-time"].as<std::string>(), "read-data-max-time");
       if (!time.ok()) return Fail(time.status());
+      if (time->count() <= 0) {
+        return Fail(Status::InvalidArgument("--read-data-max-time: give more than 0"));
+      }
       options.budget_seconds = time->count();
     }
   } else if (ctx.args.count("read-data-subset")) {

@@ -17,7 +17,9 @@ void ForgetOptionsSpec(cxxopts::Options& o) {
       "keep-weekly", "... of each of the N newest (ISO) weeks", cxxopts::value<int>())(
       "keep-monthly", "... of each of the N newest months", cxxopts::value<int>())(
       "keep-yearly", "... of each of the N newest years", cxxopts::value<int>())(
-      "keep-within", "keep the snapshots taken within DURATION of the group's newest (e.g. 30d)",
+      "keep-within",
+      "keep the snapshots taken within DURATION of the group's newest: y, m (months), w, d, h, "
+      "e.g. 30d, 6m, 1y6m",
       cxxopts::value<std::string>())(
       "keep-tag", "keep the snapshots with this tag ('a,b': both; repeatable: either)",
       cxxopts::value<std::vector<std::string>>())(
@@ -40,6 +42,49 @@ std::string Quoted(const std::vector<std::string>& v) {
   return JsonArray(q);
 }
 
+// --keep-within: restic's units, y (365 days), m (months of 30 days), w, d, h, in any
+// combination ("1y6m", "30d", "2w3d12h"). Never minutes: "6m" is six months, as in restic.
+Result<int64_t> ParseRetention(const std::string& text) {
+  const auto bad = [&] {
+    return Status::InvalidArgument(
+        "--keep-within: '" + text +
+        "' is not a duration (y, m = months, w, d, h: e.g. 30d, 6m, 1y)");
+  };
+  int64_t total = 0;
+  size_t i = 0;
+  if (text.empty()) return bad();
+  while (i < text.size()) {
+    size_t j = i;
+    while (j < text.size() && text[j] >= '0' && text[j] <= '9') ++j;
+    if (j == i || j == text.size() || j - i > 6) return bad();
+    const int64_t n = std::stoll(text.substr(i, j - i));
+    int64_t unit = 0;
+    switch (text[j]) {
+      case 'y':
+        unit = 365 * 86400;
+        break;
+      case 'm':
+        unit = 30 * 86400;
+        break;
+      case 'w':
+        unit = 7 * 86400;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      default:
+        return bad();
+    }
+    total += n * unit;
+    i = j + 1;
+  }
+  if (total <= 0) return bad();
+  return total * 1000000000;
+}
+
 Result<RetentionPolicy> PolicyFromArgs(const cxxopts::ParseResult& args) {
   RetentionPolicy p;
   for (const auto& [name, field] : {std::pair<const char*, int*>{"keep-last", &p.last},
@@ -55,9 +100,7 @@ Result<RetentionPolicy> PolicyFromArgs(const cxxopts::ParseResult& args) {
     }
   }
   if (args.count("keep-within")) {
-    ASSIGN_OR_RETURN(std::chrono::seconds d,
-                     ParseDuration(args["keep-within"].as<std::string>(), "keep-within"));
-    p.within_ns = static_cast<int64_t>(d.count()) * 1000000000;
+    ASSIGN_OR_RETURN(p.within_ns, ParseRetention(args["keep-within"].as<std::string>()));
   }
   if (args.count("keep-tag")) {
     for (const std::string& list : args["keep-tag"].as<std::vector<std::string>>()) {

@@ -2,6 +2,7 @@
 // snapshots: new records whose trees leave out what is lost.
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "cli/commands.h"
 #include "cli/json.h"
@@ -77,50 +78,77 @@ int RunRepairSnapshots(Context& ctx) {
         " index files cannot be read: run `repo repair index` first, so that what is lost is "
         "known"));
   }
-  // Snapshots repaired before (by a run of this command): their originals are not repaired twice.
+  if (report->lost_packs > 0) {
+    // New tree blobs could be deduplicated against entries of those packs: index them anew
+    // first, so that nothing new refers to what is gone.
+    return Fail(Status::Corruption(std::to_string(report->lost_packs) +
+                                   " packs are missing or unreadable: run `repo repair index` "
+                                   "first, so that no repaired snapshot refers to them"));
+  }
   auto all = ListSnapshots(**repo);
   if (!all.ok()) return Fail(all.status());
-  std::map<Id, Id> repaired_before;  // original -> its repair
+  // The snapshots named, if any were (ids or prefixes, as every command takes them).
+  std::set<Id> named;
+  if (!ctx.positional.empty()) {
+    auto selected = SelectSnapshots(*all, ctx.positional, {});
+    if (!selected.ok()) return Fail(selected.status());
+    for (const SnapshotRef& s : *selected) named.insert(s.id);
+  }
+  // Snapshots repaired before by this command (tagged "repaired", naming their original): an
+  // original with a repair that is not itself damaged is not repaired again.
+  std::set<Id> damaged_ids;
+  for (const DamagedSnapshot& d : report->damaged) damaged_ids.insert(d.id);
+  std::map<Id, Id> sound_repair;  // original -> a repair of it that lost nothing
   for (const SnapshotRef& s : *all) {
     const auto& tags = s.snapshot.tags;
-    if (s.snapshot.original && std::find(tags.begin(), tags.end(), "repaired") != tags.end()) {
-      repaired_before[*s.snapshot.original] = s.id;
+    if (s.snapshot.original && std::find(tags.begin(), tags.end(), "repaired") != tags.end() &&
+        !damaged_ids.count(s.id)) {
+      sound_repair[*s.snapshot.original] = s.id;
     }
   }
-  // The damaged snapshots, those named if any were.
   std::vector<SnapshotRef> damaged;
+  std::vector<std::string> items;  // --json
   for (const DamagedSnapshot& d : report->damaged) {
-    bool named = ctx.positional.empty();
-    for (const std::string& p : ctx.positional) named |= d.id.Hex().rfind(p, 0) == 0;
-    if (!named) continue;
-    auto before = repaired_before.find(d.snapshot.original.value_or(d.id));
-    if (before != repaired_before.end() && before->second != d.id) {
-      if (options.forget && !options.dry_run) {
-        const MetadataStore metadata = (*repo)->metadata();
-        Status gone = (*session)->Commit([&] { return RemoveSnapshot(metadata, d.id); });
-        if (!gone.ok()) return Fail(gone.WithContext("removing snapshot " + d.id.ShortHex()));
-      }
-      if (ctx.global.verbosity >= 0 && !ctx.global.json) {
-        Print("snapshot " + d.id.ShortHex() + " was repaired before, as " +
-              before->second.ShortHex() +
-              (options.forget ? "; removed"
-                              : " (`repair snapshots --forget` or `repo forget " + d.id.ShortHex() +
-                                    "` removes it)"));
-      }
+    if (!named.empty() && !named.count(d.id)) continue;
+    auto before = sound_repair.find(d.snapshot.original.value_or(d.id));
+    if (before == sound_repair.end()) {
+      damaged.push_back({d.id, d.snapshot});
       continue;
     }
-    damaged.push_back({d.id, d.snapshot});
+    const bool remove = options.forget && !options.dry_run;
+    if (remove) {
+      const MetadataStore metadata = (*repo)->metadata();
+      Status gone = (*session)->Commit([&] { return RemoveSnapshot(metadata, d.id); });
+      if (!gone.ok()) return Fail(gone.WithContext("removing snapshot " + d.id.ShortHex()));
+    }
+    if (ctx.global.json) {
+      items.push_back(JsonObject()
+                          .Str("snapshot", d.id.Hex())
+                          .Str("repaired_before_as", before->second.Hex())
+                          .Bool("removed", remove)
+                          .Build());
+    } else if (ctx.global.verbosity >= 0) {
+      Print("snapshot " + d.id.ShortHex() + " was repaired before, as " +
+            before->second.ShortHex() +
+            (remove ? "; removed"
+                    : " (`repair snapshots --forget` or `repo forget " + d.id.ShortHex() +
+                          "` removes it)"));
+    }
   }
   if (damaged.empty()) {
-    if (ctx.global.verbosity >= 0) Print("no snapshot lost data: nothing to repair");
+    if (ctx.global.json) {
+      Print(
+          JsonObject().Bool("dry_run", options.dry_run).Raw("snapshots", JsonArray(items)).Build());
+    } else if (ctx.global.verbosity >= 0 && items.empty()) {
+      Print("no snapshot lost data: nothing to repair");
+    }
     return kExitOk;
   }
   auto repaired = RepairSnapshots(**repo, session->get(), damaged, report->lost_blobs, options);
   if (!repaired.ok()) return Fail(repaired.status());
-  bool every_one = true;  // each damaged snapshot got a repaired record
-  std::vector<std::string> items;
+  bool every_one = true;  // each damaged snapshot got (or, dry, would get) a repaired record
   for (const RepairedSnapshot& r : *repaired) {
-    every_one &= r.new_id.has_value() || options.dry_run;
+    every_one &= r.new_id.has_value() || (options.dry_run && !r.root_lost);
     if (ctx.global.json) {
       std::vector<std::string> notes;
       for (const std::string& n : r.notes) notes.push_back(JsonQuote(n));
@@ -133,6 +161,7 @@ int RunRepairSnapshots(Context& ctx) {
     Print("snapshot " + r.old_id.ShortHex() +
           (r.new_id ? " repaired as " + r.new_id->ShortHex() +
                           (options.forget ? " (the damaged one removed)" : "")
+           : r.root_lost     ? " cannot be repaired"
            : options.dry_run ? " would be repaired"
                              : " cannot be repaired") +
           ":");

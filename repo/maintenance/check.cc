@@ -394,6 +394,7 @@ class Checker {
                             .count();
     for (const Id& p : sound) verified[p] = now;
     for (const Id& p : unsound) verified.erase(p);
+    for (const Id& p : bad_packs_) verified.erase(p);  // missing, or its header unreadable
     VerifiedPacks kept;
     report_.never_read_packs = 0;
     report_.oldest_read_s = 0;
@@ -591,6 +592,7 @@ class Checker {
   // are the trees walked again to name the files.
   Status ResolveAndName(std::vector<SnapshotRef>* snapshots) {
     RETURN_IF_ERROR(Resolve());
+    report_.lost_packs = bad_packs_.size();
     for (const auto& [blob, why] : lost_) report_.lost_blobs.push_back(blob);
     std::sort(report_.lost_blobs.begin(), report_.lost_blobs.end());
     if (!walk_damage_ && lost_.empty()) return Status::OK();

@@ -82,6 +82,7 @@ struct CheckReport {
   uint64_t keys = 0;  // key files whole and readable
   uint64_t index_files = 0;
   uint64_t unreadable_index_files = 0;  // reported as errors; what they list counts as missing
+  uint64_t lost_packs = 0;              // missing, or their header unreadable
   uint64_t packs = 0;           // packs whose header was read and compared
   uint64_t snapshots = 0;       // snapshot records read
   uint64_t directories = 0;     // distinct directory listings walked

@@ -41,17 +41,17 @@ bool HasAll(const Snapshot& s, const std::vector<std::string>& tags) {
 std::string DurationText(int64_t ns) {
   int64_t s = ns / 1000000000;
   std::string out;
-  for (const auto& [unit, secs] : {std::pair<const char*, int64_t>{"w", 604800},
+  // --keep-within's units (cli/cmd_forget.cc): years of 365 days, months of 30.
+  for (const auto& [unit, secs] : {std::pair<const char*, int64_t>{"y", 365 * 86400},
+                                   {"m", 30 * 86400},
                                    {"d", 86400},
-                                   {"h", 3600},
-                                   {"m", 60},
-                                   {"s", 1}}) {
+                                   {"h", 3600}}) {
     if (s >= secs) {
       out += std::to_string(s / secs) + unit;
       s %= secs;
     }
   }
-  return out.empty() ? "0s" : out;
+  return out.empty() ? "0h" : out;
 }
 
 void Decide(ForgetGroup* g, const RetentionPolicy& p) {

@@ -148,6 +148,7 @@ Result<std::vector<RepairedSnapshot>> RepairSnapshots(Repository& repo, Session*
     RepairedSnapshot r;
     r.old_id = s.id;
     if (root->lost) {
+      r.root_lost = true;
       r.notes.push_back("/: the root listing is lost: nothing to keep; not repaired");
       out.push_back(std::move(r));
       continue;
@@ -158,6 +159,7 @@ Result<std::vector<RepairedSnapshot>> RepairSnapshots(Repository& repo, Session*
       Snapshot repaired = s.snapshot;
       repaired.tree = *root->ids;
       repaired.original = s.snapshot.original.value_or(s.id);
+      repaired.time_ns = s.snapshot.time_ns + 1;  // the newer of the two, wherever times order
       if (std::find(repaired.tags.begin(), repaired.tags.end(), "repaired") ==
           repaired.tags.end()) {
         repaired.tags.push_back("repaired");

@@ -6,8 +6,9 @@
 // are kept), a file whose content list cannot be read is kept empty, a directory whose listing
 // cannot be read is left out; each is noted. Listings without damage keep their tree blobs. The
 // new record is the old one with the new tree, `original` set to the snapshot first written,
-// and the tag "repaired"; the old record stays unless asked to remove it. Nothing stored is
-// changed or removed: only tree blobs and records are added.
+// the tag "repaired", and its time one nanosecond after the original's (so that `latest` and
+// forget's rules see it as the newer of the two); the old record stays unless asked to remove it.
+// Nothing stored is changed or removed: only tree blobs and records are added.
 #pragma once
 
 #include <optional>
@@ -24,7 +25,8 @@ namespace repo {
 
 struct RepairedSnapshot {
   Id old_id;
-  std::optional<Id> new_id;        // unset: the snapshot lost nothing (or a dry run)
+  std::optional<Id> new_id;        // unset: a dry run, or the root listing is lost
+  bool root_lost = false;          // nothing to keep: not repaired
   std::vector<std::string> notes;  // per path: what was cut
 };
 

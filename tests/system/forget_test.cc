@@ -49,6 +49,16 @@ TEST_F(ForgetCliTest, RefusesWithoutAPolicy) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
 }
 
+// restic's units: "6m" is six months, never six minutes (which would remove nearly everything).
+TEST_F(ForgetCliTest, KeepWithinTakesResticsUnits) {
+  RunResult r = cli_.Run({"forget", "--keep-within", "6m", "--dry-run"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("4 kept, 0 would be removed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(within 6m)"), std::string::npos) << r.out;
+  EXPECT_EQ(cli_.Run({"forget", "--keep-within", "30s"}).exit_code, 2);
+  EXPECT_EQ(Count(), 4u);
+}
+
 TEST_F(ForgetCliTest, DryRunSaysWhatAndWhyAndRemovesNothing) {
   RunResult r = cli_.Run({"forget", "--keep-last", "2", "--dry-run"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
