@@ -35,18 +35,28 @@ std::vector<std::string> ChildEnvironment(const std::map<std::string, std::strin
   return out;
 }
 
+// execve's arrays: pointers into `strings` (which must outlive them), then a null.
+std::vector<char*> Pointers(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (std::string& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+std::vector<char*> Argv(const std::string& program, const std::vector<std::string>& args) {
+  std::vector<char*> out;
+  out.push_back(const_cast<char*>(program.c_str()));
+  for (const auto& a : args) out.push_back(const_cast<char*>(a.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
 }  // namespace
 
 BackgroundProgram::BackgroundProgram(const std::string& program,
                                      const std::vector<std::string>& args) {
   std::vector<std::string> env_entries = ChildEnvironment({});
-  std::vector<char*> envp;
-  for (std::string& e : env_entries) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(program.c_str()));
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
+  std::vector<char*> envp = Pointers(env_entries);
+  std::vector<char*> argv = Argv(program, args);
   pid_ = fork();
   if (pid_ == 0) {
     setsid();
@@ -81,13 +91,8 @@ int BackgroundProgram::Wait() {
 RunResult RunProgram(const std::string& program, const std::vector<std::string>& args,
                      const std::map<std::string, std::string>& env, const std::string& stdin_data) {
   std::vector<std::string> env_entries = ChildEnvironment(env);
-  std::vector<char*> envp;
-  for (std::string& e : env_entries) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(program.c_str()));
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
+  std::vector<char*> envp = Pointers(env_entries);
+  std::vector<char*> argv = Argv(program, args);
   int in[2], out[2], err[2];
   // Close-on-exec, so a child started at the same time by another thread does not hold this
   // child's pipe ends open.
