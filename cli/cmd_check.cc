@@ -93,12 +93,12 @@ std::string DamagedPathText(const DamagedPath& p) {
          " (" + p.why + ")";
 }
 
-std::string ReportJson(const CheckReport& r) {
+}  // namespace
+
+std::string DamagedSnapshotsJson(const std::vector<DamagedSnapshot>& snapshots) {
   auto n = [](uint64_t v) { return static_cast<int64_t>(v); };
-  std::vector<std::string> errors, unreferenced, damaged;
-  for (const std::string& e : r.errors) errors.push_back(JsonQuote(e));
-  for (const Id& p : r.unreferenced_packs) unreferenced.push_back(JsonQuote(p.Hex()));
-  for (const DamagedSnapshot& d : r.damaged) {
+  std::vector<std::string> damaged;
+  for (const DamagedSnapshot& d : snapshots) {
     std::vector<std::string> paths;
     for (const DamagedPath& p : d.paths) {
       JsonObject o;
@@ -116,6 +116,38 @@ std::string ReportJson(const CheckReport& r) {
                           .Int("more_paths", n(d.more_paths))
                           .Build());
   }
+  return JsonArray(damaged);
+}
+
+void PrintDamagedSnapshots(const std::vector<DamagedSnapshot>& snapshots) {
+  for (const DamagedSnapshot& d : snapshots) {
+    std::string where;
+    for (const std::string& p : d.snapshot.paths) where += " " + p;
+    const uint64_t count = d.paths.size() + d.more_paths;
+    Print("snapshot " + d.id.ShortHex() + " (" + FormatTime(d.snapshot.time_ns / 1000000000) +
+          ", " + d.snapshot.hostname + where + ") lost data in " + std::to_string(count) +
+          (count == 1 ? " path:" : " paths:"));
+    for (const DamagedPath& p : d.paths) Print("  " + DamagedPathText(p));
+    if (d.more_paths > 0) Print("  and " + std::to_string(d.more_paths) + " more");
+  }
+}
+
+Result<CheckReport> CheckWithProgress(Context& ctx, Repository& repo, const CheckOptions& options) {
+  CheckProgress progress;
+  std::optional<CheckProgressLine> line;
+  if (!ctx.global.json && !ctx.args.count("no-progress") && StderrIsTerminal()) {
+    line.emplace(progress);
+  }
+  return CheckRepository(repo, options, &progress);
+}
+
+namespace {
+
+std::string ReportJson(const CheckReport& r) {
+  auto n = [](uint64_t v) { return static_cast<int64_t>(v); };
+  std::vector<std::string> errors, unreferenced;
+  for (const std::string& e : r.errors) errors.push_back(JsonQuote(e));
+  for (const Id& p : r.unreferenced_packs) unreferenced.push_back(JsonQuote(p.Hex()));
   return JsonObject()
       .Bool("ok", r.ok())
       .Int("keys", n(r.keys))
@@ -137,7 +169,7 @@ std::string ReportJson(const CheckReport& r) {
       .Raw("unreferenced_packs", JsonArray(unreferenced))
       .Raw("errors", JsonArray(errors))
       .Int("more_errors", n(r.more_errors))
-      .Raw("damaged_snapshots", JsonArray(damaged))
+      .Raw("damaged_snapshots", DamagedSnapshotsJson(r.damaged))
       .Build();
 }
 
@@ -219,15 +251,7 @@ int RunCheck(Context& ctx) {
   }
   auto repo = OpenRepository(ctx.global);
   if (!repo.ok()) return FailOpen(repo.status());
-  CheckProgress progress;
-  Result<CheckReport> report = Status::OK();
-  {
-    std::optional<CheckProgressLine> line;
-    if (!ctx.global.json && !ctx.args.count("no-progress") && StderrIsTerminal()) {
-      line.emplace(progress);
-    }
-    report = CheckRepository(**repo, options, &progress);
-  }
+  Result<CheckReport> report = CheckWithProgress(ctx, **repo, options);
   if (!report.ok()) return Fail(report.status().WithContext("check stopped"));
   const CheckReport& r = *report;
   if (ctx.global.json) {
@@ -262,16 +286,7 @@ int RunCheck(Context& ctx) {
   }
   for (const std::string& e : r.errors) Print("error: " + e);
   if (r.more_errors > 0) Print("error: ... and " + std::to_string(r.more_errors) + " more");
-  for (const DamagedSnapshot& d : r.damaged) {
-    std::string where;
-    for (const std::string& p : d.snapshot.paths) where += " " + p;
-    const uint64_t count = d.paths.size() + d.more_paths;
-    Print("snapshot " + d.id.ShortHex() + " (" + FormatTime(d.snapshot.time_ns / 1000000000) +
-          ", " + d.snapshot.hostname + where + ") lost data in " + std::to_string(count) +
-          (count == 1 ? " path:" : " paths:"));
-    for (const DamagedPath& p : d.paths) Print("  " + DamagedPathText(p));
-    if (d.more_paths > 0) Print("  and " + std::to_string(d.more_paths) + " more");
-  }
+  PrintDamagedSnapshots(r.damaged);
   if (r.ok()) {
     if (ctx.global.verbosity >= 0) Print("no errors were found");
     return kExitOk;

@@ -2,12 +2,14 @@
 // snapshots: new records whose trees leave out what is lost.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "cli/commands.h"
 #include "cli/json.h"
 #include "repo/maintenance/check.h"
 #include "repo/maintenance/forget.h"
+#include "repo/maintenance/repair_packs.h"
 #include "repo/maintenance/repair_snapshots.h"
 
 namespace repo::cli {
@@ -57,7 +59,8 @@ void RepairSnapshotsOptionsSpec(cxxopts::Options& o) {
   o.add_options("repair snapshots")(
       "read-data", "also read every pack whole to find damaged content (as check --read-data)")(
       "forget", "remove each damaged snapshot's record once its repaired one is written")(
-      "n,dry-run", "say what would be cut, write nothing");
+      "n,dry-run", "say what would be cut, write nothing")("no-progress",
+                                                           "no status line on a terminal");
 }
 
 int RunRepairSnapshots(Context& ctx) {
@@ -70,7 +73,7 @@ int RunRepairSnapshots(Context& ctx) {
   if (!session.ok()) return Fail(session.status());
   CheckOptions check;
   if (ctx.args.count("read-data")) check.read_data = CheckOptions::ReadData::kAll;
-  auto report = CheckRepository(**repo, check, nullptr);
+  auto report = CheckWithProgress(ctx, **repo, check);
   if (!report.ok()) return Fail(report.status().WithContext("finding what is lost"));
   if (report->unreadable_index_files > 0) {
     return Fail(Status::Corruption(
@@ -82,7 +85,8 @@ int RunRepairSnapshots(Context& ctx) {
     // New tree blobs could be deduplicated against entries of those packs: index them anew
     // first, so that nothing new refers to what is gone.
     return Fail(Status::Corruption(std::to_string(report->lost_packs) +
-                                   " packs are missing or unreadable: run `repo repair index` "
+                                   " packs are missing or unreadable: run `repo repair packs` "
+                                   "(salvages what can be read), then `repo repair index` "
                                    "first, so that no repaired snapshot refers to them"));
   }
   auto all = ListSnapshots(**repo);
@@ -171,6 +175,130 @@ int RunRepairSnapshots(Context& ctx) {
     Print(JsonObject().Bool("dry_run", options.dry_run).Raw("snapshots", JsonArray(items)).Build());
   }
   return every_one ? kExitOk : kExitDamaged;
+}
+
+}  // namespace repo::cli
+
+// repo repair packs: salvage what can be read from damaged packs.
+namespace repo::cli {
+
+void RepairPacksOptionsSpec(cxxopts::Options& o) {
+  AddSessionOptions(o);
+  o.add_options("repair packs")(
+      "n,dry-run", "read the packs and say what would be salvaged and lost; write nothing")(
+      "no-progress", "no status line on a terminal");
+}
+
+int RunRepairPacks(Context& ctx) {
+  RepairPacksOptions options;
+  options.dry_run = ctx.args.count("dry-run") > 0;
+  auto repo = OpenRepository(ctx.global);
+  if (!repo.ok()) return FailOpen(repo.status());
+  auto session = BeginSession(**repo, ctx, SessionKind::kMaintenance, "repair packs");
+  if (!session.ok()) return Fail(session.status());
+  std::vector<Id> packs;
+  for (const std::string& p : ctx.positional) {
+    // A whole id is taken as it is: a pack gone meanwhile is then reported, not an error.
+    if (std::optional<Id> whole = p.size() == 2 * Id::kSize ? Id::ParseHex(p) : std::nullopt) {
+      packs.push_back(*whole);
+      continue;
+    }
+    auto id = (*repo)->ResolvePrefix(FileType::kPack, p);
+    if (!id.ok()) return Fail(id.status());
+    packs.push_back(*id);
+  }
+  if (packs.empty()) {
+    // Every pack read whole, as check --read-data does, to find the damaged ones.
+    CheckOptions check;
+    check.read_data = CheckOptions::ReadData::kAll;
+    auto found = CheckWithProgress(ctx, **repo, check);
+    if (!found.ok()) return Fail(found.status().WithContext("finding damaged packs"));
+    packs = found->damaged_packs;
+    if (packs.empty()) {
+      if (ctx.global.json) {
+        Print(JsonObject().Bool("dry_run", options.dry_run).Raw("packs", "[]").Build());
+      } else if (ctx.global.verbosity >= 0) {
+        Print("no damaged pack found: nothing to salvage" +
+              std::string(found->lost_packs > 0
+                              ? " (packs are missing: `repo check` names them, `repo repair "
+                                "index` drops their entries)"
+                              : ""));
+      }
+      return kExitOk;
+    }
+  }
+  auto report = RepairPacks(**repo, session->get(), packs, options);
+  if (!report.ok()) return Fail(report.status());
+  // What is lost for good, as files: the index no longer lists it, so a check finds it.
+  std::vector<DamagedSnapshot> damaged;
+  if (!report->lost_blobs.empty() && !options.dry_run) {
+    auto after = CheckWithProgress(ctx, **repo, CheckOptions{});
+    if (!after.ok()) return Fail(after.status().WithContext("naming the files that lost data"));
+    damaged = std::move(after->damaged);
+  }
+  const bool lost = !report->lost_blobs.empty();
+  if (ctx.global.json) {
+    std::vector<std::string> items, fresh;
+    auto n = [](uint64_t v) { return static_cast<int64_t>(v); };
+    for (const SalvagedPack& p : report->packs) {
+      items.push_back(JsonObject()
+                          .Str("pack", p.pack.Hex())
+                          .Str("skipped", p.skipped)
+                          .Str("header_error", p.header_error)
+                          .Int("blobs", n(p.blobs))
+                          .Int("salvaged", n(p.salvaged))
+                          .Int("elsewhere", n(p.elsewhere))
+                          .Int("lost", n(p.lost))
+                          .Str("first_loss", p.first_loss)
+                          .Build());
+    }
+    for (const Id& p : report->new_packs) fresh.push_back(JsonQuote(p.Hex()));
+    Print(JsonObject()
+              .Bool("dry_run", options.dry_run)
+              .Raw("packs", JsonArray(items))
+              .Raw("new_packs", JsonArray(fresh))
+              .Int("index_files_written", n(report->index_files_written))
+              .Int("index_files_replaced", n(report->index_files_replaced))
+              .Int("unreadable_index_files", n(report->unreadable_index_files))
+              .Int("lost_blobs", n(report->lost_blobs.size()))
+              .Raw("damaged_snapshots", DamagedSnapshotsJson(damaged))
+              .Build());
+    return lost ? kExitDamaged : kExitOk;
+  }
+  for (const SalvagedPack& p : report->packs) {
+    std::string line = "pack " + p.pack.ShortHex() + ": ";
+    if (!p.skipped.empty()) {
+      Print(line + "skipped, " + p.skipped);
+      continue;
+    }
+    if (!p.header_error.empty())
+      line += "header unreadable (" + p.header_error + "), blobs found by the index; ";
+    line += std::to_string(p.salvaged) + " of " + std::to_string(p.blobs) + " blobs " +
+            (options.dry_run ? "can be salvaged" : "salvaged");
+    if (p.elsewhere > 0)
+      line += ", " + std::to_string(p.elsewhere) + " unreadable but held by another pack";
+    if (p.lost > 0) line += ", " + std::to_string(p.lost) + " lost (first: " + p.first_loss + ")";
+    Print(line);
+  }
+  if (!options.dry_run && ctx.global.verbosity >= 0) {
+    size_t deleted = 0;
+    for (const SalvagedPack& p : report->packs) deleted += p.skipped.empty();
+    Print("wrote " + std::to_string(report->new_packs.size()) + " new packs and " +
+          std::to_string(report->index_files_written) + " index files (replacing " +
+          std::to_string(report->index_files_replaced) + "), deleted " + std::to_string(deleted) +
+          " damaged packs");
+  }
+  if (report->unreadable_index_files > 0) {
+    Print("note: " + std::to_string(report->unreadable_index_files) +
+          " index files cannot be read and were not used: run `repo repair index` next");
+  }
+  PrintDamagedSnapshots(damaged);
+  if (lost) {
+    Print(std::to_string(report->lost_blobs.size()) + " blobs " +
+          (options.dry_run ? "would be" : "are") +
+          " lost for good; `repo repair snapshots` writes snapshots that leave them out");
+  }
+  return lost ? kExitDamaged : kExitOk;
 }
 
 }  // namespace repo::cli

@@ -4,6 +4,7 @@
 #include <cxxopts.hpp>
 
 #include "cli/app.h"
+#include "repo/maintenance/check.h"
 
 namespace repo::cli {
 
@@ -46,9 +47,16 @@ void RepairOptionsSpec(cxxopts::Options& o);
 int RunRepairIndex(Context& ctx);
 void RepairSnapshotsOptionsSpec(cxxopts::Options& o);
 int RunRepairSnapshots(Context& ctx);
+void RepairPacksOptionsSpec(cxxopts::Options& o);
+int RunRepairPacks(Context& ctx);
 // cmd_check.cc
 void CheckOptionsSpec(cxxopts::Options& o);
 int RunCheck(Context& ctx);
+// Shared by check and the repairs: a check with a status line on a terminal (unless --json or
+// --no-progress), and its damage as lines (per snapshot, its paths) or as a JSON array.
+Result<CheckReport> CheckWithProgress(Context& ctx, Repository& repo, const CheckOptions& options);
+void PrintDamagedSnapshots(const std::vector<DamagedSnapshot>& snapshots);
+std::string DamagedSnapshotsJson(const std::vector<DamagedSnapshot>& snapshots);
 // cmd_forget.cc
 void ForgetOptionsSpec(cxxopts::Options& o);
 int RunForget(Context& ctx);

@@ -71,6 +71,8 @@ const std::vector<Command>& AllCommands() {
        CheckOptionsSpec, RunCheck},
       {"repair", "index", "rebuild the index from the packs", "", RepairOptionsSpec,
        RunRepairIndex},
+      {"repair", "packs", "salvage the readable blobs of damaged packs into new ones", "[PACK...]",
+       RepairPacksOptionsSpec, RunRepairPacks},
       {"repair", "snapshots", "new snapshots that leave out what is lost (as check finds it)",
        "[SNAPSHOT...]", RepairSnapshotsOptionsSpec, RunRepairSnapshots},
       {"sessions", nullptr, "list the commands writing to the repository, and stale ones", "",

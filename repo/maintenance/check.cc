@@ -169,7 +169,6 @@ class Checker {
   // --- index files and packs ------------------------------------------------------------------
 
   Status CheckIndexAndPacks() {
-    MetadataStore metadata = repo_.metadata();
     Backend& backend = repo_.backend();
     // The index first: every pack an index file listed here names was written before it, so
     // the pack listing below has it.
@@ -181,7 +180,7 @@ class Checker {
       const std::optional<Id> parsed = Id::ParseHex(f.name);
       if (!parsed) continue;  // backends list valid names only
       const Id id = *parsed;
-      auto file = ReadIndexFile(metadata, id);
+      auto file = repo_.ReadIndexFile(id);
       Step();
       if (!file.ok()) {
         if (file.status().IsNotFound()) continue;  // replaced and removed since the listing
@@ -233,12 +232,6 @@ class Checker {
     return Status::OK();
   }
 
-  static Result<IndexFile> ReadIndexFile(const MetadataStore& metadata, const Id& id) {
-    ASSIGN_OR_RETURN(Bytes bytes, metadata.Read(FileType::kIndex, id));
-    return DecodeIndexFile(metadata.enc_key(), bytes,
-                           MetadataStore::Describe(FileType::kIndex, id));
-  }
-
   // Reads the header of `pack` and compares it with what each of `claims` (index files naming
   // it) says.
   Status ComparePack(const Id& pack, std::span<const IndexedPack> claims) {
@@ -251,6 +244,7 @@ class Checker {
       if (!IsDamage(header.status())) return header.status();
       Error(header.status().message() + "; every blob in it is lost");
       bad_packs_.insert(pack);
+      report_.damaged_packs.push_back(pack);
       return Status::OK();
     }
     ++report_.packs;
@@ -266,7 +260,7 @@ class Checker {
   // The rare path: index file `file` and the header of `pack` disagree. Blobs the file lists
   // that the header does not are lost; blobs only the header lists are merely unindexed.
   Status ComparePackEntries(const Id& pack, const Id& file, const std::vector<IndexEntry>& header) {
-    auto index = ReadIndexFile(repo_.metadata(), file);
+    auto index = repo_.ReadIndexFile(file);
     if (!index.ok()) {
       if (IsDamage(index.status())) return Status::OK();  // gone or damaged since: said above
       return index.status();
@@ -399,6 +393,7 @@ class Checker {
     report_.never_read_packs = 0;
     report_.oldest_read_s = 0;
     for (const Id& p : listed_packs_) {
+      if (Unreferenced(p)) continue;  // never read (ChoosePacks)
       auto it = verified.find(p);
       if (it == verified.end()) {
         ++report_.never_read_packs;
@@ -415,11 +410,18 @@ class Checker {
     return Status::OK();
   }
 
+  bool Unreferenced(const Id& pack) const {
+    return std::binary_search(report_.unreferenced_packs.begin(), report_.unreferenced_packs.end(),
+                              pack);
+  }
+
   // The packs --read-data reads, in the order it reads them.
   Result<std::vector<Id>> ChoosePacks(const VerifiedPacks& verified) {
+    // Not a bad pack (said already), nor one no index file names (nothing relies on it: a
+    // running writer's, or what an interrupted writer or repair left for prune).
     std::vector<Id> candidates;
     for (const Id& pack : listed_packs_) {
-      if (!bad_packs_.count(pack)) candidates.push_back(pack);  // a bad one: said already
+      if (!bad_packs_.count(pack) && !Unreferenced(pack)) candidates.push_back(pack);
     }
     std::vector<Id> chosen;
     switch (options_.read_data) {
@@ -530,12 +532,14 @@ class Checker {
     if (!v.unreadable.empty()) {
       Error(v.unreadable + "; every blob in it is lost");
       bad_packs_.insert(pack);
+      report_.damaged_packs.push_back(pack);
       return;
     }
     ++report_.packs_read;
     report_.bytes_read += v.bytes;
     report_.blobs_read += v.blobs;
     if (!v.damaged.empty()) {
+      report_.damaged_packs.push_back(pack);
       Error(name + ": " + std::to_string(v.damaged.size()) + " of " + std::to_string(v.blobs) +
             " blobs are damaged (first: " + v.damaged[0].second + ")");
     }

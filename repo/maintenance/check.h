@@ -95,7 +95,10 @@ struct CheckReport {
   uint64_t never_read_packs = 0;
   int64_t oldest_read_s = 0;
   std::vector<std::string> notes;  // said, but not errors
-  std::vector<Id> unreferenced_packs;
+  std::vector<Id> unreferenced_packs;  // sorted
+  // Packs that are there but damaged: the header does not open, or --read-data found blobs in it
+  // that do not (what `repair packs` salvages). In the order found.
+  std::vector<Id> damaged_packs;
   std::vector<std::string> errors;  // one line each, naming what failed (the first kMaxErrors)
   uint64_t more_errors = 0;         // errors beyond those listed
   std::vector<DamagedSnapshot> damaged;

@@ -120,6 +120,15 @@ class Repository {
   // meanwhile are skipped. Returns how many were replaced (0 if fewer than two were read).
   Result<size_t> ConsolidateIndex(const std::vector<Id>& files);
 
+  // Index file `id`, read, checked against its name and decoded. NotFound if it is gone.
+  Result<IndexFile> ReadIndexFile(const Id& id);
+  // Writes index files of `entries` that replace `old`, the last one also removing `removed`
+  // (appending their ids to *written), then deletes the files of `old` not among them: how
+  // repairs (and later prune) change what the index says so that every cache follows
+  // incrementally. Maintenance only (under its session).
+  Status ReplaceIndexFiles(const std::vector<Id>& old, std::vector<IndexEntry> entries,
+                           std::vector<RemovedEntry> removed, std::vector<Id>* written);
+
  private:
   Repository() = default;
   Result<IndexCache*> index();
@@ -128,12 +137,6 @@ class Repository {
   Status SyncIndex(IndexCache& cache, bool force_rebuild);
   // One listing's worth of SyncIndex; sets *vanished if a listed file was gone when read.
   Status SyncIndexOnce(IndexCache& cache, bool force_rebuild, bool* vanished);
-  // Index file `id`, read, checked against its name and decoded. NotFound if it is gone.
-  Result<IndexFile> ReadIndexFile(const Id& id);
-  // Writes index files of `entries` that replace `old`, the last one also removing `removed`
-  // (appending their ids to *written), then deletes the files of `old` not among them.
-  Status ReplaceIndexFiles(const std::vector<Id>& old, std::vector<IndexEntry> entries,
-                           std::vector<RemovedEntry> removed, std::vector<Id>* written);
 
   std::unique_ptr<Backend> backend_;
   std::string cache_dir_;

@@ -1,5 +1,6 @@
 // Fault matrix (issue 16): a storage failure (tests/support/faulty_backend.h: the N-th write, or
-// every read of a kind of file, fails with an I/O error) under snapshot, repair index and check.
+// every read of a kind of file, fails with an I/O error) under snapshot, repair index, repair
+// packs and check.
 // Each command fails with a message naming what failed (or, for a check, stops naming it), and
 // the repository, opened again without the fault, checks clean and takes the next snapshot.
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 
 #include "repo/archiver/archiver.h"
 #include "repo/maintenance/check.h"
+#include "repo/maintenance/repair_packs.h"
 #include "repo/storage/memory_backend.h"
 #include "tests/support/faulty_backend.h"
 #include "tests/support/subprocess.h"
@@ -112,6 +114,65 @@ TEST_F(FaultMatrixTest, RepairFailingAtEveryWrite) {
   }
   EXPECT_TRUE(Snapshot(*storage_).ok());
   ExpectClean("after the next snapshot");
+}
+
+// The largest pack gets a damaged header (its blobs stay sound). Returns its id.
+Id DamageLargestPackHeader(MemoryBackend& storage) {
+  Id largest;
+  uint64_t size = 0;
+  const std::vector<FileInfo> packs = *storage.List(FileType::kPack);
+  for (const FileInfo& f : packs) {
+    const uint64_t s = storage.Stat({FileType::kPack, f.name})->size.value_or(0);
+    if (s > size) {
+      size = s;
+      largest = *Id::ParseHex(f.name);
+    }
+  }
+  EXPECT_TRUE(test::FlipStoredByte(storage, {FileType::kPack, largest.Hex()}, size - 40).ok());
+  return largest;
+}
+
+TEST_F(FaultMatrixTest, RepairPacksFailingAtEveryWrite) {
+  Fresh();
+  Id pack = DamageLargestPackHeader(*storage_);
+  FaultyBackend counting(*storage_);
+  {
+    auto repo = Repository::Open(test::Borrow(counting), test::Password(test::kPassword), cache_);
+    ASSERT_TRUE(repo.ok());
+    auto r = RepairPacks(**repo, nullptr, std::vector<Id>{pack}, {});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->packs[0].salvaged, r->packs[0].blobs);
+  }
+  ExpectClean("after the repair");
+  const uint64_t writes = counting.counts().writes;
+  ASSERT_GE(writes, 2u);  // the new pack, the index file
+  for (uint64_t n = 1; n <= writes; ++n) {
+    SCOPED_TRACE("write " + std::to_string(n) + " of " + std::to_string(writes));
+    Fresh();
+    pack = DamageLargestPackHeader(*storage_);
+    FaultyBackend faulty(*storage_);
+    faulty.FailNthWrite(n);
+    {
+      auto repo = Repository::Open(test::Borrow(faulty), test::Password(test::kPassword), cache_);
+      ASSERT_TRUE(repo.ok());
+      auto r = RepairPacks(**repo, nullptr, std::vector<Id>{pack}, {});
+      ASSERT_FALSE(r.ok());
+      EXPECT_NE(r.status().message().find("injected fault"), std::string::npos)
+          << r.status().ToString();
+    }
+    {  // Nothing is wrong but the damage being repaired; the repair run again finishes it.
+      auto repo = test::OpenRepo(*storage_, cache_);
+      ASSERT_TRUE(repo.ok());
+      auto check = CheckRepository(**repo, {}, nullptr);
+      ASSERT_TRUE(check.ok());
+      for (const std::string& e : check->errors) {
+        EXPECT_NE(e.find("pack " + pack.ShortHex()), std::string::npos) << e;
+      }
+      auto r = RepairPacks(**repo, nullptr, std::vector<Id>{pack}, {});
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+    }
+    ExpectClean("after the failed repair and the next one");
+  }
 }
 
 TEST_F(FaultMatrixTest, CheckStopsNamingAFailedReadAndChangesNothing) {
