@@ -10,6 +10,11 @@ namespace {
 Result<Bytes> GetTreeBlob(BlobStore& store, const Id& id, const std::string& what,
                           const std::function<void(const Id&)>& on_blob) {
   auto bytes = store.Get(BlobType::kTree, id);
+  // A listing a snapshot refers to that is not in the index, or whose pack is gone, is damage
+  // to that snapshot, as one that does not open is.
+  if (!bytes.ok() && bytes.status().IsNotFound()) {
+    return Status::Corruption(what + ": " + bytes.status().message());
+  }
   if (!bytes.ok()) return bytes.status().WithContext(what);
   if (on_blob) on_blob(id);
   return bytes;

@@ -123,8 +123,10 @@ Result<std::unique_ptr<LocalBackend>> LocalBackend::Create(const std::string& pa
 }
 
 Result<std::unique_ptr<LocalBackend>> LocalBackend::Open(const std::string& path) {
+  // A directory with neither a config nor keys/ is no repository. One with keys/ but no config
+  // is opened: Repository::Open tells a lost config from an interrupted init.
   struct stat st;
-  if (stat((path + "/config").c_str(), &st) != 0) {
+  if (stat((path + "/config").c_str(), &st) != 0 && stat((path + "/keys").c_str(), &st) != 0) {
     return Status::NotFound("no repository at " + path + " (run 'repo init' to create one)");
   }
   return std::unique_ptr<LocalBackend>(new LocalBackend(path));

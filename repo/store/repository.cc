@@ -96,6 +96,15 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> ba
   auto config_file = backend->Read({FileType::kConfig, ""});
   if (!config_file.ok()) {
     if (config_file.status().IsNotFound()) {
+      // Snapshots without a config: a repository whose config was lost, not a place that
+      // never held one.
+      auto snapshots = backend->List(FileType::kSnapshot);
+      if (snapshots.ok() && !snapshots->empty()) {
+        return Status::Corruption("the config file of " + backend->Location() +
+                                  " is missing, though it holds snapshots: the repository "
+                                  "cannot be opened without it (copy it back from a copy of "
+                                  "the repository)");
+      }
       return Status::NotFound("no repository at " + backend->Location() +
                               " (run 'repo init' to create one)");
     }
@@ -107,9 +116,15 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> ba
   std::sort(key_files.begin(), key_files.end(),
             [](const FileInfo& a, const FileInfo& b) { return a.name < b.name; });
   std::unique_ptr<Repository> repo(new Repository());
+  if (key_files.empty()) {
+    return Status::Corruption("no key file in " + backend->Location() +
+                              ": nothing can open the repository (keys/ is empty)");
+  }
   Status last = Status::WrongPassword("no key file in " + backend->Location());
+  std::string damaged_keys;  // key files whose bytes no longer hash to their name
   bool opened = false;
   Status config_failure;  // a key opened but the config did not authenticate under it
+  std::vector<std::string> foreign_keys;  // such keys: warned of if another key opens it
   for (const FileInfo& f : key_files) {
     auto bytes = backend->Read({FileType::kKey, f.name});
     if (!bytes.ok()) {
@@ -118,6 +133,12 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> ba
     }
     auto keys = OpenKeyFile(*bytes, password);
     if (!keys.ok()) {
+      // A damaged key file fails as a wrong password does (its seal does not open): its name,
+      // the hash of its bytes, tells the two apart.
+      if (Id::ParseHex(f.name) != PlainHash(*bytes)) {
+        damaged_keys += (damaged_keys.empty() ? "" : ", ") + f.name.substr(0, 8);
+        continue;
+      }
       if (keys.status().code() != StatusCode::kWrongPassword) {
         if (warn) warn("key " + f.name.substr(0, 8) + ": " + keys.status().message());
         if (last.code() == StatusCode::kWrongPassword) last = keys.status();
@@ -128,10 +149,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> ba
     // over by an init whose config write failed): try the next one.
     auto payload = OpenObject(keys->enc_key, ObjectKind::kConfig, *config_file, "config");
     if (!payload.ok()) {
-      if (warn) {
-        warn("key " + f.name.substr(0, 8) +
-             " opens with this password but not the config; skipping it");
-      }
+      foreign_keys.push_back(f.name.substr(0, 8));
       config_failure = payload.status();
       continue;
     }
@@ -146,12 +164,20 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> ba
                               ": the config is damaged, or the keys that open with this password "
                               "belong to another repository");
   }
+  if (!opened && !damaged_keys.empty()) {
+    return Status::Corruption("no key opens with this password, and key file " + damaged_keys +
+                              " is damaged (its content does not match its name): if it held "
+                              "this password, use another password of the repository");
+  }
   if (!opened) {
     if (last.code() == StatusCode::kWrongPassword || last.code() == StatusCode::kCorruption) {
       return Status::WrongPassword("wrong password: no key in " + backend->Location() +
                                    " opens with it");
     }
     return last;
+  }
+  for (const std::string& k : foreign_keys) {
+    if (warn) warn("key " + k + " opens with this password but not the config; skipped it");
   }
   repo->backend_ = std::move(backend);
   repo->cache_dir_ = cache_dir;

@@ -130,7 +130,7 @@ TEST_F(ReadSideTest, FindReportsAnUnreadableTree) {
   broken.subtree = {Id()};  // no such blob
   TreeSearch search(*store_, {"x"});
   Status s = search.Search(Tree({broken}), [](const std::string&, const Node&) {});
-  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();  // damage: exit 13
 }
 
 // --- diff ------------------------------------------------------------------------------------

@@ -183,7 +183,7 @@ TEST_F(CliTest, NewerFormatIsRefusedBeforeAskingForPassword) {
   EXPECT_NE(r.err.find("upgrade repo"), std::string::npos) << r.err;
 }
 
-TEST_F(CliTest, DamagedKeyFileIsAWrongPasswordNotACrash) {
+TEST_F(CliTest, DamagedKeyFileIsReportedAsDamageNotACrash) {
   Init();
   for (const auto& e : std::filesystem::directory_iterator(repo_ + "/keys")) {
     // Flip a bit (writing a fixed byte left the file as it was whenever that byte was already
@@ -195,8 +195,10 @@ TEST_F(CliTest, DamagedKeyFileIsAWrongPasswordNotACrash) {
     f.put(static_cast<char>(c ^ 0x01));
   }
   RunResult r = RepoPw("pw", {"key", "list"});
-  EXPECT_EQ(r.exit_code, 12);
-  EXPECT_EQ(Lines(r.err), 1) << r.err;  // tampering is indistinguishable from a wrong password
+  // Not taken for a wrong password: the file no longer hashes to its name.
+  EXPECT_EQ(r.exit_code, 13) << r.err;
+  EXPECT_EQ(Lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("is damaged"), std::string::npos) << r.err;
 }
 
 TEST_F(CliTest, RepairIndexOnEmptyRepository) {

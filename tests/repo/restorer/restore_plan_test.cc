@@ -384,7 +384,7 @@ TEST_F(RestorePlanTest, ATreeThatCannotBeLoadedStopsThePlan) {
   RestoreOptions o;
   o.target = kTarget;
   auto plan = PlanRestore(*store_, Tree({File("a", "a"), lost}), o);
-  EXPECT_TRUE(plan.status().IsNotFound()) << plan.status().ToString();
+  EXPECT_TRUE(plan.status().IsCorruption()) << plan.status().ToString();  // damage: exit 13
 }
 
 TEST(RestoreSelectsTest, IncludesKeepAncestorsAndDescendantsAndExcludesWin) {
