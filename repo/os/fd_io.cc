@@ -16,6 +16,7 @@ Status WriteAll(int fd, ByteSpan data, const std::string& what) {
     ssize_t n = write(fd, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Status::FromErrno(errno, what);
+    if (n == 0) return Status::FromErrno(EIO, what);  // no progress: never loop forever
     data = data.subspan(static_cast<size_t>(n));
   }
   return Status::OK();

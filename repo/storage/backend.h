@@ -67,7 +67,9 @@ class Backend {
   virtual Status ReadInto(const FileHandle& h, uint64_t offset, uint64_t length, Bytes* out);
   // Creates h holding exactly `data`, atomically and durably: once OK is returned the file
   // survives a crash or power loss; if the call fails or the machine crashes, h is either absent
-  // or complete. AlreadyExists if h exists (the old file is left as it was).
+  // or complete, and a failed call removes it if it can (a record left behind by a failed
+  // Write would outlive its writer: a session record, a stale lock). AlreadyExists if h exists
+  // (the old file is left as it was).
   virtual Status Write(const FileHandle& h, ByteSpan data) = 0;
   // Removes h durably. NotFound if it is not there.
   virtual Status Delete(const FileHandle& h) = 0;

@@ -243,7 +243,10 @@ Status LocalBackend::Write(const FileHandle& h, ByteSpan data) {
   }
   unlink(tmp.c_str());
   if (!s.ok()) return s;
-  return SyncDir(dir);
+  s = SyncDir(dir);
+  // Not known to be durable: not there at all, as far as this call can make it.
+  if (!s.ok()) unlink(path.c_str());
+  return s;
 }
 
 Status LocalBackend::Delete(const FileHandle& h) {

@@ -314,7 +314,12 @@ Result<std::unique_ptr<Session>> Session::Begin(Repository& repo, SessionKind ki
   return session;
 }
 
-Session::~Session() { (void)End(); }
+Session::~Session() {
+  // What the command did is done; a record left behind is removed by the next command on this
+  // host (its process is gone), but is said, not kept quiet.
+  Status ended = End();
+  if (!ended.ok() && options_.note) options_.note(ended.message());
+}
 
 Status Session::Refresh() {
   std::lock_guard<std::mutex> lock(mu_);

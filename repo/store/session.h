@@ -91,11 +91,13 @@ std::string DescribeSession(const SessionInfo& s);
 struct SessionOptions {
   std::chrono::milliseconds refresh_interval{std::chrono::minutes(5)};
   std::optional<std::chrono::seconds> assume_dead_after;
-  WarningSink note;  // stale sessions removed at Begin
+  // Stale sessions removed at Begin, and the destructor's failure to remove this session's
+  // record.
+  WarningSink note;
 };
 
 // This process's session: registered by Begin, refreshed by a thread of its own, removed by End
-// or the destructor.
+// or the destructor (which says through options.note if it could not).
 class Session {
  public:
   // Registers a session of `kind` after removing the sessions counted dead (each named through
