@@ -687,8 +687,10 @@ class Checker {
     ASSIGN_OR_RETURN(std::unique_ptr<IndexCache::SortedReader> reader, store_.ReadSorted());
     std::vector<Id> chunk, missing;
     std::vector<std::optional<BlobLocation>> found;
-    for (;;) {
+    for (bool first = true;; first = false) {
       ASSIGN_OR_RETURN(bool more, refs_.Next(kResolveChunk, &chunk));
+      // Distinct references, once the sorter knows (up to repeats across its spilled runs).
+      if (first && progress_) progress_->total = refs_.unique_bound();
       if (!more) break;
       RETURN_IF_ERROR(reader->Find(chunk, &found));
       for (size_t i = 0; i < chunk.size(); ++i) {

@@ -55,8 +55,8 @@ struct CheckProgress {
   enum Phase : int { kIndex, kPacks, kReadData, kSnapshots, kTrees, kRefs, kDamage };
   std::atomic<int> phase{kIndex};
   // Items of the current phase: index files, packs, packs read, snapshot records, snapshots
-  // walked, content references looked up (total: with duplicates), snapshots walked again to
-  // name the damaged paths.
+  // walked, distinct content references looked up, snapshots walked again to name the damaged
+  // paths.
   std::atomic<uint64_t> done{0}, total{0};
 };
 

@@ -72,11 +72,15 @@ Status IdSorter::StartReading() {
   if (runs_.empty()) {  // everything fits in memory: no file at all
     std::sort(buffer_.begin(), buffer_.end());
     buffer_.erase(std::unique(buffer_.begin(), buffer_.end()), buffer_.end());
+    unique_bound_ = buffer_.size();
     return Status::OK();
   }
   if (!buffer_.empty()) RETURN_IF_ERROR(Spill());
   buffer_.shrink_to_fit();
-  for (auto& r : runs_) RETURN_IF_ERROR(r->Fill());
+  for (auto& r : runs_) {
+    RETURN_IF_ERROR(r->Fill());
+    unique_bound_ += r->count;
+  }
   return Status::OK();
 }
 

@@ -26,6 +26,9 @@ class IdSorter {
   Status Add(const Id& id);
   // Ids added so far (duplicates counted).
   uint64_t added() const { return added_; }
+  // Once reading has begun: how many ids Next gives in all, exactly when they fit in memory,
+  // else at most that (ids repeated across spilled runs are counted once per run).
+  uint64_t unique_bound() const { return unique_bound_; }
 
   // Reading back, after the last Add: the next up to `max` ids, ascending and unique, into *out
   // (replaced); false once all were given.
@@ -40,6 +43,7 @@ class IdSorter {
   std::vector<Id> buffer_;
   std::vector<std::unique_ptr<Run>> runs_;
   uint64_t added_ = 0;
+  uint64_t unique_bound_ = 0;
   bool reading_ = false;
   size_t buffer_next_ = 0;  // reading from memory alone: the next id of buffer_
   std::vector<Run*> heap_;  // merging: the runs not done, a min-heap by head id

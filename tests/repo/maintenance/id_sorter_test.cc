@@ -40,6 +40,10 @@ void RoundTrip(size_t memory_ids, size_t n, size_t piece) {
   }
   std::set<Id> want(ids.begin(), ids.end());
   EXPECT_EQ(got, std::vector<Id>(want.begin(), want.end()));
+  // The bound the progress line uses: exact in memory, never below the truth.
+  if (memory_ids >= 2 * n) EXPECT_EQ(sorter.unique_bound(), want.size());
+  EXPECT_GE(sorter.unique_bound(), want.size());
+  EXPECT_LE(sorter.unique_bound(), 2 * n);
 }
 
 TEST(IdSorterTest, InMemory) { RoundTrip(1 << 20, 1000, 64); }
