@@ -26,7 +26,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 
 namespace {
 
@@ -108,8 +107,42 @@ __attribute__((destructor)) void WriteCounts() {
   fclose(f);
 }
 
-mode_t ModeArg(int flags, va_list ap) {
-  return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(ap, mode_t) : 0;
+// The mode argument open and openat take after `flags` when they create a file.
+#define MODE_ARG(flags, mode)                                  \
+  mode_t mode = 0;                                             \
+  if (((flags)&O_CREAT) || ((flags)&O_TMPFILE) == O_TMPFILE) { \
+    va_list ap;                                                \
+    va_start(ap, flags);                                       \
+    mode = va_arg(ap, mode_t);                                 \
+    va_end(ap);                                                \
+  }
+
+// A write of `count` bytes to `fd`, done by write_n(n) with n <= count, failing as configured.
+template <typename W>
+ssize_t Write(int fd, size_t count, W write_n) {
+  if (!Tracked(fd)) return write_n(count);
+  int pending = fd;
+  if (g_short_fd.compare_exchange_strong(pending, -1)) {  // the write after a short one
+    errno = ENOSPC;
+    return -1;
+  }
+  if (!Fails(kWrite)) return write_n(count);
+  if (Conf().short_write && count > 1) {
+    g_short_fd = fd;
+    return write_n(count / 2);
+  }
+  errno = Conf().err;
+  return -1;
+}
+
+// A call of `op` (on a file that counts when `counts`) done by call(), failing as configured.
+template <typename C>
+auto Call(Op op, bool counts, C call) -> decltype(call()) {
+  if (counts && Fails(op)) {
+    errno = Conf().err;
+    return -1;
+  }
+  return call();
 }
 
 }  // namespace
@@ -117,10 +150,7 @@ mode_t ModeArg(int flags, va_list ap) {
 extern "C" {
 
 int open(const char* path, int flags, ...) {
-  va_list ap;
-  va_start(ap, flags);
-  const mode_t mode = ModeArg(flags, ap);
-  va_end(ap);
+  MODE_ARG(flags, mode);
   static auto real = Real<int (*)(const char*, int, ...)>("open");
   const int fd = real(path, flags, mode);
   Track(fd, path);
@@ -128,10 +158,7 @@ int open(const char* path, int flags, ...) {
 }
 
 int open64(const char* path, int flags, ...) {
-  va_list ap;
-  va_start(ap, flags);
-  const mode_t mode = ModeArg(flags, ap);
-  va_end(ap);
+  MODE_ARG(flags, mode);
   static auto real = Real<int (*)(const char*, int, ...)>("open64");
   const int fd = real(path, flags, mode);
   Track(fd, path);
@@ -139,10 +166,7 @@ int open64(const char* path, int flags, ...) {
 }
 
 int openat(int dirfd, const char* path, int flags, ...) {
-  va_list ap;
-  va_start(ap, flags);
-  const mode_t mode = ModeArg(flags, ap);
-  va_end(ap);
+  MODE_ARG(flags, mode);
   static auto real = Real<int (*)(int, const char*, int, ...)>("openat");
   const int fd = real(dirfd, path, flags, mode);
   Track(fd, path);
@@ -157,40 +181,12 @@ int close(int fd) {
 
 ssize_t write(int fd, const void* buf, size_t count) {
   static auto real = Real<ssize_t (*)(int, const void*, size_t)>("write");
-  if (!Tracked(fd)) return real(fd, buf, count);
-  if (g_short_fd.load() == fd) {
-    g_short_fd = -1;
-    errno = ENOSPC;
-    return -1;
-  }
-  if (Fails(kWrite)) {
-    if (Conf().short_write && count > 1) {
-      g_short_fd = fd;
-      return real(fd, buf, count / 2);
-    }
-    errno = Conf().err;
-    return -1;
-  }
-  return real(fd, buf, count);
+  return Write(fd, count, [&](size_t n) { return real(fd, buf, n); });
 }
 
 ssize_t pwrite(int fd, const void* buf, size_t count, off_t offset) {
   static auto real = Real<ssize_t (*)(int, const void*, size_t, off_t)>("pwrite");
-  if (!Tracked(fd)) return real(fd, buf, count, offset);
-  if (g_short_fd.load() == fd) {
-    g_short_fd = -1;
-    errno = ENOSPC;
-    return -1;
-  }
-  if (Fails(kWrite)) {
-    if (Conf().short_write && count > 1) {
-      g_short_fd = fd;
-      return real(fd, buf, count / 2, offset);
-    }
-    errno = Conf().err;
-    return -1;
-  }
-  return real(fd, buf, count, offset);
+  return Write(fd, count, [&](size_t n) { return real(fd, buf, n, offset); });
 }
 
 ssize_t pwrite64(int fd, const void* buf, size_t count, off_t offset) {
@@ -199,20 +195,12 @@ ssize_t pwrite64(int fd, const void* buf, size_t count, off_t offset) {
 
 ssize_t read(int fd, void* buf, size_t count) {
   static auto real = Real<ssize_t (*)(int, void*, size_t)>("read");
-  if (Tracked(fd) && Fails(kRead)) {
-    errno = Conf().err;
-    return -1;
-  }
-  return real(fd, buf, count);
+  return Call(kRead, Tracked(fd), [&] { return real(fd, buf, count); });
 }
 
 ssize_t pread(int fd, void* buf, size_t count, off_t offset) {
   static auto real = Real<ssize_t (*)(int, void*, size_t, off_t)>("pread");
-  if (Tracked(fd) && Fails(kRead)) {
-    errno = Conf().err;
-    return -1;
-  }
-  return real(fd, buf, count, offset);
+  return Call(kRead, Tracked(fd), [&] { return real(fd, buf, count, offset); });
 }
 
 ssize_t pread64(int fd, void* buf, size_t count, off_t offset) {
@@ -221,56 +209,32 @@ ssize_t pread64(int fd, void* buf, size_t count, off_t offset) {
 
 int fsync(int fd) {
   static auto real = Real<int (*)(int)>("fsync");
-  if (Tracked(fd) && Fails(kFsync)) {
-    errno = Conf().err;
-    return -1;
-  }
-  return real(fd);
+  return Call(kFsync, Tracked(fd), [&] { return real(fd); });
 }
 
 int fdatasync(int fd) {
   static auto real = Real<int (*)(int)>("fdatasync");
-  if (Tracked(fd) && Fails(kFsync)) {
-    errno = Conf().err;
-    return -1;
-  }
-  return real(fd);
+  return Call(kFsync, Tracked(fd), [&] { return real(fd); });
 }
 
 int link(const char* from, const char* to) {
   static auto real = Real<int (*)(const char*, const char*)>("link");
-  if (Under(to) && Fails(kLink)) {
-    errno = Conf().err;
-    return -1;
-  }
-  return real(from, to);
+  return Call(kLink, Under(to), [&] { return real(from, to); });
 }
 
 int linkat(int fromfd, const char* from, int tofd, const char* to, int flags) {
   static auto real = Real<int (*)(int, const char*, int, const char*, int)>("linkat");
-  if (Under(to) && Fails(kLink)) {
-    errno = Conf().err;
-    return -1;
-  }
-  return real(fromfd, from, tofd, to, flags);
+  return Call(kLink, Under(to), [&] { return real(fromfd, from, tofd, to, flags); });
 }
 
 int rename(const char* from, const char* to) {
   static auto real = Real<int (*)(const char*, const char*)>("rename");
-  if (Under(to) && Fails(kLink)) {
-    errno = Conf().err;
-    return -1;
-  }
-  return real(from, to);
+  return Call(kLink, Under(to), [&] { return real(from, to); });
 }
 
 int renameat(int fromfd, const char* from, int tofd, const char* to) {
   static auto real = Real<int (*)(int, const char*, int, const char*)>("renameat");
-  if (Under(to) && Fails(kLink)) {
-    errno = Conf().err;
-    return -1;
-  }
-  return real(fromfd, from, tofd, to);
+  return Call(kLink, Under(to), [&] { return real(fromfd, from, tofd, to); });
 }
 
 }  // extern "C"
