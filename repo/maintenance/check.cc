@@ -28,10 +28,6 @@
 namespace repo {
 namespace {
 
-// A missing or corrupt file is damage to report; anything else (an I/O error of the storage, a
-// newer format) stops the check.
-bool IsDamage(const Status& s) { return s.IsNotFound() || s.IsCorruption(); }
-
 uint64_t Mix(uint64_t x) {  // splitmix64's finalizer
   x ^= x >> 30;
   x *= 0xbf58476d1ce4e5b9ull;

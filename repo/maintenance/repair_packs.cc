@@ -13,8 +13,6 @@
 namespace repo {
 namespace {
 
-bool IsDamage(const Status& s) { return s.IsNotFound() || s.IsCorruption(); }
-
 // What the readable index files say about the packs being repaired.
 struct IndexView {
   std::vector<Id> naming;                    // files naming one of them (not replaced ones)

@@ -11,8 +11,6 @@
 namespace repo {
 namespace {
 
-bool IsDamage(const Status& s) { return s.IsNotFound() || s.IsCorruption(); }
-
 // Deepest directory rewritten (as `repo check` walks).
 constexpr size_t kMaxDepth = 4096;
 

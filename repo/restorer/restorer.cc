@@ -105,9 +105,6 @@ struct Target {
   uint64_t offset;  // in the file
 };
 
-// A missing or corrupt blob or pack is damage: the restore goes on beside it.
-bool IsDamage(const Status& s) { return s.IsNotFound() || s.IsCorruption(); }
-
 // What a batch of files needs: which blobs go where, and the blobs grouped by pack.
 struct BatchPlan {
   std::unordered_map<Id, std::vector<Target>, IdHash> targets;

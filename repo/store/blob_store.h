@@ -35,6 +35,11 @@
 
 namespace repo {
 
+// Whether a failed read is damage to the repository (a file or blob missing, or not as it was
+// written), which check, restore and the repairs report and go on beside, rather than a failure
+// of the storage or a newer format, which stops them.
+inline bool IsDamage(const Status& s) { return s.IsNotFound() || s.IsCorruption(); }
+
 struct PutResult {
   Id id;
   bool stored = false;        // false: the repository already had it (deduplicated)
