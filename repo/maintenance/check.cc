@@ -406,6 +406,9 @@ class Checker {
     return Status::OK();
   }
 
+  // Most bytes of a pack --read-data holds at once per reader.
+  static constexpr uint64_t kReadRegion = 4 << 20;
+
   bool Unreferenced(const Id& pack) const {
     return std::binary_search(report_.unreferenced_packs.begin(), report_.unreferenced_packs.end(),
                               pack);
@@ -472,51 +475,61 @@ class Checker {
     std::vector<std::pair<Id, std::string>> damaged;  // blobs that fail, and why
   };
 
-  // Reads pack `pack` into *bytes and checks it (no shared state: runs on a worker).
+  // Reads pack `pack` and checks it (no shared state: runs on a worker): its header (from its
+  // tail), then its blobs in regions of up to kReadRegion bytes through *bytes, so that a reader
+  // holds a region of a pack, not the pack.
   Status ReadPack(const Id& pack, Bytes* bytes, std::vector<Bytes>* plain, PackVerdict* v) {
-    Status read =
-        repo_.backend().ReadInto({FileType::kPack, pack.Hex()}, 0, Backend::kToEnd, bytes);
-    if (read.IsNotFound()) {
-      v->gone = true;
-      return Status::OK();
-    }
-    if (read.IsCorruption()) {
-      v->unreadable = read.message();
-      return Status::OK();
-    }
-    RETURN_IF_ERROR(read);
-    // No hash of the whole pack against its name: every byte of it is in a sealed blob or the
-    // sealed header (which must tile the blob area exactly) or the trailer that locates it, all
-    // authenticated below; the hash would add a third of the CPU to say only that the file is
-    // filed under another name, which costs nothing (the index names it as it is filed).
-    v->bytes = bytes->size();
-    auto header = DecodePackHeader(repo_.keys().enc_key, pack, *bytes, bytes->size());
-    if (!header.ok()) {
-      if (!IsDamage(header.status())) return header.status();
-      v->unreadable = header.status().message();
-      return Status::OK();
-    }
+    Backend& backend = repo_.backend();
+    const FileHandle h{FileType::kPack, pack.Hex()};
+    auto gone_or_unreadable = [&](const Status& s) {
+      if (s.IsNotFound()) v->gone = true;  // deleted since the listing
+      if (s.IsCorruption()) v->unreadable = s.message();
+      return IsDamage(s) ? Status::OK() : s;
+    };
+    auto size = backend.Stat(h);
+    if (!size.ok()) return gone_or_unreadable(size.status());
+    // The header's entries tile the blob area exactly (DecodePackHeader checks it), and the
+    // header and the trailer are read with it: every byte of the pack is read and
+    // authenticated, so no hash of the whole pack is taken (it would add a third of the CPU to
+    // say only that the file is filed under another name, which costs nothing: the index names
+    // it as it is filed).
+    auto header = ReadPackHeader(backend, repo_.keys().enc_key, pack);
+    if (!header.ok()) return gone_or_unreadable(header.status());
+    v->bytes = size->size.value_or(0);
     const MasterKeys& keys = repo_.keys();
-    std::vector<SealedBlob> batch;
     const std::vector<IndexEntry>& entries = *header;
+    std::vector<SealedBlob> batch;
     for (size_t b = 0; b < entries.size();) {
+      // A region: the blobs from b on, up to kReadRegion bytes of them (at least one).
+      const uint64_t start = entries[b].loc.offset;
+      size_t end = b + 1;
+      while (end < entries.size() &&
+             entries[end].loc.offset + entries[end].loc.length - start <= kReadRegion) {
+        ++end;
+      }
+      const uint64_t length = entries[end - 1].loc.offset + entries[end - 1].loc.length - start;
+      Status read = backend.ReadInto(h, start, length, bytes);
+      if (!read.ok()) return gone_or_unreadable(read);
       // Batches of one type, as the read seam opens them.
-      batch.clear();
-      const BlobType type = entries[b].loc.type;
-      size_t e = b;
-      for (; e < entries.size() && e - b < 32 && entries[e].loc.type == type; ++e) {
-        const BlobLocation& loc = entries[e].loc;
-        batch.push_back({entries[e].blob, loc.flags, loc.raw_length,
-                         ByteSpan(*bytes).subspan(loc.offset, loc.length)});
-      }
-      v->blobs += e - b;
-      if (!DecodeBlobs(keys, type, batch, plain).ok()) {
-        for (const SealedBlob& blob : batch) {  // which of them
-          auto one = DecodeBlob(keys, type, blob.id, blob.flags, blob.raw_length, blob.sealed);
-          if (!one.ok()) v->damaged.emplace_back(blob.id, one.status().message());
+      for (size_t i = b; i < end;) {
+        batch.clear();
+        const BlobType type = entries[i].loc.type;
+        size_t j = i;
+        for (; j < end && j - i < 32 && entries[j].loc.type == type; ++j) {
+          const BlobLocation& loc = entries[j].loc;
+          batch.push_back({entries[j].blob, loc.flags, loc.raw_length,
+                           ByteSpan(*bytes).subspan(loc.offset - start, loc.length)});
         }
+        v->blobs += j - i;
+        if (!DecodeBlobs(keys, type, batch, plain).ok()) {
+          for (const SealedBlob& blob : batch) {  // which of them
+            auto one = DecodeBlob(keys, type, blob.id, blob.flags, blob.raw_length, blob.sealed);
+            if (!one.ok()) v->damaged.emplace_back(blob.id, one.status().message());
+          }
+        }
+        i = j;
       }
-      b = e;
+      b = end;
     }
     return Status::OK();
   }
