@@ -145,9 +145,10 @@ namespace {
 
 std::string ReportJson(const CheckReport& r) {
   auto n = [](uint64_t v) { return static_cast<int64_t>(v); };
-  std::vector<std::string> errors, unreferenced;
+  std::vector<std::string> errors, unreferenced, damaged_packs;
   for (const std::string& e : r.errors) errors.push_back(JsonQuote(e));
   for (const Id& p : r.unreferenced_packs) unreferenced.push_back(JsonQuote(p.Hex()));
+  for (const Id& p : r.damaged_packs) damaged_packs.push_back(JsonQuote(p.Hex()));
   return JsonObject()
       .Bool("ok", r.ok())
       .Int("keys", n(r.keys))
@@ -167,6 +168,7 @@ std::string ReportJson(const CheckReport& r) {
              return notes;
            }()))
       .Raw("unreferenced_packs", JsonArray(unreferenced))
+      .Raw("damaged_packs", JsonArray(damaged_packs))
       .Raw("errors", JsonArray(errors))
       .Int("more_errors", n(r.more_errors))
       .Raw("damaged_snapshots", DamagedSnapshotsJson(r.damaged))

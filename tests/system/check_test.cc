@@ -209,8 +209,11 @@ TEST_F(CheckCliTest, RepairPacksSalvagesAPackWhoseHeaderIsDamaged) {
   WriteFile(src_ + "/big.bin", big);
   ASSERT_EQ(cli_.Run({"snapshot", src_}).exit_code, 0);
   DamageBigPacks(cli_, [](std::string& b) { b[b.size() - 40] ^= 0x55; });  // in the header
-  RunResult r = cli_.Run({"check"});
+  RunResult r = cli_.Run({"check", "--json"});
   EXPECT_EQ(r.exit_code, 13) << r.out;
+  auto damaged = JsonValue::Parse(r.out);
+  ASSERT_TRUE(damaged) << r.out;
+  EXPECT_EQ((*damaged)["damaged_packs"].size(), 1u) << r.out;  // what repair packs takes
   const auto packs = cli_.FilesIn("data");
 
   r = cli_.Run({"repair", "packs", "--dry-run"});
