@@ -207,27 +207,24 @@ int RunRepairPacks(Context& ctx) {
     if (!id.ok()) return Fail(id.status());
     packs.push_back(*id);
   }
+  std::string nothing;  // why there was nothing to repair
   if (packs.empty()) {
-    // Every pack read whole, as check --read-data does, to find the damaged ones.
+    // Every pack read, as check --read-data reads them, to find the damaged ones.
     CheckOptions check;
     check.read_data = CheckOptions::ReadData::kAll;
     auto found = CheckWithProgress(ctx, **repo, check);
     if (!found.ok()) return Fail(found.status().WithContext("finding damaged packs"));
     packs = found->damaged_packs;
     if (packs.empty()) {
-      if (ctx.global.json) {
-        Print(JsonObject().Bool("dry_run", options.dry_run).Raw("packs", "[]").Build());
-      } else if (ctx.global.verbosity >= 0) {
-        Print("no damaged pack found: nothing to salvage" +
-              std::string(found->lost_packs > 0
-                              ? " (packs are missing: `repo check` names them, `repo repair "
-                                "index` drops their entries)"
-                              : ""));
-      }
-      return kExitOk;
+      nothing = "no damaged pack found: nothing to salvage" +
+                std::string(found->lost_packs > 0
+                                ? " (packs are missing: `repo check` names them, `repo repair "
+                                  "index` drops their entries)"
+                                : "");
     }
   }
-  auto report = RepairPacks(**repo, session->get(), packs, options);
+  Result<RepairPacksReport> report = RepairPacksReport{};
+  if (!packs.empty()) report = RepairPacks(**repo, session->get(), packs, options);
   if (!report.ok()) return Fail(report.status());
   // What is lost for good, as files: the index no longer lists it, so a check finds it.
   std::vector<DamagedSnapshot> damaged;
@@ -265,7 +262,10 @@ int RunRepairPacks(Context& ctx) {
               .Build());
     return lost ? kExitDamaged : kExitOk;
   }
+  const bool say = ctx.global.verbosity >= 0;
+  if (!nothing.empty() && say) Print(nothing);
   for (const SalvagedPack& p : report->packs) {
+    if (!say) break;
     std::string line = "pack " + p.pack.ShortHex() + ": ";
     if (!p.skipped.empty()) {
       Print(line + "skipped, " + p.skipped);
@@ -280,7 +280,7 @@ int RunRepairPacks(Context& ctx) {
     if (p.lost > 0) line += ", " + std::to_string(p.lost) + " lost (first: " + p.first_loss + ")";
     Print(line);
   }
-  if (!options.dry_run && ctx.global.verbosity >= 0) {
+  if (!options.dry_run && say && !report->packs.empty()) {
     size_t deleted = 0;
     for (const SalvagedPack& p : report->packs) deleted += p.skipped.empty();
     Print("wrote " + std::to_string(report->new_packs.size()) + " new packs and " +
@@ -288,7 +288,7 @@ int RunRepairPacks(Context& ctx) {
           std::to_string(report->index_files_replaced) + "), deleted " + std::to_string(deleted) +
           " damaged packs");
   }
-  if (report->unreadable_index_files > 0) {
+  if (report->unreadable_index_files > 0 && say) {
     Print("note: " + std::to_string(report->unreadable_index_files) +
           " index files cannot be read and were not used: run `repo repair index` next");
   }

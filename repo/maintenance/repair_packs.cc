@@ -15,9 +15,14 @@ namespace {
 
 // What the readable index files say about the packs being repaired.
 struct IndexView {
-  std::vector<Id> naming;                    // files naming one of them (not replaced ones)
-  std::vector<IndexEntry> kept;              // those files' entries in other packs
+  // The files to replace: those naming one of the packs (not replaced ones), and every file
+  // still there that another replaces (an interrupted replacement's leftovers: once the files
+  // replacing them are replaced in turn, nothing would name them any more).
+  std::vector<Id> old;
+  std::vector<IndexEntry> kept;              // the naming files' entries in other packs
   std::map<Id, std::vector<IndexEntry>> of;  // pack -> its entries in those files
+  std::unordered_set<Id, IdHash> replaced;   // files some file replaces
+  std::set<std::pair<Id, Id>> removed;       // (blob, pack) some file removes
   uint64_t unreadable = 0;
 };
 
@@ -26,7 +31,7 @@ struct IndexView {
 Result<IndexView> ReadIndexView(Repository& repo, const std::set<Id>& targets) {
   IndexView view;
   ASSIGN_OR_RETURN(std::vector<FileInfo> listed, repo.backend().List(FileType::kIndex));
-  std::unordered_set<Id, IdHash> superseded;
+  std::vector<Id> present;
   std::vector<std::pair<Id, IndexFile>> naming;
   for (const FileInfo& f : listed) {
     const std::optional<Id> id = Id::ParseHex(f.name);
@@ -38,32 +43,40 @@ Result<IndexView> ReadIndexView(Repository& repo, const std::set<Id>& targets) {
       ++view.unreadable;
       continue;
     }
-    superseded.insert(file->supersedes.begin(), file->supersedes.end());
+    present.push_back(*id);
+    view.replaced.insert(file->supersedes.begin(), file->supersedes.end());
+    for (const RemovedEntry& r : file->removed) view.removed.emplace(r.blob, r.pack);
     const bool names = std::any_of(file->entries.begin(), file->entries.end(),
                                    [&](const IndexEntry& e) { return targets.count(e.loc.pack); });
     if (names) naming.emplace_back(*id, std::move(*file));
   }
   for (auto& [id, file] : naming) {
-    if (superseded.count(id)) continue;
-    view.naming.push_back(id);
+    if (view.replaced.count(id)) continue;
+    view.old.push_back(id);
     for (const IndexEntry& e : file.entries) {
       (targets.count(e.loc.pack) ? view.of[e.loc.pack] : view.kept).push_back(e);
+    }
+  }
+  if (!view.old.empty()) {
+    for (const Id& id : present) {
+      if (view.replaced.count(id)) view.old.push_back(id);
     }
   }
   return view;
 }
 
-// For each of `lost` (sorted) held by a pack that is not being repaired and is there: that entry,
-// so that the replacing index file keeps it findable (the cache holds one place per blob, and
-// removing the damaged pack's entry would otherwise remove the blob).
+// For each of `lost` (sorted) that a pack not being repaired holds, one that is there, by a file
+// in force (not replaced, the entry not removed): that entry, so that the replacing index file
+// keeps it findable (the cache holds one place per blob, and removing the damaged pack's entry
+// would otherwise remove the blob).
 Result<std::vector<IndexEntry>> FindElsewhere(Repository& repo, const std::vector<Id>& lost,
-                                              const std::set<Id>& targets) {
+                                              const std::set<Id>& targets, const IndexView& view) {
   std::map<Id, IndexEntry> found;
   ASSIGN_OR_RETURN(std::vector<FileInfo> listed, repo.backend().List(FileType::kIndex));
   std::set<Id> packs_there, packs_gone;
   for (const FileInfo& f : listed) {
     const std::optional<Id> id = Id::ParseHex(f.name);
-    if (!id) continue;
+    if (!id || view.replaced.count(*id)) continue;
     auto file = repo.ReadIndexFile(*id);
     if (!file.ok()) {
       if (IsDamage(file.status())) continue;  // counted by ReadIndexView
@@ -71,7 +84,8 @@ Result<std::vector<IndexEntry>> FindElsewhere(Repository& repo, const std::vecto
     }
     for (const IndexEntry& e : file->entries) {
       if (targets.count(e.loc.pack) || found.count(e.blob) ||
-          !std::binary_search(lost.begin(), lost.end(), e.blob) || packs_gone.count(e.loc.pack)) {
+          !std::binary_search(lost.begin(), lost.end(), e.blob) || packs_gone.count(e.loc.pack) ||
+          view.removed.count({e.blob, e.loc.pack})) {
         continue;
       }
       if (!packs_there.count(e.loc.pack)) {
@@ -217,7 +231,7 @@ Result<RepairPacksReport> RepairPacks(Repository& repo, Session* session, std::s
   missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
   std::vector<IndexEntry> elsewhere;
   if (!missing.empty()) {
-    ASSIGN_OR_RETURN(elsewhere, FindElsewhere(repo, missing, asked));
+    ASSIGN_OR_RETURN(elsewhere, FindElsewhere(repo, missing, asked, view));
   }
   std::unordered_set<Id, IdHash> held;
   for (const IndexEntry& e : elsewhere) held.insert(e.blob);
@@ -231,21 +245,24 @@ Result<RepairPacksReport> RepairPacks(Repository& repo, Session* session, std::s
   for (const Id& blob : missing) {
     if (!held.count(blob)) report.lost_blobs.push_back(blob);
   }
-  report.new_packs = salvager.packs();
+  if (!options.dry_run) report.new_packs = salvager.packs();
   if (options.dry_run || repaired.empty()) return report;
 
   // The new packs are durable: the index files naming the damaged ones are replaced, then the
-  // damaged packs go.
+  // damaged packs go. Entries of packs asked for but not repaired (missing) stay as they were.
   std::vector<IndexEntry> entries = std::move(view.kept);
+  for (const auto& [pack, of] : view.of) {
+    if (!repaired.count(pack)) entries.insert(entries.end(), of.begin(), of.end());
+  }
   entries.insert(entries.end(), salvager.entries().begin(), salvager.entries().end());
   entries.insert(entries.end(), elsewhere.begin(), elsewhere.end());
   std::vector<Id> written;
   auto replace = [&] {
-    return repo.ReplaceIndexFiles(view.naming, std::move(entries), std::move(removed), &written);
+    return repo.ReplaceIndexFiles(view.old, std::move(entries), std::move(removed), &written);
   };
   RETURN_IF_ERROR(session ? session->Commit(replace) : replace());
   report.index_files_written = written.size();
-  report.index_files_replaced = view.naming.size();
+  report.index_files_replaced = view.old.size();
   for (const Id& pack : repaired) {
     Status s = repo.backend().Delete({FileType::kPack, pack.Hex()});
     if (!s.ok() && !s.IsNotFound())

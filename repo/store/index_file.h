@@ -26,11 +26,12 @@ inline constexpr uint8_t kIndexFileVersion = 2;
 
 struct IndexFile {
   std::vector<IndexEntry> entries;
-  // Index files this one replaces. Every entry of theirs is in this file, or in another file
-  // that replaces them too (written before this one's `removed`, see below), or in `removed`.
+  // Index files this one replaces. Every entry of theirs is in this file, or in a file written
+  // before it (that replaces nothing), or in `removed`.
   std::vector<Id> supersedes;
-  // Entries of the replaced files whose pack is gone. The writer of several replacing files puts
-  // them in the last one it writes, after the others are durable.
+  // Entries of the replaced files whose pack is gone (or no longer holds the blob). The writer
+  // of several files puts them, with the entries of those blobs that stay valid elsewhere, in
+  // the last file it writes, after the others are durable.
   std::vector<RemovedEntry> removed;
   friend bool operator==(const IndexFile&, const IndexFile&) = default;
 };

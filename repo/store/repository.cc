@@ -376,21 +376,42 @@ Result<IndexFile> Repository::ReadIndexFile(const Id& id) {
 
 Status Repository::ReplaceIndexFiles(const std::vector<Id>& old, std::vector<IndexEntry> entries,
                                      std::vector<RemovedEntry> removed, std::vector<Id>* written) {
-  // Each new file replaces all of `old`, so that a cache that merges any of them first merges
-  // no old file after it. The removals go in the last file, once the entries before it are
-  // durable: a cache that applies them has every entry that replaces one of them.
-  for (size_t at = 0; at < entries.size() || (at == 0 && !old.empty());) {
-    const size_t n = std::min(BlobStore::kIndexFileEntries, entries.size() - at);
-    IndexFile file;
-    file.entries.assign(entries.begin() + static_cast<ptrdiff_t>(at),
-                        entries.begin() + static_cast<ptrdiff_t>(at + n));
-    file.supersedes = old;
+  // One file when everything fits in one. Otherwise the entries of blobs that a removal names,
+  // which must win over it (and over an old file's entry that the removal takes back) in every
+  // cache whatever order it merges files in, go in the last file, which names the old files (a
+  // cache that merges it merges none of them afterwards) and holds the removals (applied before
+  // the file's own entries). The other entries go first, in files that replace nothing: until
+  // the last file is durable the old files stay in force, so a crash between leaves only
+  // duplicates of entries that are valid.
+  std::unordered_set<Id, IdHash> removed_blobs;
+  for (const RemovedEntry& r : removed) removed_blobs.insert(r.blob);
+  const auto last = std::stable_partition(entries.begin(), entries.end(), [&](const IndexEntry& e) {
+    return !removed_blobs.count(e.blob);
+  });
+  // The plain files take whole files' worth of the other entries while the rest would not fit
+  // in the last file.
+  const size_t others = static_cast<size_t>(last - entries.begin());
+  size_t plain = 0;
+  while (entries.size() - plain > BlobStore::kIndexFileEntries && plain < others) {
+    plain += std::min(BlobStore::kIndexFileEntries, others - plain);
+  }
+  for (size_t at = 0; at < plain;) {
+    const size_t n = std::min(BlobStore::kIndexFileEntries, plain - at);
+    const std::vector<IndexEntry> part(entries.begin() + static_cast<ptrdiff_t>(at),
+                                       entries.begin() + static_cast<ptrdiff_t>(at + n));
+    ASSIGN_OR_RETURN(Id id,
+                     metadata().Write(FileType::kIndex, EncodeIndexFile(keys_.enc_key, part)));
+    written->push_back(id);
     at += n;
-    if (at == entries.size()) file.removed = std::move(removed);
+  }
+  IndexFile file;
+  file.entries.assign(entries.begin() + static_cast<ptrdiff_t>(plain), entries.end());
+  file.supersedes = old;
+  file.removed = std::move(removed);
+  if (!file.entries.empty() || !file.supersedes.empty() || !file.removed.empty()) {
     ASSIGN_OR_RETURN(Id id,
                      metadata().Write(FileType::kIndex, EncodeIndexFile(keys_.enc_key, file)));
     written->push_back(id);
-    if (at == entries.size()) break;
   }
   // Only now, the new files durable, go the old ones.
   for (const Id& f : old) {

@@ -122,10 +122,12 @@ class Repository {
 
   // Index file `id`, read, checked against its name and decoded. NotFound if it is gone.
   Result<IndexFile> ReadIndexFile(const Id& id);
-  // Writes index files of `entries` that replace `old`, the last one also removing `removed`
-  // (appending their ids to *written), then deletes the files of `old` not among them: how
-  // repairs (and later prune) change what the index says so that every cache follows
-  // incrementally. Maintenance only (under its session).
+  // Writes index files of `entries` that replace `old` and remove `removed` (appending their
+  // ids to *written), then deletes the files of `old` not among them: how repairs (and later
+  // prune) change what the index says so that every cache follows incrementally. One file when
+  // all fits in one; else entries of blobs no removal names go first, in files that replace
+  // nothing, and the last file names `old` and holds the removals, the entries of the blobs they
+  // name and what else fits. Maintenance only (under its session).
   Status ReplaceIndexFiles(const std::vector<Id>& old, std::vector<IndexEntry> entries,
                            std::vector<RemovedEntry> removed, std::vector<Id>* written);
 

@@ -176,6 +176,8 @@ int openat(int dirfd, const char* path, int flags, ...) {
 int close(int fd) {
   static auto real = Real<int (*)(int)>("close");
   if (fd >= 0 && fd < kMaxFd) g_tracked[fd] = false;
+  int pending = fd;  // a short write's follow-up is for this file only, not its fd's next user
+  g_short_fd.compare_exchange_strong(pending, -1);
   return real(fd);
 }
 

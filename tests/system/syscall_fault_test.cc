@@ -81,21 +81,28 @@ class SyscallFaultTest : public ::testing::Test {
   }
 
   // Runs `args` (after `prepare`) once per call of f.op a clean run makes, the N-th failing.
+  // `snapshots`: whether the command writes a snapshot (then exactly when it exits 0).
   void EveryCall(const std::vector<std::string>& args, const Fault& f,
-                 const std::function<void()>& prepare, bool writes) {
+                 const std::function<void()>& prepare, bool writes, bool snapshots = false) {
     std::map<std::string, long> counts;
     prepare();
     RunResult clean = Run(args, f, 0, &counts);
     ASSERT_EQ(clean.exit_code, 0) << clean.err;
     const long calls = counts[f.op];
     ASSERT_GT(calls, 0) << f.Describe() << ": the command makes no such call";
+    long fired = 0;
     for (long n = 1; n <= calls; ++n) {
       const std::string what = Join(args) + ", " + f.Describe() + " at call " + std::to_string(n) +
                                " of " + std::to_string(calls);
       SCOPED_TRACE(what);
       prepare();
+      const size_t before = snapshots ? cli_.Snapshots().size() : 0;
       RunResult r = Run(args, f, n, &counts);
       if (counts["fired"] != 1) continue;  // this run made fewer such calls (timing)
+      ++fired;
+      if (snapshots) {  // the work was done exactly when the command says so
+        EXPECT_EQ(cli_.Snapshots().size(), before + (r.exit_code == 0 ? 1 : 0)) << r.err;
+      }
       // Failed, in one line naming what and why; or, when the fault came after the command's
       // work was committed (removing its session record), done, with a warning that says so.
       EXPECT_TRUE(r.exit_code == 1 || r.exit_code == 0) << r.out << r.err;
@@ -105,6 +112,7 @@ class SyscallFaultTest : public ::testing::Test {
       if (writes) ExpectClean("after " + what);
       if (HasFailure()) return;
     }
+    EXPECT_GE(fired, (calls + 1) / 2) << "most runs should meet their fault";
     NewFile();
     RunResult next = cli_.Run({"snapshot", src_});
     EXPECT_EQ(next.exit_code, 0) << next.err;
@@ -129,7 +137,7 @@ TEST_F(SyscallFaultTest, SnapshotFailingAtEveryWriteFsyncAndLink) {
        {Fault{"write", "EIO"}, Fault{"write", "ENOSPC"}, Fault{"write", "ENOSPC", true},
         Fault{"fsync", "EIO"}, Fault{"link", "EIO"}}) {
     EveryCall(
-        {"snapshot", src_, "--no-progress"}, f, [&] { NewFile(); }, true);
+        {"snapshot", src_, "--no-progress"}, f, [&] { NewFile(); }, true, true);
     if (HasFailure()) return;
   }
 }

@@ -131,6 +131,30 @@ TEST_F(RepairPacksTest, ABlobNoOtherPackHoldsIsLostAndNamed) {
   EXPECT_TRUE((*(*fresh)->blobs())->Get(BlobType::kData, y_.id).status().IsNotFound());
 }
 
+// An earlier replacement interrupted before it deleted the file it replaced (both are there):
+// the repair replaces that leftover too, so that nothing brings it back in force once the file
+// replacing it is replaced in turn.
+TEST_F(RepairPacksTest, ALeftoverOfAnInterruptedReplacementIsReplacedToo) {
+  const std::vector<FileInfo> index = *storage_.List(FileType::kIndex);
+  ASSERT_EQ(index.size(), 1u);
+  const Id leftover = *Id::ParseHex(index[0].name);
+  IndexFile replacing = *repo_->ReadIndexFile(leftover);
+  replacing.supersedes = {leftover};
+  ASSERT_TRUE(repo_->metadata()
+                  .Write(FileType::kIndex, EncodeIndexFile(repo_->keys().enc_key, replacing))
+                  .ok());
+  Damage(y_.id);
+  auto r = RepairPacks(*repo_, nullptr, std::vector<Id>{pack_}, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(storage_.Stat({FileType::kIndex, leftover.Hex()}).status().IsNotFound());
+  auto fresh = test::OpenRepo(storage_, dir_.Sub("fresh-cache"));
+  ASSERT_TRUE(fresh.ok());
+  ExpectReadable(**fresh, x_, x_bytes_);
+  auto check = CheckRepository(**fresh, {}, nullptr);
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->ok()) << (check->errors.empty() ? "" : check->errors[0]);
+}
+
 TEST_F(RepairPacksTest, APackNoIndexFileNamesIsLeftAlone) {
   const Id other = StoreXAgain();
   // Its index file gone: the pack is a running writer's, as far as anyone can tell.

@@ -622,6 +622,48 @@ TEST_F(RepositoryTest, ARepairIsAppliedByOtherCachesWithoutARebuild) {
   EXPECT_TRUE(warnings.empty()) << "the cache was rebuilt: " << warnings[0];
 }
 
+// A repair whose new index files do not all get written (a crash, a full disk between them):
+// the old files stay in force until the last new one is durable, so every blob is still found,
+// by a fresh cache too, and the next repair finishes the job.
+TEST_F(RepositoryTest, ARepairInterruptedBetweenItsIndexFilesLosesNoEntry) {
+  Init();
+  std::vector<Id> ids;
+  {
+    auto repo = MustOpen();
+    BlobStore* s = Blobs(*repo);
+    // More entries than one index file takes, so that the repair writes several.
+    for (uint32_t i = 0; i < BlobStore::kIndexFileEntries + 5000; ++i) {
+      Bytes b(16);
+      for (int j = 0; j < 4; ++j) b[j] = static_cast<uint8_t>(i >> (8 * j));
+      Result<PutResult> p = s->Put(BlobType::kData, b);
+      ASSERT_TRUE(p.ok()) << p.status().ToString();
+      ids.push_back(p->id);
+    }
+    ASSERT_TRUE(s->Flush().ok());
+  }
+  for (uint64_t n = 1; n <= 2; ++n) {
+    SCOPED_TRACE("index file write " + std::to_string(n) + " fails");
+    {
+      test::FaultyBackend faulty(storage_);
+      faulty.FailNthWrite(n);
+      auto repo = Repository::Open(test::Borrow(faulty), Password(test::kPassword), FreshCache());
+      ASSERT_TRUE(repo.ok());
+      ASSERT_FALSE((*repo)->RepairIndex().ok());
+    }
+    auto fresh = MustOpen();
+    std::vector<std::optional<BlobLocation>> found;
+    ASSERT_TRUE(Blobs(*fresh)->FindMany(ids, &found).ok());
+    size_t missing = 0;
+    for (const auto& f : found) missing += !f;
+    EXPECT_EQ(missing, 0u);
+  }
+  auto repo = MustOpen();
+  ASSERT_TRUE(repo->RepairIndex().ok());
+  std::vector<std::optional<BlobLocation>> found;
+  ASSERT_TRUE(Blobs(*MustOpen())->FindMany(ids, &found).ok());
+  for (const auto& f : found) ASSERT_TRUE(f);
+}
+
 // A long-running process (the mount, say) opened before another one wrote: a read that misses
 // merges the index files written since, with a cache of its own or as the cache's secondary.
 TEST_F(RepositoryTest, AReadThatMissesMergesIndexFilesWrittenSinceOpening) {
