@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <mutex>
 
 #include "repo/storage/location.h"
 
@@ -39,6 +40,21 @@ int Fail(const Status& s) {
 int FailOpen(const Status& s) {
   int code = Fail(s);
   return s.IsNotFound() ? kExitNoRepository : code;
+}
+
+namespace {
+std::mutex interrupt_mu;
+std::function<void()> interrupt_handler;  // under interrupt_mu
+}  // namespace
+
+void OnInterrupt(std::function<void()> stop) {
+  std::lock_guard<std::mutex> lock(interrupt_mu);
+  interrupt_handler = std::move(stop);
+}
+
+std::function<void()> InterruptHandler() {
+  std::lock_guard<std::mutex> lock(interrupt_mu);
+  return interrupt_handler;
 }
 
 Result<std::unique_ptr<Repository>> OpenRepository(const GlobalOptions& g) {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cxxopts.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +54,13 @@ int Fail(const Status& s);
 int FailOpen(const Status& s);
 // Exit code for a status (kExitOk for OK).
 int ExitCodeFor(const Status& s);
+
+// For a command that stops cleanly on SIGINT, SIGTERM and SIGHUP (the mount unmounts): the first
+// such signal calls `stop` (on a thread of its own) instead of ending the process, and the command
+// returns as usual; a second one ends the process as without it. An empty function clears it.
+void OnInterrupt(std::function<void()> stop);
+// What OnInterrupt set (main.cc's signal thread asks).
+std::function<void()> InterruptHandler();
 
 // Opens the repository named by the global options, asking for its password.
 Result<std::unique_ptr<Repository>> OpenRepository(const GlobalOptions& g);

@@ -76,5 +76,8 @@ int RunStats(Context& ctx);
 // cmd_tag.cc
 void TagOptionsSpec(cxxopts::Options& o);
 int RunTag(Context& ctx);
+// cmd_mount.cc
+void MountOptionsSpec(cxxopts::Options& o);
+int RunMount(Context& ctx);
 
 }  // namespace repo::cli

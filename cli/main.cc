@@ -57,6 +57,8 @@ const std::vector<Command>& AllCommands() {
        RunFind},
       {"diff", nullptr, "show what changed between two snapshots", "SNAP1 SNAP2", DiffOptionsSpec,
        RunDiff},
+      {"mount", nullptr, "browse every snapshot as a read-only filesystem", "MOUNTPOINT",
+       MountOptionsSpec, RunMount},
       {"stats", nullptr, "restore size, stored size and deduplication of snapshots",
        "[SNAPSHOT...]", StatsOptionsSpec, RunStats},
       {"tag", nullptr, "add, remove or set the tags of snapshots", "[SNAPSHOT...]", TagOptionsSpec,
@@ -279,7 +281,8 @@ void TuneMalloc() {
 // an interrupted command leaves no record that another has to clear up (a killed one leaves one
 // that the next command on this host removes, docs/design.md, "Sessions"). A signal the process
 // was started with ignored (nohup, `cmd &` in a script) stays ignored. Child processes get the
-// mask this process started with back (repo/os/child_process.cc).
+// mask this process started with back (repo/os/child_process.cc). A command that stops cleanly
+// (the mount: it unmounts and exits 0) is asked to by the first signal (OnInterrupt, app.h).
 void HandleSignals() {
   sigset_t set, original;
   sigemptyset(&set);
@@ -294,6 +297,15 @@ void HandleSignals() {
     std::thread([set] {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) return;
+      // A command that stops cleanly (repo mount) is asked to; the next signal ends it below.
+      if (auto stop = repo::cli::InterruptHandler()) {
+        try {
+          std::thread(stop).detach();
+          if (sigwait(&set, &sig) != 0) return;
+        } catch (const std::system_error&) {
+          // No thread to spare: the process ends of the signal as below.
+        }
+      }
       // The records go first. More signals meanwhile (systemd's SIGTERM and SIGHUP back to back,
       // a hang-up after Ctrl-C) stay blocked for a 2 s grace; one after it (removing the records
       // hangs on a dead mount) ends the process at once.

@@ -45,7 +45,7 @@ Status ListingReader::Start() {
                               std::to_string(root_.size()));
   }
   ASSIGN_OR_RETURN(TreeBlob blob, DecodeTreeBlob(first, TreeBlobKind::kListing, what_));
-  stack_.push_back(Frame{std::move(blob), 0});
+  stack_.push_back(Frame{root_[0], std::move(blob), 0});
   return Status::OK();
 }
 
@@ -59,7 +59,7 @@ Status ListingReader::Push(const Id& child, uint8_t level, const std::string& fi
     return Status::Corruption(what_ + ": tree blob " + child.ShortHex() +
                               " does not fit where its parent puts it");
   }
-  stack_.push_back(Frame{std::move(blob), 0});
+  stack_.push_back(Frame{child, std::move(blob), 0});
   return Status::OK();
 }
 
@@ -119,6 +119,31 @@ Status ListingReader::Seek(const std::string& name) {
     f.next = i + 1;
     RETURN_IF_ERROR(Push(children[i].blob, f.blob.level - 1, children[i].first_name));
   }
+}
+
+ListingReader::Place ListingReader::place() const {
+  if (v1_) return Place{root_, static_cast<uint32_t>(v1_next_ - 1)};
+  const Frame& leaf = stack_.back();
+  return Place{{leaf.id}, static_cast<uint32_t>(leaf.next - 1)};
+}
+
+Result<std::vector<Node>> LoadListingLeaf(BlobStore& store, const std::vector<Id>& leaf,
+                                          const std::string& what) {
+  if (leaf.empty()) return Status::Corruption(what + ": a listing leaf of no blobs");
+  ASSIGN_OR_RETURN(Bytes first, GetTreeBlob(store, leaf[0], what, {}));
+  if (!first.empty() && first[0] == kTreeVersionV1) {
+    for (size_t i = 1; i < leaf.size(); ++i) {
+      ASSIGN_OR_RETURN(Bytes b, GetTreeBlob(store, leaf[i], what, {}));
+      first.insert(first.end(), b.begin(), b.end());
+    }
+    return DecodeTreeV1(first, what);
+  }
+  ASSIGN_OR_RETURN(TreeBlob blob, DecodeTreeBlob(first, TreeBlobKind::kListing, what));
+  if (leaf.size() != 1 || blob.level != 0) {
+    return Status::Corruption(what + ": tree blob " + leaf[0].ShortHex() +
+                              " is not a leaf of a listing");
+  }
+  return std::move(blob.nodes);
 }
 
 ContentReader::ContentReader(BlobStore& store, const Node& file, std::string what)

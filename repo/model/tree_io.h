@@ -32,8 +32,19 @@ class ListingReader {
   // a listing occupies).
   void OnBlob(std::function<void(const Id&)> f) { on_blob_ = std::move(f); }
 
+  // Where the node Next returned last lies: its leaf, as the blobs LoadListingLeaf takes (a
+  // leaf blob; in format 1 the listing's pieces), and its index there. A name for a node that
+  // stays valid as long as the listing exists (the mount's inode numbers).
+  // REQUIRES: Next returned true.
+  struct Place {
+    std::vector<Id> leaf;
+    uint32_t index = 0;
+  };
+  Place place() const;
+
  private:
   struct Frame {
+    Id id;
     TreeBlob blob;
     size_t next = 0;
   };
@@ -91,6 +102,11 @@ class ContentReader {
   uint64_t offset_ = 0;
   std::function<void(const Id&)> on_blob_;
 };
+
+// The nodes of the leaf `leaf` of a listing (a ListingReader::Place), in name order. `what`
+// names the directory in messages; Corruption if it is not a leaf of a listing.
+Result<std::vector<Node>> LoadListingLeaf(BlobStore& store, const std::vector<Id>& leaf,
+                                          const std::string& what);
 
 // Writes a file's content runs as they arrive: inline in the node when there are at most
 // kMaxInlineRuns, else as a content list stored blob by blob (memory bounded whatever the size).

@@ -34,6 +34,9 @@ const std::map<std::string, std::set<std::string>>& ProductRules() {
     for (const char* f : {"repo/archiver", "repo/restorer", "repo/query", "repo/maintenance"}) {
       front_door.insert(f);
     }
+    // The command line starts the mount (`repo mount`); the mount knows nothing of the CLI.
+    std::set<std::string> cli_deps = front_door;
+    cli_deps.insert("fuse");
     return new std::map<std::string, std::set<std::string>>{
         {"base", {}},
         {"chunker", {"base"}},
@@ -47,7 +50,7 @@ const std::map<std::string, std::set<std::string>>& ProductRules() {
         {"repo/restorer", stage_deps},
         {"repo/query", stage_deps},
         {"repo/maintenance", stage_deps},
-        {"cli", front_door},
+        {"cli", cli_deps},
         {"fuse", front_door},
     };
   }();

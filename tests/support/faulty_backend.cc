@@ -69,7 +69,19 @@ Result<Bytes> FaultyBackend::Read(const FileHandle& h, uint64_t offset, uint64_t
       return Injected("read", h);
     }
   }
-  return base_.Read(h, offset, length);
+  auto bytes = base_.Read(h, offset, length);
+  if (bytes.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    counts_.bytes_read += bytes->size();
+    bytes_read_of_[h.type] += bytes->size();
+  }
+  return bytes;
+}
+
+uint64_t FaultyBackend::BytesReadOf(FileType type) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = bytes_read_of_.find(type);
+  return it == bytes_read_of_.end() ? 0 : it->second;
 }
 
 Status FaultyBackend::Write(const FileHandle& h, ByteSpan data) {

@@ -25,6 +25,7 @@ struct BackendOpCounts {
   uint64_t lists = 0;
   uint64_t stats = 0;
   uint64_t reads = 0;
+  uint64_t bytes_read = 0;  // by the reads that succeeded
   uint64_t writes = 0;
   uint64_t deletes = 0;
   uint64_t injected_failures = 0;  // calls that failed because of a fault armed here
@@ -50,6 +51,8 @@ class FaultyBackend final : public Backend {
   BackendOpCounts counts() const;
   // Write calls for files of `type` so far, failed ones included.
   uint64_t WritesOf(FileType type) const;
+  // Bytes read from files of `type` so far.
+  uint64_t BytesReadOf(FileType type) const;
 
   std::string Location() const override { return "faulty:" + base_.Location(); }
   Result<std::vector<FileInfo>> List(FileType type) override;
@@ -63,6 +66,7 @@ class FaultyBackend final : public Backend {
   mutable std::mutex mu_;
   BackendOpCounts counts_;
   std::map<FileType, uint64_t> writes_of_;
+  std::map<FileType, uint64_t> bytes_read_of_;
   std::optional<uint64_t> fail_write_number_;     // value of counts_.writes that fails
   std::map<FileType, uint64_t> write_allowance_;  // writes of the type still let through
   bool fail_all_reads_ = false;

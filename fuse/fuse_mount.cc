@@ -1,0 +1,503 @@
+#define FUSE_USE_VERSION 312
+#include "fuse/fuse_mount.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fuse3/fuse_lowlevel.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdarg>
+#include <cstring>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace repo::mount {
+namespace {
+
+// How long the kernel may keep what it was told: a snapshot's tree never changes; the layout
+// changes as snapshots come and go.
+constexpr double kStoredTimeout = 24 * 3600;
+constexpr double kLayoutTimeout = 1;
+// Most FUSE worker threads (requests answered at once). Reads wait on the chunk cache, not the
+// CPU, so more threads than cores keep the kernel's readahead requests in flight.
+constexpr unsigned kMaxThreads = 16;
+// How often Serve brings the index cache up to date with other processes' index files.
+constexpr auto kIndexRefresh = std::chrono::minutes(1);
+
+SnapshotFs& Fs(fuse_req_t req) { return *static_cast<SnapshotFs*>(fuse_req_userdata(req)); }
+
+// The errno a failed call answers with. What is not the caller's mistake is logged: the user
+// reading the mount sees only EIO, so the log line says which file and why.
+int Errno(const Status& s) {
+  if (s.IsNotFound()) return ENOENT;
+  if (s.code() == StatusCode::kInvalidArgument) return EINVAL;
+  spdlog::error("{}", s.message());
+  return EIO;
+}
+
+double Timeout(const FsEntry& e) { return e.stored ? kStoredTimeout : kLayoutTimeout; }
+
+fuse_entry_param EntryParam(const FsEntry& e) {
+  fuse_entry_param p{};
+  p.ino = e.ino;
+  p.attr = e.attr;
+  p.attr_timeout = Timeout(e);
+  p.entry_timeout = Timeout(e);
+  return p;
+}
+
+void OpInit(void*, fuse_conn_info* conn) {
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+}
+
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  auto e = Fs(req).Lookup(parent, name);
+  if (!e.ok()) {
+    if (e.status().IsNotFound() && TreeInodes::IsStored(parent)) {
+      fuse_entry_param none{};  // no such name in a stored directory: that never changes either
+      none.entry_timeout = kStoredTimeout;
+      fuse_reply_entry(req, &none);
+      return;
+    }
+    fuse_reply_err(req, Errno(e.status()));
+    return;
+  }
+  const fuse_entry_param p = EntryParam(*e);
+  fuse_reply_entry(req, &p);
+}
+
+void OpForget(fuse_req_t req, fuse_ino_t, uint64_t) {
+  fuse_reply_none(req);  // inode numbers stay valid while mounted (tree_inodes.h)
+}
+
+void OpForgetMulti(fuse_req_t req, size_t, fuse_forget_data*) { fuse_reply_none(req); }
+
+void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  auto e = Fs(req).GetAttr(ino);
+  if (!e.ok()) {
+    fuse_reply_err(req, Errno(e.status()));
+    return;
+  }
+  fuse_reply_attr(req, &e->attr, Timeout(*e));
+}
+
+void OpReadLink(fuse_req_t req, fuse_ino_t ino) {
+  auto target = Fs(req).ReadLink(ino);
+  if (!target.ok()) {
+    fuse_reply_err(req, Errno(target.status()));
+    return;
+  }
+  fuse_reply_readlink(req, target->c_str());
+}
+
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  auto file = Fs(req).OpenFile(ino);
+  if (!file.ok()) {
+    fuse_reply_err(req, Errno(file.status()));
+    return;
+  }
+  fi->fh = reinterpret_cast<uint64_t>(file->release());
+  fi->keep_cache = 1;  // the content never changes: what the kernel cached stays good
+  fi->noflush = 1;
+  if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<SnapshotFile*>(fi->fh);
+}
+
+void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
+  auto* file = reinterpret_cast<SnapshotFile*>(fi->fh);
+  FileRead read;
+  Status s = file->Read(static_cast<uint64_t>(offset), size, &read);
+  if (!s.ok()) {
+    fuse_reply_err(req, Errno(s));
+    return;
+  }
+  std::vector<iovec> iov;
+  iov.reserve(read.pieces.size());
+  for (ByteSpan p : read.pieces) {
+    iov.push_back(iovec{const_cast<uint8_t*>(p.data()), p.size()});
+  }
+  if (iov.empty()) {
+    fuse_reply_buf(req, nullptr, 0);
+    return;
+  }
+  fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
+}
+
+void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<SnapshotFile*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+// An open directory: its stream, where the kernel is in it, and an entry read but not yet sent
+// (the buffer was full).
+struct OpenDirectory {
+  std::mutex mu;
+  std::unique_ptr<DirStream> stream;
+  off_t next = 0;  // the offset of the next entry: 0 ".", 1 "..", then the stream's entries
+  std::optional<std::pair<std::string, FsEntry>> pending;
+};
+
+void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto stream = Fs(req).OpenDir(ino);
+  if (!stream.ok()) {
+    fuse_reply_err(req, stream.status().code() == StatusCode::kInvalidArgument
+                            ? ENOTDIR
+                            : Errno(stream.status()));
+    return;
+  }
+  auto* dir = new OpenDirectory;
+  dir->stream = std::move(*stream);
+  fi->fh = reinterpret_cast<uint64_t>(dir);
+  if (TreeInodes::IsStored(ino)) {
+    fi->cache_readdir = 1;  // a stored listing never changes
+    fi->keep_cache = 1;
+  }
+  if (fuse_reply_open(req, fi) != 0) delete dir;
+}
+
+// Fills `buf` with the entries of `dir` from `offset` on; returns the bytes used, or an errno.
+// Replying is left to the caller: once it has replied, the kernel may release the directory.
+int FillDir(fuse_req_t req, fuse_ino_t ino, OpenDirectory* dir, off_t offset, bool plus,
+            std::vector<char>& buf, size_t* used) {
+  std::lock_guard<std::mutex> lock(dir->mu);
+  SnapshotFs& fs = Fs(req);
+  if (offset != dir->next) {  // seekdir, rewinddir: start again and skip to `offset`
+    auto stream = fs.OpenDir(ino);
+    if (!stream.ok()) return Errno(stream.status());
+    dir->stream = std::move(*stream);
+    dir->pending.reset();
+    dir->next = 0;
+    std::string name;
+    FsEntry entry;
+    for (; dir->next < offset; ++dir->next) {
+      if (dir->next < 2) continue;
+      auto more = dir->stream->Next(&name, &entry);
+      if (!more.ok()) return Errno(more.status());
+      if (!*more) break;
+    }
+  }
+  const size_t size = buf.size();
+  *used = 0;
+  for (;;) {
+    std::pair<std::string, FsEntry> e;
+    if (dir->next < 2) {
+      e.first = dir->next == 0 ? "." : "..";
+      e.second.attr.st_ino = ino;  // ".." is the kernel's to resolve
+      e.second.attr.st_mode = S_IFDIR;
+    } else if (dir->pending) {
+      e = std::move(*dir->pending);
+      dir->pending.reset();
+    } else {
+      auto more = dir->stream->Next(&e.first, &e.second);
+      if (!more.ok()) {
+        if (*used > 0) return 0;  // what fitted goes out; the error comes with the next call
+        return Errno(more.status());
+      }
+      if (!*more) return 0;
+    }
+    const off_t next = dir->next + 1;
+    size_t n;
+    if (plus) {
+      // "." and ".." with no inode: the kernel looks nothing up for them.
+      fuse_entry_param p = dir->next < 2 ? fuse_entry_param{} : EntryParam(e.second);
+      if (dir->next < 2) p.attr = e.second.attr;
+      n = fuse_add_direntry_plus(req, buf.data() + *used, size - *used, e.first.c_str(), &p, next);
+    } else {
+      n = fuse_add_direntry(req, buf.data() + *used, size - *used, e.first.c_str(), &e.second.attr,
+                            next);
+    }
+    if (n > size - *used) {
+      if (dir->next >= 2) dir->pending = std::move(e);
+      return 0;
+    }
+    *used += n;
+    dir->next = next;
+  }
+}
+
+void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi,
+             bool plus) {
+  std::vector<char> buf(size);
+  size_t used = 0;
+  const int err =
+      FillDir(req, ino, reinterpret_cast<OpenDirectory*>(fi->fh), offset, plus, buf, &used);
+  if (err != 0) {
+    fuse_reply_err(req, err);
+  } else {
+    fuse_reply_buf(req, buf.data(), used);
+  }
+}
+
+void OpReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
+  ReadDir(req, ino, size, offset, fi, false);
+}
+
+void OpReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
+  ReadDir(req, ino, size, offset, fi, true);
+}
+
+void OpReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<OpenDirectory*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void OpStatFs(fuse_req_t req, fuse_ino_t) {
+  struct statvfs st {};
+  st.f_bsize = 4096;
+  st.f_frsize = 4096;
+  st.f_namemax = 255;
+  fuse_reply_statfs(req, &st);
+}
+
+// Replies with `value` as getxattr and listxattr do: its size when asked with size 0, ERANGE
+// when it does not fit.
+void ReplyXattr(fuse_req_t req, const std::string& value, size_t size) {
+  if (size == 0) {
+    fuse_reply_xattr(req, value.size());
+  } else if (value.size() > size) {
+    fuse_reply_err(req, ERANGE);
+  } else {
+    fuse_reply_buf(req, value.data(), value.size());
+  }
+}
+
+void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  auto xattrs = Fs(req).Xattrs(ino);
+  if (!xattrs.ok()) {
+    fuse_reply_err(req, Errno(xattrs.status()));
+    return;
+  }
+  for (const auto& [n, value] : *xattrs) {
+    if (n == name) {
+      ReplyXattr(req, value, size);
+      return;
+    }
+  }
+  fuse_reply_err(req, ENODATA);
+}
+
+void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  auto xattrs = Fs(req).Xattrs(ino);
+  if (!xattrs.ok()) {
+    fuse_reply_err(req, Errno(xattrs.status()));
+    return;
+  }
+  std::string names;
+  for (const auto& [n, value] : *xattrs) names.append(n).push_back('\0');
+  ReplyXattr(req, names, size);
+}
+
+fuse_lowlevel_ops Operations() {
+  fuse_lowlevel_ops ops{};
+  ops.init = OpInit;
+  ops.lookup = OpLookup;
+  ops.forget = OpForget;
+  ops.forget_multi = OpForgetMulti;
+  ops.getattr = OpGetAttr;
+  ops.readlink = OpReadLink;
+  ops.open = OpOpen;
+  ops.read = OpRead;
+  ops.release = OpRelease;
+  ops.opendir = OpOpenDir;
+  ops.readdir = OpReadDir;
+  ops.readdirplus = OpReadDirPlus;
+  ops.releasedir = OpReleaseDir;
+  ops.statfs = OpStatFs;
+  ops.getxattr = OpGetXattr;
+  ops.listxattr = OpListXattr;
+  return ops;
+}
+
+// libfuse's messages, as ours: "repo: error: fuse: ...".
+void LogFromFuse(fuse_log_level level, const char* fmt, va_list ap) {
+  char buf[1024];
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  std::string line = buf;
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  if (level <= FUSE_LOG_ERR) {
+    spdlog::error("fuse: {}", line);
+  } else if (level <= FUSE_LOG_NOTICE) {
+    spdlog::info("fuse: {}", line);
+  } else {
+    spdlog::debug("fuse: {}", line);
+  }
+}
+
+// Wakes the thread in Serve out of libfuse's wait (sem_wait returns on a signal).
+void OnWake(int) {}
+
+Status CheckDevice() {
+  const int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+  if (fd >= 0) {
+    close(fd);
+    return Status::OK();
+  }
+  if (errno == ENOENT) {
+    return Status::IOError(
+        "/dev/fuse is missing: load the fuse module (modprobe fuse), or give the container the "
+        "device (docker run --device /dev/fuse --cap-add SYS_ADMIN)");
+  }
+  return Status::IOError(std::string("cannot open /dev/fuse: ") + std::strerror(errno) +
+                         " (is the user allowed to mount FUSE filesystems?)");
+}
+
+Status CheckMountpoint(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    if (err == ENOENT) {
+      return Status::InvalidArgument("mountpoint " + path + " does not exist: create it first");
+    }
+    if (err == ENOTCONN) {
+      return Status::InvalidArgument("mountpoint " + path +
+                                     " is busy: the mount there lost its process; unmount it "
+                                     "with fusermount3 -u " +
+                                     path);
+    }
+    return Status::InvalidArgument("mountpoint " + path + ": " + std::strerror(err));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Status::InvalidArgument("mountpoint " + path + " is not a directory");
+  }
+  struct stat up;
+  if (stat((path + "/..").c_str(), &up) == 0 &&
+      (up.st_dev != st.st_dev || up.st_ino == st.st_ino)) {
+    return Status::InvalidArgument("mountpoint " + path +
+                                   " is busy: something is mounted there already (unmount it "
+                                   "first, e.g. fusermount3 -u " +
+                                   path + ")");
+  }
+  DIR* d = opendir(path.c_str());
+  if (!d) {
+    return Status::InvalidArgument("mountpoint " + path + ": " + std::strerror(errno));
+  }
+  bool empty = true;
+  while (dirent* e = readdir(d)) {
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+      empty = false;
+      break;
+    }
+  }
+  closedir(d);
+  if (!empty) {
+    return Status::InvalidArgument("mountpoint " + path +
+                                   " is not empty: mount on an empty directory");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FuseMount>> FuseMount::Start(Repository& repo, const MountOptions& options) {
+  RETURN_IF_ERROR(CheckMountpoint(options.mountpoint));
+  RETURN_IF_ERROR(CheckDevice());
+  std::unique_ptr<FuseMount> m(new FuseMount);
+  m->repo_ = &repo;
+  m->mountpoint_ = options.mountpoint;
+  ASSIGN_OR_RETURN(m->fs_, SnapshotFs::Open(repo, options.fs));
+
+  fuse_set_log_func(LogFromFuse);
+  struct sigaction wake {};
+  wake.sa_handler = OnWake;  // no SA_RESTART: the wait it interrupts must return
+  sigemptyset(&wake.sa_mask);
+  sigaction(SIGUSR1, &wake, nullptr);
+
+  std::string opts = "ro,fsname=repo,subtype=repo";
+  if (options.allow_other) opts += ",allow_other,default_permissions";
+  std::vector<std::string> args = {"repo", "-o", opts};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  const fuse_lowlevel_ops ops = Operations();
+  m->session_ = fuse_session_new(&fargs, &ops, sizeof ops, m->fs_.get());
+  fuse_opt_free_args(&fargs);
+  if (!m->session_)
+    return Status::IOError("could not start a FUSE session (see the message above)");
+  if (fuse_session_mount(m->session_, options.mountpoint.c_str()) != 0) {
+    return Status::IOError("could not mount at " + options.mountpoint + " (see the message above)");
+  }
+  m->mounted_ = true;
+  return m;
+}
+
+FuseMount::~FuseMount() {
+  if (!session_) return;
+  if (mounted_) fuse_session_unmount(session_);
+  fuse_session_destroy(session_);
+}
+
+Status FuseMount::Serve() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return Status::OK();
+    serving_ = true;
+    serve_thread_ = pthread_self();
+  }
+  // Keeps the index cache current for the processes that share it (docs/design.md, "Several
+  // processes at once"): as its long-lived primary, the mount merges what they write.
+  std::mutex refresh_mu;
+  std::condition_variable_any refresh_cv;
+  std::jthread refresher([&](std::stop_token stop) {
+    std::unique_lock<std::mutex> lock(refresh_mu);
+    while (!refresh_cv.wait_for(lock, stop, kIndexRefresh, [] { return false; })) {
+      if (stop.stop_requested()) return;
+      if (Status s = repo_->RefreshIndex(); !s.ok()) {
+        spdlog::warn("bringing the index cache up to date: {}", s.message());
+      }
+    }
+  });
+
+  fuse_loop_config* config = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_max_threads(config, kMaxThreads);
+  const int res = fuse_session_loop_mt(session_, config);
+  fuse_loop_cfg_destroy(config);
+  refresher.request_stop();
+  refresher.join();
+
+  fuse_session_unmount(session_);
+  mounted_ = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    serving_ = false;
+  }
+  if (res != 0) {
+    return Status::IOError(std::string("the FUSE loop failed: ") +
+                           std::strerror(res < 0 ? -res : res));
+  }
+  return Status::OK();
+}
+
+void FuseMount::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  fuse_session_exit(session_);
+  // The thread in Serve waits in sem_wait, which a signal interrupts; repeated in case it was
+  // not waiting yet when the first came.
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!serving_) return;
+      pthread_kill(static_cast<pthread_t>(serve_thread_), SIGUSR1);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace repo::mount
