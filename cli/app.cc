@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <condition_variable>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -44,17 +45,34 @@ int FailOpen(const Status& s) {
 
 namespace {
 std::mutex interrupt_mu;
+std::condition_variable interrupt_done;
 std::function<void()> interrupt_handler;  // under interrupt_mu
+int interrupts_running = 0;               // under interrupt_mu
 }  // namespace
 
-void OnInterrupt(std::function<void()> stop) {
+InterruptHandler::InterruptHandler(std::function<void()> stop) {
   std::lock_guard<std::mutex> lock(interrupt_mu);
   interrupt_handler = std::move(stop);
 }
 
-std::function<void()> InterruptHandler() {
+InterruptHandler::~InterruptHandler() {
+  std::unique_lock<std::mutex> lock(interrupt_mu);
+  interrupt_handler = nullptr;
+  interrupt_done.wait(lock, [] { return interrupts_running == 0; });
+}
+
+std::function<void()> TakeInterruptHandler() {
   std::lock_guard<std::mutex> lock(interrupt_mu);
+  if (interrupt_handler) ++interrupts_running;
   return interrupt_handler;
+}
+
+void InterruptDone() {
+  {
+    std::lock_guard<std::mutex> lock(interrupt_mu);
+    --interrupts_running;
+  }
+  interrupt_done.notify_all();
 }
 
 Result<std::unique_ptr<Repository>> OpenRepository(const GlobalOptions& g) {

@@ -55,12 +55,22 @@ int FailOpen(const Status& s);
 // Exit code for a status (kExitOk for OK).
 int ExitCodeFor(const Status& s);
 
-// For a command that stops cleanly on SIGINT, SIGTERM and SIGHUP (the mount unmounts): the first
-// such signal calls `stop` (on a thread of its own) instead of ending the process, and the command
-// returns as usual; a second one ends the process as without it. An empty function clears it.
-void OnInterrupt(std::function<void()> stop);
-// What OnInterrupt set (main.cc's signal thread asks).
-std::function<void()> InterruptHandler();
+// For a command that stops cleanly on SIGINT, SIGTERM and SIGHUP (the mount unmounts): from
+// construction to destruction, the first such signal runs `stop` (on a thread of its own)
+// instead of ending the process, and the command returns as usual; a second one ends the process
+// as without it. `stop` may run at any moment in between, before the command is ready too. The
+// destructor waits for a `stop` that is running: once it returns, none runs or will.
+class InterruptHandler {
+ public:
+  explicit InterruptHandler(std::function<void()> stop);
+  ~InterruptHandler();
+  InterruptHandler(const InterruptHandler&) = delete;
+  InterruptHandler& operator=(const InterruptHandler&) = delete;
+};
+// For main.cc's signal thread: the handler set now, counted as running until InterruptDone
+// (empty if none is set).
+std::function<void()> TakeInterruptHandler();
+void InterruptDone();
 
 // Opens the repository named by the global options, asking for its password.
 Result<std::unique_ptr<Repository>> OpenRepository(const GlobalOptions& g);

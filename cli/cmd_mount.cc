@@ -1,6 +1,7 @@
 // repo mount MOUNTPOINT: every snapshot as a read-only filesystem (fuse/), until unmounted.
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cstdio>
 #include <memory>
 
@@ -38,21 +39,32 @@ int RunMount(Context& ctx) {
 
   auto opened = OpenRepository(ctx.global);
   if (!opened.ok()) return FailOpen(opened.status());
-  std::shared_ptr<Repository> repo = std::move(*opened);
+  std::unique_ptr<Repository> repo = std::move(*opened);
+  std::unique_ptr<mount::FuseMount> m;
+  // Ctrl-C, systemd's stop (SIGTERM) and a hang-up unmount and end the command with 0, as
+  // fusermount3 -u does; from before mounting, so that no signal leaves a mount behind. Of the
+  // two stores and two loads below, one side sees the other's: a signal either finds the mount
+  // or keeps it from serving. (Destroyed first: it waits for a handler running.)
+  std::atomic<mount::FuseMount*> serving{nullptr};
+  std::atomic<bool> interrupted{false};
+  InterruptHandler on_signal([&] {
+    interrupted = true;
+    if (mount::FuseMount* p = serving.load()) p->Stop();
+  });
   auto started = mount::FuseMount::Start(*repo, options);
   if (!started.ok()) return Fail(started.status());
-  std::shared_ptr<mount::FuseMount> m = std::move(*started);
-  // Ctrl-C, systemd's stop (SIGTERM) and a hang-up unmount and end the command with 0, as
-  // fusermount3 -u does. The handler keeps both alive should it run as the command ends.
-  OnInterrupt([m, repo] { m->Stop(); });
-  if (ctx.global.verbosity >= 0) {
-    std::fprintf(stderr,
-                 "repo: snapshots of %s mounted read-only at %s; stop with Ctrl-C or "
-                 "fusermount3 -u %s\n",
-                 ctx.global.repo.c_str(), options.mountpoint.c_str(), options.mountpoint.c_str());
+  m = std::move(*started);
+  serving = m.get();
+  Status s;
+  if (!interrupted) {
+    if (ctx.global.verbosity >= 0) {
+      std::fprintf(stderr,
+                   "repo: snapshots of %s mounted read-only at %s; stop with Ctrl-C or "
+                   "fusermount3 -u %s\n",
+                   ctx.global.repo.c_str(), options.mountpoint.c_str(), options.mountpoint.c_str());
+    }
+    s = m->Serve();
   }
-  Status s = m->Serve();
-  OnInterrupt({});
   const BlobCacheStats stats = m->fs().cache_stats();
   spdlog::info(
       "unmounted; read {} chunks ({}) from the repository ({} ahead of readers), {} "

@@ -282,7 +282,7 @@ void TuneMalloc() {
 // that the next command on this host removes, docs/design.md, "Sessions"). A signal the process
 // was started with ignored (nohup, `cmd &` in a script) stays ignored. Child processes get the
 // mask this process started with back (repo/os/child_process.cc). A command that stops cleanly
-// (the mount: it unmounts and exits 0) is asked to by the first signal (OnInterrupt, app.h).
+// (the mount: it unmounts and exits 0) is asked to by the first signal (InterruptHandler, app.h).
 void HandleSignals() {
   sigset_t set, original;
   sigemptyset(&set);
@@ -298,12 +298,15 @@ void HandleSignals() {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) return;
       // A command that stops cleanly (repo mount) is asked to; the next signal ends it below.
-      if (auto stop = repo::cli::InterruptHandler()) {
+      if (auto stop = repo::cli::TakeInterruptHandler()) {
         try {
-          std::thread(stop).detach();
+          std::thread([stop] {
+            stop();
+            repo::cli::InterruptDone();
+          }).detach();
           if (sigwait(&set, &sig) != 0) return;
         } catch (const std::system_error&) {
-          // No thread to spare: the process ends of the signal as below.
+          repo::cli::InterruptDone();  // no thread to spare: the process ends of the signal
         }
       }
       // The records go first. More signals meanwhile (systemd's SIGTERM and SIGHUP back to back,

@@ -1,7 +1,6 @@
 #define FUSE_USE_VERSION 312
 #include "fuse/fuse_mount.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <fuse3/fuse_lowlevel.h>
 #include <pthread.h>
@@ -21,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "fuse/mountpoint.h"
+
 namespace repo::mount {
 namespace {
 
@@ -31,6 +32,10 @@ constexpr double kLayoutTimeout = 1;
 // Most FUSE worker threads (requests answered at once). Reads wait on the chunk cache, not the
 // CPU, so more threads than cores keep the kernel's readahead requests in flight.
 constexpr unsigned kMaxThreads = 16;
+// Most pieces of a read answered straight from the cached chunks: libfuse adds a header to them
+// and writev takes at most IOV_MAX (1024). A read of more (chunks of a few hundred bytes: a
+// 128 KiB read of the smallest chunks a repository allows has ~870) is copied into one buffer.
+constexpr size_t kMaxPieces = 512;
 // How often Serve brings the index cache up to date with other processes' index files.
 constexpr auto kIndexRefresh = std::chrono::minutes(1);
 
@@ -126,16 +131,20 @@ void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_inf
     fuse_reply_err(req, Errno(s));
     return;
   }
-  std::vector<iovec> iov;
-  iov.reserve(read.pieces.size());
-  for (ByteSpan p : read.pieces) {
-    iov.push_back(iovec{const_cast<uint8_t*>(p.data()), p.size()});
+  spdlog::debug("read of {} bytes at {}: {} pieces", size, offset, read.pieces.size());
+  int sent;
+  if (read.pieces.size() < kMaxPieces) {
+    // Straight from the cached chunks (no copy).
+    std::vector<iovec> iov;
+    iov.reserve(read.pieces.size());
+    for (ByteSpan p : read.pieces) iov.push_back(iovec{const_cast<uint8_t*>(p.data()), p.size()});
+    sent = iov.empty() ? fuse_reply_buf(req, nullptr, 0)
+                       : fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
+  } else {
+    const Bytes joined = read.Join();  // more pieces than one writev takes (tiny chunks)
+    sent = fuse_reply_buf(req, reinterpret_cast<const char*>(joined.data()), joined.size());
   }
-  if (iov.empty()) {
-    fuse_reply_buf(req, nullptr, 0);
-    return;
-  }
-  fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
+  if (sent != 0) spdlog::warn("answering a read: {}", std::strerror(-sent));
 }
 
 void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
@@ -150,6 +159,9 @@ struct OpenDirectory {
   std::unique_ptr<DirStream> stream;
   off_t next = 0;  // the offset of the next entry: 0 ".", 1 "..", then the stream's entries
   std::optional<std::pair<std::string, FsEntry>> pending;
+  // The stream failed (it may have skipped what it could not read): every later call fails too,
+  // so that no listing ends early as if complete (and the kernel caches none).
+  int failed = 0;
 };
 
 void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -176,6 +188,7 @@ int FillDir(fuse_req_t req, fuse_ino_t ino, OpenDirectory* dir, off_t offset, bo
             std::vector<char>& buf, size_t* used) {
   std::lock_guard<std::mutex> lock(dir->mu);
   SnapshotFs& fs = Fs(req);
+  if (dir->failed != 0) return dir->failed;
   if (offset != dir->next) {  // seekdir, rewinddir: start again and skip to `offset`
     auto stream = fs.OpenDir(ino);
     if (!stream.ok()) return Errno(stream.status());
@@ -205,8 +218,8 @@ int FillDir(fuse_req_t req, fuse_ino_t ino, OpenDirectory* dir, off_t offset, bo
     } else {
       auto more = dir->stream->Next(&e.first, &e.second);
       if (!more.ok()) {
-        if (*used > 0) return 0;  // what fitted goes out; the error comes with the next call
-        return Errno(more.status());
+        dir->failed = Errno(more.status());
+        return *used > 0 ? 0 : dir->failed;  // what fitted goes out; the error with the next call
       }
       if (!*more) return 0;
     }
@@ -302,24 +315,36 @@ void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   ReplyXattr(req, names, size);
 }
 
+// Runs an operation; an exception (out of memory, no thread to spare) answers EIO instead of
+// unwinding into libfuse's C code. Every operation replies last, so none has replied yet then.
+template <auto Op, typename... Args>
+void Answer(fuse_req_t req, Args... args) {
+  try {
+    Op(req, args...);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    fuse_reply_err(req, EIO);
+  }
+}
+
 fuse_lowlevel_ops Operations() {
   fuse_lowlevel_ops ops{};
   ops.init = OpInit;
-  ops.lookup = OpLookup;
+  ops.lookup = Answer<OpLookup, fuse_ino_t, const char*>;
   ops.forget = OpForget;
   ops.forget_multi = OpForgetMulti;
-  ops.getattr = OpGetAttr;
-  ops.readlink = OpReadLink;
-  ops.open = OpOpen;
-  ops.read = OpRead;
+  ops.getattr = Answer<OpGetAttr, fuse_ino_t, fuse_file_info*>;
+  ops.readlink = Answer<OpReadLink, fuse_ino_t>;
+  ops.open = Answer<OpOpen, fuse_ino_t, fuse_file_info*>;
+  ops.read = Answer<OpRead, fuse_ino_t, size_t, off_t, fuse_file_info*>;
   ops.release = OpRelease;
-  ops.opendir = OpOpenDir;
-  ops.readdir = OpReadDir;
-  ops.readdirplus = OpReadDirPlus;
+  ops.opendir = Answer<OpOpenDir, fuse_ino_t, fuse_file_info*>;
+  ops.readdir = Answer<OpReadDir, fuse_ino_t, size_t, off_t, fuse_file_info*>;
+  ops.readdirplus = Answer<OpReadDirPlus, fuse_ino_t, size_t, off_t, fuse_file_info*>;
   ops.releasedir = OpReleaseDir;
   ops.statfs = OpStatFs;
-  ops.getxattr = OpGetXattr;
-  ops.listxattr = OpListXattr;
+  ops.getxattr = Answer<OpGetXattr, fuse_ino_t, const char*, size_t>;
+  ops.listxattr = Answer<OpListXattr, fuse_ino_t, size_t>;
   return ops;
 }
 
@@ -341,71 +366,11 @@ void LogFromFuse(fuse_log_level level, const char* fmt, va_list ap) {
 // Wakes the thread in Serve out of libfuse's wait (sem_wait returns on a signal).
 void OnWake(int) {}
 
-Status CheckDevice() {
-  const int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
-  if (fd >= 0) {
-    close(fd);
-    return Status::OK();
-  }
-  if (errno == ENOENT) {
-    return Status::IOError(
-        "/dev/fuse is missing: load the fuse module (modprobe fuse), or give the container the "
-        "device (docker run --device /dev/fuse --cap-add SYS_ADMIN)");
-  }
-  return Status::IOError(std::string("cannot open /dev/fuse: ") + std::strerror(errno) +
-                         " (is the user allowed to mount FUSE filesystems?)");
-}
-
-Status CheckMountpoint(const std::string& path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) {
-    const int err = errno;
-    if (err == ENOENT) {
-      return Status::InvalidArgument("mountpoint " + path + " does not exist: create it first");
-    }
-    if (err == ENOTCONN) {
-      return Status::InvalidArgument("mountpoint " + path +
-                                     " is busy: the mount there lost its process; unmount it "
-                                     "with fusermount3 -u " +
-                                     path);
-    }
-    return Status::InvalidArgument("mountpoint " + path + ": " + std::strerror(err));
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    return Status::InvalidArgument("mountpoint " + path + " is not a directory");
-  }
-  struct stat up;
-  if (stat((path + "/..").c_str(), &up) == 0 &&
-      (up.st_dev != st.st_dev || up.st_ino == st.st_ino)) {
-    return Status::InvalidArgument("mountpoint " + path +
-                                   " is busy: something is mounted there already (unmount it "
-                                   "first, e.g. fusermount3 -u " +
-                                   path + ")");
-  }
-  DIR* d = opendir(path.c_str());
-  if (!d) {
-    return Status::InvalidArgument("mountpoint " + path + ": " + std::strerror(errno));
-  }
-  bool empty = true;
-  while (dirent* e = readdir(d)) {
-    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
-      empty = false;
-      break;
-    }
-  }
-  closedir(d);
-  if (!empty) {
-    return Status::InvalidArgument("mountpoint " + path +
-                                   " is not empty: mount on an empty directory");
-  }
-  return Status::OK();
-}
-
 }  // namespace
 
 Result<std::unique_ptr<FuseMount>> FuseMount::Start(Repository& repo, const MountOptions& options) {
   RETURN_IF_ERROR(CheckMountpoint(options.mountpoint));
-  RETURN_IF_ERROR(CheckDevice());
+  RETURN_IF_ERROR(CheckFuseDevice());
   std::unique_ptr<FuseMount> m(new FuseMount);
   m->repo_ = &repo;
   m->mountpoint_ = options.mountpoint;
@@ -417,7 +382,9 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Start(Repository& repo, const Moun
   sigemptyset(&wake.sa_mask);
   sigaction(SIGUSR1, &wake, nullptr);
 
-  std::string opts = "ro,fsname=repo,subtype=repo";
+  // auto_unmount: should this process die without unmounting (SIGKILL, a crash), fusermount3
+  // unmounts for it, rather than leave a mount whose every access fails.
+  std::string opts = "ro,fsname=repo,subtype=repo,auto_unmount";
   if (options.allow_other) opts += ",allow_other,default_permissions";
   std::vector<std::string> args = {"repo", "-o", opts};
   std::vector<char*> argv;
@@ -466,15 +433,14 @@ Status FuseMount::Serve() {
   fuse_loop_cfg_set_max_threads(config, kMaxThreads);
   const int res = fuse_session_loop_mt(session_, config);
   fuse_loop_cfg_destroy(config);
-  refresher.request_stop();
-  refresher.join();
-
-  fuse_session_unmount(session_);
-  mounted_ = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    serving_ = false;
+    loop_done_ = true;  // Stop signals no more (the unmount below may wait for fusermount3)
   }
+  fuse_session_unmount(session_);
+  mounted_ = false;
+  refresher.request_stop();
+  refresher.join();
   if (res != 0) {
     return Status::IOError(std::string("the FUSE loop failed: ") +
                            std::strerror(res < 0 ? -res : res));
@@ -493,7 +459,7 @@ void FuseMount::Stop() {
   for (;;) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (!serving_) return;
+      if (!serving_ || loop_done_) return;
       pthread_kill(static_cast<pthread_t>(serve_thread_), SIGUSR1);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

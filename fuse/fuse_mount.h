@@ -52,7 +52,8 @@ class FuseMount {
   // Brings the index cache up to date every minute meanwhile, so that other processes sharing it
   // find what was written since. Returns the loop's error, if any.
   Status Serve();
-  // Makes Serve return (and unmount). Waits until it has.
+  // Makes Serve return (and unmount): before Serve, it then does not serve; while serving, waits
+  // until libfuse's loop has ended.
   void Stop();
 
   SnapshotFs& fs() { return *fs_; }
@@ -69,6 +70,7 @@ class FuseMount {
   std::mutex mu_;
   bool stop_ = false;
   bool serving_ = false;
+  bool loop_done_ = false;          // libfuse's loop has returned
   unsigned long serve_thread_ = 0;  // pthread_t of the thread in Serve
 };
 

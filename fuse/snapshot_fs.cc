@@ -167,6 +167,12 @@ FsEntry SnapshotFs::VirtualEntry(uint64_t ino, const VirtualNode& n) {
   return e;
 }
 
+Result<TreeInodes::NodeRef> SnapshotFs::Stored(uint64_t ino) {
+  auto ref = inodes_.Get(ino);
+  if (!ref.ok() && !ref.status().IsNotFound()) return ref.status().WithContext(PathOf(ino));
+  return ref;
+}
+
 Result<std::optional<SnapshotFs::Listing>> SnapshotFs::ListingOf(uint64_t ino) {
   if (!TreeInodes::IsStored(ino)) {
     ASSIGN_OR_RETURN(VirtualNode n, layout_.Get(ino));
@@ -176,7 +182,7 @@ Result<std::optional<SnapshotFs::Listing>> SnapshotFs::ListingOf(uint64_t ino) {
     if (n.is_dir()) return std::optional<Listing>();
     return Status::InvalidArgument(PathOf(ino) + ": not a directory");
   }
-  ASSIGN_OR_RETURN(TreeInodes::NodeRef ref, inodes_.Get(ino, PathOf(ino)));
+  ASSIGN_OR_RETURN(TreeInodes::NodeRef ref, Stored(ino));
   if (ref.node().type != NodeType::kDir) {
     return Status::InvalidArgument(PathOf(ino) + ": not a directory");
   }
@@ -205,13 +211,13 @@ Result<FsEntry> SnapshotFs::GetAttr(uint64_t ino) {
     ASSIGN_OR_RETURN(VirtualNode n, layout_.Get(ino));
     return VirtualEntry(ino, n);
   }
-  ASSIGN_OR_RETURN(TreeInodes::NodeRef ref, inodes_.Get(ino, "inode " + std::to_string(ino)));
+  ASSIGN_OR_RETURN(TreeInodes::NodeRef ref, Stored(ino));
   return StoredEntry(ino, ref.snapshot, ref.node());
 }
 
 Result<std::string> SnapshotFs::ReadLink(uint64_t ino) {
   if (!TreeInodes::IsStored(ino)) return layout_.LatestTarget(ino);
-  ASSIGN_OR_RETURN(TreeInodes::NodeRef ref, inodes_.Get(ino, "inode " + std::to_string(ino)));
+  ASSIGN_OR_RETURN(TreeInodes::NodeRef ref, Stored(ino));
   if (ref.node().type != NodeType::kSymlink) {
     return Status::InvalidArgument(PathOf(ino) + ": not a symlink");
   }
@@ -223,7 +229,7 @@ Result<std::vector<std::pair<std::string, std::string>>> SnapshotFs::Xattrs(uint
     RETURN_IF_ERROR(layout_.Get(ino).status());
     return std::vector<std::pair<std::string, std::string>>{};
   }
-  ASSIGN_OR_RETURN(TreeInodes::NodeRef ref, inodes_.Get(ino, "inode " + std::to_string(ino)));
+  ASSIGN_OR_RETURN(TreeInodes::NodeRef ref, Stored(ino));
   return ref.node().xattrs;
 }
 
@@ -247,12 +253,15 @@ Result<std::unique_ptr<SnapshotFile>> SnapshotFs::OpenFile(uint64_t ino) {
   if (!TreeInodes::IsStored(ino)) {
     return Status::InvalidArgument(PathOf(ino) + ": not a regular file");
   }
+  ASSIGN_OR_RETURN(TreeInodes::NodeRef ref, Stored(ino));
   const std::string path = PathOf(ino);
-  ASSIGN_OR_RETURN(TreeInodes::NodeRef ref, inodes_.Get(ino, path));
   if (ref.node().type != NodeType::kFile) {
     return Status::InvalidArgument(path + ": not a regular file");
   }
-  return std::make_unique<SnapshotFile>(store_, cache_, ref.node(), path, options_.readahead);
+  // Readahead beyond a quarter of the cache would push out what it fetched before its reader
+  // gets there, once a few readers read at once.
+  const uint64_t readahead = std::min(options_.readahead, options_.cache_bytes / 4);
+  return std::make_unique<SnapshotFile>(store_, cache_, ref.node(), path, readahead);
 }
 
 std::string SnapshotFs::PathOf(uint64_t ino) {
@@ -265,10 +274,15 @@ std::string SnapshotFs::PathOf(uint64_t ino) {
     name = n->name;
     parent = n->parent;
   } else {
-    auto ref = inodes_.Get(ino, "inode " + std::to_string(ino));
-    if (!ref.ok()) return "(inode " + std::to_string(ino) + ")";
-    name = ref->node().name;
-    parent = ref->dir;
+    auto ref = inodes_.Get(ino);
+    if (ref.ok()) {
+      name = ref->node().name;
+      parent = ref->dir;
+    } else {  // its leaf does not read: its directory, and its place there
+      parent = inodes_.DirOf(ino);
+      if (parent == 0) return "(inode " + std::to_string(ino) + ")";
+      name = "(entry " + std::to_string(ino & ((uint64_t{1} << TreeInodes::kIndexBits) - 1)) + ")";
+    }
   }
   const std::string up = PathOf(parent);
   return (up == "/" ? "" : up) + "/" + name;

@@ -35,6 +35,7 @@ namespace repo::mount {
 
 struct FsOptions {
   uint64_t cache_bytes = 64u << 20;  // opened chunks kept, beyond those being read
+  // Readahead per sequential reader, at most a quarter of cache_bytes.
   uint64_t readahead = SnapshotFile::kDefaultReadahead;
   int prefetch_threads = 0;  // 0: one per core
   // How old the snapshot list may get before the top directories read it again.
@@ -85,6 +86,8 @@ class SnapshotFs {
   FsEntry VirtualEntry(uint64_t ino, const VirtualNode& n);
   // Attributes of the stored node `n` (inode `ino`) under the snapshot directory `snapshot`.
   static FsEntry StoredEntry(uint64_t ino, uint64_t snapshot, const Node& n);
+  // The stored node `ino`; errors name its path.
+  Result<TreeInodes::NodeRef> Stored(uint64_t ino);
   // A directory's listing: its tree's root blobs and the inode of the snapshot it lies under.
   // InvalidArgument if `ino` is not a directory with a tree (the layout's lists itself).
   struct Listing {

@@ -128,11 +128,15 @@ Result<std::vector<SnapshotLayout::Child>> SnapshotLayout::ChildrenLocked(
   return out;
 }
 
-uint64_t SnapshotLayout::InoLocked(uint64_t parent, const Child& child) {
+Result<uint64_t> SnapshotLayout::InoLocked(uint64_t parent, const Child& child) {
   std::string key = std::to_string(parent) + '/' + child.name;
   if (child.snapshot) key += '/' + child.snapshot->id.Hex();
+  if (auto it = by_key_.find(key); it != by_key_.end()) return it->second;
+  if (nodes_.size() >= kInoLimit) {
+    return Status::IOError("the mount has made all the " + std::to_string(kInoLimit) +
+                           " inode numbers of its layout: remount it");
+  }
   auto [it, created] = by_key_.try_emplace(key, nodes_.size());
-  if (!created) return it->second;
   VirtualNode n;
   n.kind = child.kind;
   n.parent = parent;
@@ -181,7 +185,10 @@ Result<std::vector<std::pair<std::string, uint64_t>>> SnapshotLayout::List(uint6
   ASSIGN_OR_RETURN(std::vector<Child> children, ChildrenLocked(dir));
   std::vector<std::pair<std::string, uint64_t>> out;
   out.reserve(children.size());
-  for (const Child& c : children) out.emplace_back(c.name, InoLocked(parent, c));
+  for (const Child& c : children) {
+    ASSIGN_OR_RETURN(uint64_t ino, InoLocked(parent, c));
+    out.emplace_back(c.name, ino);
+  }
   return out;
 }
 

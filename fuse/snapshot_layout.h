@@ -93,8 +93,9 @@ class SnapshotLayout {
   };
   // The children of `parent` now. REQUIRES: mu_ held.
   Result<std::vector<Child>> ChildrenLocked(const VirtualNode& parent);
-  // The inode of `child` of `parent`, made on first use. REQUIRES: mu_ held.
-  uint64_t InoLocked(uint64_t parent, const Child& child);
+  // The inode of `child` of `parent`, made on first use (IOError once kInoLimit are made).
+  // REQUIRES: mu_ held.
+  Result<uint64_t> InoLocked(uint64_t parent, const Child& child);
   // Reads the snapshot list again if it is older than refresh_after_. REQUIRES: mu_ held.
   Status RefreshLocked();
 

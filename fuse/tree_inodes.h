@@ -59,9 +59,12 @@ class TreeInodes {
   // snapshot directory `snapshot`.
   uint64_t Ino(uint64_t dir, uint64_t snapshot, const ListingReader::Place& place);
 
-  // The node with inode `ino`; `what` names it in messages. NotFound if no such inode was made;
-  // Corruption if its leaf no longer reads as it did.
-  Result<NodeRef> Get(uint64_t ino, const std::string& what);
+  // The node with inode `ino`. NotFound if no such inode was made; Corruption (or the backend's
+  // error) if its leaf does not read as it did. Messages do not name the node: the caller adds
+  // its path.
+  Result<NodeRef> Get(uint64_t ino);
+  // The inode of the directory holding the node `ino`, without loading anything; 0 if none.
+  uint64_t DirOf(uint64_t ino);
 
  private:
   struct Leaf {

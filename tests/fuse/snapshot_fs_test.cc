@@ -284,7 +284,12 @@ TEST_F(SnapshotFsTest, EveryEntryOfAListingOfManyLeavesIsFoundUnderItsInode) {
   std::map<std::string, FsEntry> listed;
   std::string name;
   FsEntry e;
-  while (*(*stream)->Next(&name, &e)) listed[name] = e;
+  for (;;) {
+    auto more = (*stream)->Next(&name, &e);
+    ASSERT_TRUE(more.ok()) << more.status().ToString();
+    if (!*more) break;
+    listed[name] = e;
+  }
   ASSERT_EQ(listed.size(), 5000u);
   std::set<uint64_t> slots;
   for (const auto& [n, entry] : listed) {

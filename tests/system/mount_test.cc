@@ -8,6 +8,7 @@
 // custom-format dump inside the mount, against a real PostgreSQL.
 //
 // Needs root (mounts, files of other owners, the server as the postgres user) and /dev/fuse.
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
@@ -15,9 +16,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "fuse/fuse_mount.h"
@@ -204,6 +207,14 @@ TEST_F(MountTest, AReadNearTheEndOfA100MiBFileFetchesOnlyTheChunksAroundIt) {
   auto m = mount::FuseMount::Start(**repo, options);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   std::thread server([&] { EXPECT_TRUE((*m)->Serve().ok()); });
+  struct StopAtEnd {  // also when an assertion below returns early
+    mount::FuseMount& mount;
+    std::thread& server;
+    ~StopAtEnd() {
+      mount.Stop();
+      server.join();
+    }
+  } stop_at_end{**m, server};
 
   const std::string path = mnt_ + "/snapshots/latest" + big;
   const int fd = open(path.c_str(), O_RDONLY);
@@ -224,9 +235,77 @@ TEST_F(MountTest, AReadNearTheEndOfA100MiBFileFetchesOnlyTheChunksAroundIt) {
   // The 1 MiB read, its chunks' edges (64 KiB at most each) and the content list's blobs on the
   // way there; not the 97 MiB before it.
   EXPECT_LT(fetched, (1u << 20) + (512u << 10)) << "fetched " << fetched << " bytes";
-  (*m)->Stop();
-  server.join();
-  EXPECT_FALSE(Mounted(mnt_));
+}
+
+TEST_F(MountTest, ALargeDirectoryListsWholeAcrossReadsAndAfterSeekdir) {
+  // Long names: a listing of 3000 takes many readdir calls, each ending with an entry that did
+  // not fit.
+  const std::string src = dir_.Sub("wide");
+  ASSERT_EQ(mkdir(src.c_str(), 0755), 0);
+  std::set<std::string> names;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string name = "entry-" + std::to_string(i) + "-" + std::string(150, 'n');
+    test::WriteFile(src + "/" + name, "");
+    names.insert(name);
+  }
+  Snapshot({src});
+  auto mount = StartMount();
+  DIR* d = opendir((mnt_ + "/snapshots/latest" + src).c_str());
+  ASSERT_NE(d, nullptr);
+  std::vector<std::string> listed;
+  long middle = -1;
+  std::string after_middle;
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    listed.push_back(name);
+    if (listed.size() == 1500) middle = telldir(d);
+    if (listed.size() == 1501) after_middle = name;
+  }
+  EXPECT_EQ(std::set<std::string>(listed.begin(), listed.end()), names);
+  EXPECT_EQ(listed.size(), names.size()) << "an entry listed twice";
+  seekdir(d, middle);
+  dirent* e = readdir(d);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->d_name, after_middle) << "seekdir to a telldir position continues there";
+  rewinddir(d);
+  size_t again = 0;
+  while ((e = readdir(d))) again += std::string(e->d_name) != "." && std::string(e->d_name) != "..";
+  EXPECT_EQ(again, names.size());
+  closedir(d);
+  EXPECT_EQ(mount->Signal(SIGTERM), 0);
+}
+
+TEST_F(MountTest, ReadsOfThousandsOfTinyChunksComeBackWhole) {
+  // Chunks of 64-256 bytes: a read of the kernel's size (128 KiB) spans ~870, more than the mount
+  // answers without copying.
+  const std::string tiny = dir_.Sub("tiny");
+  ASSERT_EQ(mkdir(tiny.c_str(), 0755), 0);
+  RepoCli cli(REPO_BINARY, tiny);
+  ASSERT_EQ(cli.Run({"init", "--kdf-memory-kib", "8", "--kdf-iterations", "1", "--chunk-min", "64",
+                     "--chunk-avg", "128", "--chunk-max", "256"})
+                .exit_code,
+            0);
+  std::string content;
+  std::mt19937_64 rng(3);
+  while (content.size() < (2u << 20)) content += std::to_string(rng()) + "\n";
+  const std::string file = dir_.Sub("content");
+  test::WriteFile(file, content);
+  ASSERT_EQ(cli.Run({"snapshot", file}).exit_code, 0);
+  auto mount = std::make_unique<BackgroundProgram>(cli.binary(), cli.Args({"mount", mnt_}));
+  ASSERT_TRUE(WaitFor([&] { return Mounted(mnt_); }));
+  const int fd = open((mnt_ + "/snapshots/latest" + file).c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::string got(content.size(), '\0');
+  for (size_t at = 0; at < got.size();) {
+    const ssize_t n = pread(fd, got.data() + at, std::min<size_t>(1 << 20, got.size() - at),
+                            static_cast<off_t>(at));
+    ASSERT_GT(n, 0) << "at " << at << ": " << std::strerror(errno);
+    at += static_cast<size_t>(n);
+  }
+  close(fd);
+  EXPECT_TRUE(got == content) << "the file read through the mount differs";
+  EXPECT_EQ(mount->Signal(SIGTERM), 0);
 }
 
 TEST_F(MountTest, PgRestoreListsAndRestoresATableFromADumpInsideTheMount) {
