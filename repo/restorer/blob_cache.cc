@@ -53,7 +53,7 @@ Status BlobCache::Get(std::span<const IndexEntry> blobs, std::vector<Blob>* out)
   out->resize(blobs.size());
   for (size_t i = 0; i < blobs.size(); ++i) {
     RETURN_IF_ERROR(slots[i]->status);
-    (*out)[i] = Blob(slots[i], &slots[i]->data);  // shares the slot's lifetime
+    (*out)[i] = Blob{slots[i], slots[i]->data};  // the slot keeps its block alive
   }
   return Status::OK();
 }
@@ -61,22 +61,26 @@ Status BlobCache::Get(std::span<const IndexEntry> blobs, std::vector<Blob>* out)
 void BlobCache::Fetch(const std::vector<IndexEntry>& entries,
                       const std::vector<std::shared_ptr<Slot>>& slots, bool prefetch) {
   std::unique_ptr<PackReader> reader = TakeReader();
-  std::vector<bool> done(entries.size(), false);
   std::vector<Status> status(entries.size());
-  const Status all = reader->Read(entries, [&](size_t i, Bytes& plaintext) {
-    slots[i]->data = std::move(plaintext);
-    done[i] = true;
-    return Status::OK();
-  });
-  if (!all.ok()) {
-    // Which ones: each blob not had yet is read alone, so that each gets its own outcome.
-    for (size_t i = 0; i < entries.size(); ++i) {
-      if (done[i]) continue;
-      status[i] = reader->Read({&entries[i], 1}, [&](size_t, Bytes& plaintext) {
-        slots[i]->data = std::move(plaintext);
-        return Status::OK();
-      });
+  // All in one buffer, opened in place; if one fails, each alone in its own, so that each gets
+  // its own outcome.
+  auto fill = [&](size_t b, size_t e) -> Status {
+    size_t total = 0;
+    for (size_t i = b; i < e; ++i) total += entries[i].loc.raw_length;
+    auto block = std::make_shared<Block>();
+    block->bytes.reset(new uint8_t[total]);
+    block->size = total;
+    RETURN_IF_ERROR(reader->ReadInto({entries.data() + b, e - b}, {block->bytes.get(), total}));
+    size_t at = 0;
+    for (size_t i = b; i < e; ++i) {
+      slots[i]->block = block;
+      slots[i]->data = ByteSpan(block->bytes.get() + at, entries[i].loc.raw_length);
+      at += entries[i].loc.raw_length;
     }
+    return Status::OK();
+  };
+  if (!fill(0, entries.size()).ok()) {
+    for (size_t i = 0; i < entries.size(); ++i) status[i] = fill(i, i + 1);
   }
   GiveBackReader(std::move(reader));
   {
@@ -91,11 +95,13 @@ void BlobCache::Fetch(const std::vector<IndexEntry>& entries,
         if (prefetch) ++stats_.prefetched;
         KeepLocked(entries[i].blob, slots[i]);
       } else {
-        slot.data = Bytes();
+        slot.block.reset();
+        slot.data = {};
         auto it = slots_.find(entries[i].blob);
         if (it != slots_.end() && it->second == slots[i]) slots_.erase(it);
       }
     }
+    EvictLocked();
   }
   ready_.notify_all();
 }
@@ -104,14 +110,18 @@ void BlobCache::KeepLocked(const Id& id, const std::shared_ptr<Slot>& slot) {
   lru_.push_front(id);
   slot->in_lru = lru_.begin();
   slot->listed = true;
-  cached_bytes_ += slot->data.size();
+  if (slot->block->listed++ == 0) cached_bytes_ += slot->block->size;
+}
+
+void BlobCache::EvictLocked() {
   while (cached_bytes_ > capacity_ && !lru_.empty()) {
     auto it = slots_.find(lru_.back());
     lru_.pop_back();
     if (it == slots_.end()) continue;
-    cached_bytes_ -= it->second->data.size();
-    it->second->listed = false;
-    slots_.erase(it);  // a caller holding it keeps it alive
+    Slot& victim = *it->second;
+    victim.listed = false;
+    if (--victim.block->listed == 0) cached_bytes_ -= victim.block->size;
+    slots_.erase(it);  // a caller holding it keeps it (and its block) alive
   }
 }
 

@@ -4,9 +4,10 @@
 // blob a caller sees was authenticated, decompressed and re-hashed to its id.
 //
 // Memory is bounded: the cache holds at most `capacity` bytes of plaintext (least recently used
-// go first), plus the blobs callers still hold and those being fetched, and the prefetch queue
-// holds at most kMaxQueuedPrefetch blobs' entries. A blob that fails to fetch is not kept: the
-// next caller tries again.
+// go first; a fetch's blobs share one buffer, which counts whole until its last blob goes), plus
+// the blobs callers still hold and those being fetched, and the prefetch queue holds at most
+// kMaxQueuedPrefetch blobs' entries. A blob that fails to fetch is not kept: the next caller
+// tries again.
 //
 // Thread-safety: every method may be called concurrently. A blob asked for by several callers
 // at once is fetched once; the others wait for it.
@@ -41,7 +42,10 @@ struct BlobCacheStats {
 class BlobCache {
  public:
   // A blob's plaintext, kept alive while held.
-  using Blob = std::shared_ptr<const Bytes>;
+  struct Blob {
+    std::shared_ptr<const void> owner;
+    ByteSpan bytes;
+  };
 
   // Most blobs waiting in the prefetch queue; more are dropped (a reader that outruns the
   // prefetchers fetches for itself).
@@ -70,8 +74,16 @@ class BlobCache {
   BlobCacheStats stats() const;
 
  private:
+  // The plaintexts of the blobs one fetch read, side by side: opened in place by the read seam
+  // (no allocation per blob, nothing zeroed first), as dump's pieces are.
+  struct Block {
+    std::unique_ptr<uint8_t[]> bytes;
+    size_t size = 0;
+    int listed = 0;  // slots of it in lru_: it counts in cached_bytes_ while there are any
+  };
   struct Slot {
-    Bytes data;
+    std::shared_ptr<Block> block;  // once ready and fetched fine
+    ByteSpan data;                 // in `block`
     Status status;
     bool ready = false;
     bool listed = false;             // in lru_ (ready, fetched fine, not evicted)
@@ -82,9 +94,11 @@ class BlobCache {
   // marks them ready (each with its own status), then wakes the waiters.
   void Fetch(const std::vector<IndexEntry>& entries,
              const std::vector<std::shared_ptr<Slot>>& slots, bool prefetch);
-  // Keeps `slot` (ready, fine) as most recently used and evicts beyond the capacity.
-  // REQUIRES: mu_ held.
+  // Keeps `slot` (ready, fine) as most recently used. REQUIRES: mu_ held.
   void KeepLocked(const Id& id, const std::shared_ptr<Slot>& slot);
+  // Evicts least recently used slots until the cache is within its capacity.
+  // REQUIRES: mu_ held.
+  void EvictLocked();
   std::unique_ptr<PackReader> TakeReader();
   void GiveBackReader(std::unique_ptr<PackReader> reader);
   void PrefetchLoop();

@@ -166,8 +166,8 @@ Status SnapshotFile::Read(uint64_t offset, uint64_t size, FileRead* out) {
       }
       continue;
     }
-    const Bytes& blob = *out->hold[b++];
-    out->pieces.push_back(ByteSpan(blob).subspan(from - l.offset, to - from));
+    const ByteSpan blob = out->hold[b++].bytes;
+    out->pieces.push_back(blob.subspan(from - l.offset, to - from));
   }
 
   // Readahead goes out once this read has what it needs: in jobs, so each prefetch thread

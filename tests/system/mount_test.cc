@@ -121,6 +121,97 @@ TEST_F(MountTest, ASnapshotReadsBackThroughTheMountIdenticalToItsSource) {
   EXPECT_EQ(mount->Signal(SIGTERM), 0);
 }
 
+TEST_F(MountTest, CpTarAndRsyncCopyTheMountedTreeAsTheSource) {
+  const std::string src = dir_.Sub("src");
+  try {
+    RandomTree(src, 21, /*deep_branch=*/false).Build();  // cp -a cannot copy that branch
+  } catch (const std::exception& e) {
+    FAIL() << e.what();
+  }
+  Snapshot({src});
+  auto mount = StartMount();
+  const std::string mounted = mnt_ + "/snapshots/latest" + src;
+  const std::string by_tar = dir_.Sub("by_tar"), by_rsync = dir_.Sub("by_rsync");
+  ASSERT_EQ(mkdir(by_tar.c_str(), 0755), 0);
+  struct Copy {
+    std::string tool, dest;
+    RunResult run;
+  };
+  std::vector<Copy> copies = {
+      {"cp -a", dir_.Sub("by_cp"), RunProgram("/bin/cp", {"-a", mounted, dir_.Sub("by_cp")})},
+      {"tar", by_tar,
+       RunProgram("/bin/bash", {"-c",
+                                "set -o pipefail; tar --sparse --xattrs --xattrs-include='*' -C "
+                                "\"$1\" -cf - . | tar --xattrs --xattrs-include='*' -C \"$2\" "
+                                "-xpf -",
+                                "bash", mounted, by_tar})},
+      {"rsync -aHXS", by_rsync,
+       RunProgram("/usr/bin/rsync", {"-aHXS", mounted + "/", by_rsync + "/"})},
+  };
+  for (const Copy& c : copies) {
+    EXPECT_EQ(c.run.exit_code, 0) << c.tool << ": " << c.run.err;
+    std::vector<std::string> diffs = CompareTrees(src, c.dest);
+    std::string all;
+    for (const auto& d : diffs) all += "  " + d + "\n";
+    EXPECT_TRUE(diffs.empty()) << c.tool << " of the mount differs from the source:\n" << all;
+  }
+  EXPECT_EQ(mount->Signal(SIGTERM), 0);
+}
+
+TEST_F(MountTest, AFileWhosePackIsGoneFailsWithEioAndALogLineAndNothingElseDoes) {
+  ASSERT_EQ(mkdir(dir_.Sub("small").c_str(), 0755), 0);
+  RepoCli small(REPO_BINARY, dir_.Sub("small"));
+  ASSERT_EQ(
+      small.Run({"init", "--kdf-memory-kib", "8", "--kdf-iterations", "1", "--pack-size", "1M"})
+          .exit_code,
+      0);
+  const std::string lost = dir_.Sub("lost.bin"), kept = dir_.Sub("kept.txt");
+  {
+    std::ofstream out(lost, std::ios::binary);
+    std::mt19937_64 rng(9);
+    for (int i = 0; i < (3 << 20) / 8; ++i) {
+      const uint64_t v = rng();
+      out.write(reinterpret_cast<const char*>(&v), sizeof v);
+    }
+  }
+  test::WriteFile(kept, "still here\n");
+  RunResult snap = small.Run({"snapshot", "--json", lost});
+  ASSERT_EQ(snap.exit_code, 0) << snap.err;
+  const std::string lost_in = RepoCli::Summary(snap)["snapshot_id"].Str().substr(0, 8);
+  const std::set<std::string> first = small.FilesIn("data");
+  ASSERT_EQ(small.Run({"snapshot", kept}).exit_code, 0);
+  // The oldest pack of the first snapshot holds part of lost.bin and nothing else: packs fill
+  // with its chunks, and the listings go into the last.
+  std::string oldest;
+  struct timespec oldest_time {};
+  for (const std::string& f : first) {
+    struct stat st;
+    ASSERT_EQ(stat((small.repo() + "/data/" + f).c_str(), &st), 0);
+    if (oldest.empty() || st.st_mtim.tv_sec < oldest_time.tv_sec ||
+        (st.st_mtim.tv_sec == oldest_time.tv_sec && st.st_mtim.tv_nsec < oldest_time.tv_nsec)) {
+      oldest = f;
+      oldest_time = st.st_mtim;
+    }
+  }
+  ASSERT_GE(first.size(), 3u);
+  ASSERT_EQ(unlink((small.repo() + "/data/" + oldest).c_str()), 0);
+
+  const std::string log = dir_.Sub("mount.log");
+  auto mount = std::make_unique<BackgroundProgram>(
+      "/bin/sh", std::vector<std::string>{"-c", "exec \"$0\" \"$@\" 2>" + log, small.binary(), "-r",
+                                          small.repo(), "--password-file", small.password_file(),
+                                          "--cache-dir", small.cache_dir(), "mount", mnt_});
+  ASSERT_TRUE(WaitFor([&] { return Mounted(mnt_); }));
+  RunResult r = RunProgram("/bin/cat", {mnt_ + "/ids/" + lost_in + lost});
+  EXPECT_NE(r.exit_code, 0) << "reading a file whose pack is gone succeeded";
+  EXPECT_NE(r.err.find("Input/output error"), std::string::npos) << r.err;
+  EXPECT_EQ(test::ReadFile(mnt_ + "/snapshots/latest" + kept), "still here\n");
+  EXPECT_TRUE(Mounted(mnt_)) << "the mount went away";
+  EXPECT_EQ(mount->Signal(SIGTERM), 0);
+  const std::string logged = test::ReadFile(log);
+  EXPECT_NE(logged.find("lost.bin: content from offset "), std::string::npos) << logged;
+}
+
 TEST_F(MountTest, ASnapshotTakenAfterMountingShowsUp) {
   const std::string a = dir_.Sub("a"), b = dir_.Sub("b");
   ASSERT_EQ(mkdir(a.c_str(), 0755), 0);
