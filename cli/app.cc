@@ -4,11 +4,12 @@
 #include <unistd.h>
 
 #include <cctype>
-#include <condition_variable>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
 #include <mutex>
+#include <system_error>
+#include <thread>
 
 #include "repo/storage/location.h"
 
@@ -45,9 +46,8 @@ int FailOpen(const Status& s) {
 
 namespace {
 std::mutex interrupt_mu;
-std::condition_variable interrupt_done;
 std::function<void()> interrupt_handler;  // under interrupt_mu
-int interrupts_running = 0;               // under interrupt_mu
+std::thread interrupt_thread;             // under interrupt_mu: the one running a handler
 }  // namespace
 
 InterruptHandler::InterruptHandler(std::function<void()> stop) {
@@ -56,23 +56,24 @@ InterruptHandler::InterruptHandler(std::function<void()> stop) {
 }
 
 InterruptHandler::~InterruptHandler() {
-  std::unique_lock<std::mutex> lock(interrupt_mu);
-  interrupt_handler = nullptr;
-  interrupt_done.wait(lock, [] { return interrupts_running == 0; });
-}
-
-std::function<void()> TakeInterruptHandler() {
-  std::lock_guard<std::mutex> lock(interrupt_mu);
-  if (interrupt_handler) ++interrupts_running;
-  return interrupt_handler;
-}
-
-void InterruptDone() {
+  std::thread running;
   {
     std::lock_guard<std::mutex> lock(interrupt_mu);
-    --interrupts_running;
+    interrupt_handler = nullptr;
+    running = std::move(interrupt_thread);
   }
-  interrupt_done.notify_all();
+  if (running.joinable()) running.join();
+}
+
+bool StartInterruptHandler() {
+  std::lock_guard<std::mutex> lock(interrupt_mu);
+  if (!interrupt_handler || interrupt_thread.joinable()) return false;
+  try {
+    interrupt_thread = std::thread(interrupt_handler);
+  } catch (const std::system_error&) {
+    return false;  // no thread to spare: the process ends of the signal
+  }
+  return true;
 }
 
 Result<std::unique_ptr<Repository>> OpenRepository(const GlobalOptions& g) {

@@ -59,7 +59,8 @@ int ExitCodeFor(const Status& s);
 // construction to destruction, the first such signal runs `stop` (on a thread of its own)
 // instead of ending the process, and the command returns as usual; a second one ends the process
 // as without it. `stop` may run at any moment in between, before the command is ready too. The
-// destructor waits for a `stop` that is running: once it returns, none runs or will.
+// destructor waits for a `stop` that was started (joins its thread): once it returns, none runs
+// or will.
 class InterruptHandler {
  public:
   explicit InterruptHandler(std::function<void()> stop);
@@ -67,10 +68,9 @@ class InterruptHandler {
   InterruptHandler(const InterruptHandler&) = delete;
   InterruptHandler& operator=(const InterruptHandler&) = delete;
 };
-// For main.cc's signal thread: the handler set now, counted as running until InterruptDone
-// (empty if none is set).
-std::function<void()> TakeInterruptHandler();
-void InterruptDone();
+// For main.cc's signal thread: starts the `stop` set now on a thread of its own, which the
+// InterruptHandler's destructor joins. False if none is set (or no thread could be made).
+bool StartInterruptHandler();
 
 // Opens the repository named by the global options, asking for its password.
 Result<std::unique_ptr<Repository>> OpenRepository(const GlobalOptions& g);

@@ -298,17 +298,7 @@ void HandleSignals() {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) return;
       // A command that stops cleanly (repo mount) is asked to; the next signal ends it below.
-      if (auto stop = repo::cli::TakeInterruptHandler()) {
-        try {
-          std::thread([stop] {
-            stop();
-            repo::cli::InterruptDone();
-          }).detach();
-          if (sigwait(&set, &sig) != 0) return;
-        } catch (const std::system_error&) {
-          repo::cli::InterruptDone();  // no thread to spare: the process ends of the signal
-        }
-      }
+      if (repo::cli::StartInterruptHandler() && sigwait(&set, &sig) != 0) return;
       // The records go first. More signals meanwhile (systemd's SIGTERM and SIGHUP back to back,
       // a hang-up after Ctrl-C) stay blocked for a 2 s grace; one after it (removing the records
       // hangs on a dead mount) ends the process at once.

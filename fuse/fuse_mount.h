@@ -31,7 +31,7 @@ struct MountOptions {
   std::string mountpoint;
   // Let other users in (needs user_allow_other in /etc/fuse.conf unless root); the kernel then
   // checks each node's mode and owner against them (default_permissions). Without it, only the
-  // mounting user (and root) can enter.
+  // mounting user can enter (the kernel keeps out even root).
   bool allow_other = false;
   FsOptions fs;
 };
